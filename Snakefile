@@ -1,0 +1,32 @@
+"""predictivity — neural predictivity vs log participation ratio, explained by spectral theory.
+
+Thin by design (DESIGN §1): validate the config, include one .smk per stage, name the targets.
+Run the offline demo with `snakemake --cores 2`; see README.md.
+"""
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/stimuli.smk"
+include: "workflow/rules/recordings.smk"
+include: "workflow/rules/activations.smk"
+include: "workflow/rules/spectra.smk"
+include: "workflow/rules/regression.smk"
+include: "workflow/rules/theory.smk"
+include: "workflow/rules/tables.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,21 @@
+"""Write the offline demo's precomputed arrays (predictivity.simulate)."""
+from pathlib import Path
+
+import numpy as np
+
+from predictivity.scripting import run, save_npz
+from predictivity.simulate import simulate_precomputed
+
+
+def main(smk):
+    opts = dict(smk.params.options)
+    responses, models, ids = simulate_precomputed(**opts)
+    Path(smk.output.recordings).parent.mkdir(parents=True, exist_ok=True)
+    np.save(smk.output.recordings, responses)
+    Path(smk.output.stimulus_ids).write_text("\n".join(ids) + "\n")
+    for path in smk.output.models:
+        save_npz(path, models[Path(path).stem])
+
+
+if "snakemake" in globals():
+    run(main, snakemake)  # noqa: F821

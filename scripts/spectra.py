@@ -1,0 +1,17 @@
+"""Stage 4: eigenvalues, participation ratios, power-law exponent, alignment → results/spectra/{study}/{model}.parquet."""
+from predictivity.scripting import log, read_activations, read_recordings, run, save_parquet
+from predictivity.spectra import model_spectra
+
+
+def main(smk):
+    rec = read_recordings(smk.input.recordings)
+    layers = read_activations(smk.input.activations)
+    df = model_spectra(layers, rec["mean"])
+    for row in df.drop_duplicates("layer").itertuples():
+        log.info("layer %s: PR %.2f (uncentred %.2f, double-centred %.2f), power-law alpha %.2f",
+                 row.layer, row.pr, row.pr_uncentred, row.pr_double_centred, row.powerlaw_alpha)
+    save_parquet(df, smk.output[0])
+
+
+if "snakemake" in globals():
+    run(main, snakemake)  # noqa: F821

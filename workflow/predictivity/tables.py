@@ -1,0 +1,90 @@
+"""Stage 7: the per-layer table `results/tables/layers.parquet` (DESIGN §4).
+
+One row per study × model × layer, joining the regression (stage 5), spectra (stage 4) and
+theory (stage 6) outputs of that model. Pure: DataFrames in, DataFrame out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+LAYER_COLUMNS = [
+    "study", "model", "layer", "layer_index", "n_stimuli", "n_units", "n_targets", "pr", "log_pr",
+    "pr_uncentred", "pr_double_centred", "powerlaw_alpha", "r2", "r2_mean", "pearson_r",
+    "r2_pooled", "r2_ceiled", "alpha_edge_fraction", "theory_r2", "theory_r2_test",
+    "empirical_r2_all",
+]
+
+
+def regression_summary(reg: pd.DataFrame) -> pd.DataFrame:
+    """Per-layer summary of a stage-5 table (one row per layer × target).
+
+    r2, pearson_r: median over targets; r2_mean: mean; r2_pooled = 1 − Σ SSE / Σ SST over all
+    targets and folds; r2_ceiled / pearson_r_ceiled: median over targets with a usable ceiling;
+    alpha_median: median chosen alpha (absolute units); alpha_edge_fraction: share of targets whose
+    alpha sat at either end of the grid.
+    """
+    g = reg.groupby(["layer", "layer_index"], sort=False)
+    out = g.agg(
+        n_targets=("target", "size"),
+        r2=("r2", "median"),
+        r2_mean=("r2", "mean"),
+        pearson_r=("pearson_r", "median"),
+        r2_ceiled=("r2_ceiled", "median"),
+        pearson_r_ceiled=("pearson_r_ceiled", "median"),
+        alpha_median=("alpha", "median"),
+        alpha_edge_fraction=("alpha_at_edge", "mean"),
+        sse=("sse", "sum"),
+        sst=("sst", "sum"),
+    ).reset_index()
+    out["r2_pooled"] = 1.0 - out.pop("sse") / out.pop("sst")
+    return out
+
+
+SPECTRUM_LAYER_COLUMNS = ["layer", "n_stimuli", "n_units", "pr", "pr_uncentred", "pr_double_centred",
+                          "powerlaw_alpha"]
+
+
+def spectra_summary(spec: pd.DataFrame) -> pd.DataFrame:
+    """The per-layer columns of a stage-4 table (repeated on each of its rows)."""
+    return spec[SPECTRUM_LAYER_COLUMNS].drop_duplicates("layer").reset_index(drop=True)
+
+
+def theory_summary(theory: pd.DataFrame) -> pd.DataFrame:
+    """Per layer, the stage-6 row at the 5-fold training size p_train (column at_p_train).
+
+    theory_r2 = 1 − E_g(p_train); theory_r2_test = 1 − E_test(p_train);
+    empirical_r2_all = 1 − empirical E_g(p_train) (DESIGN §3.3).
+    """
+    t = theory[theory["at_p_train"]].drop_duplicates("layer")
+    return pd.DataFrame({
+        "layer": t["layer"].to_numpy(),
+        "p_train": t["p"].to_numpy(),
+        "lambda_reg": t["lambda_reg"].to_numpy(),
+        "theory_r2": 1.0 - t["eg_theory"].to_numpy(),
+        "theory_r2_test": 1.0 - t["eg_test_theory"].to_numpy(),
+        "empirical_r2_all": 1.0 - t["eg_empirical"].to_numpy(),
+        "r_em": t["r_em"].to_numpy(),
+        "d_em": t["d_em"].to_numpy(),
+    })
+
+
+def model_layers(study: str, model: str, reg: pd.DataFrame, spec: pd.DataFrame, theory: pd.DataFrame,
+                 trained=None, n_targets_dropped: int = 0) -> pd.DataFrame:
+    """Join one model's stage 4–6 outputs into layer rows."""
+    df = regression_summary(reg)
+    df = df.merge(spectra_summary(spec), on="layer", how="left", validate="one_to_one")
+    df = df.merge(theory_summary(theory), on="layer", how="left", validate="one_to_one")
+    df.insert(0, "study", study)
+    df.insert(1, "model", model)
+    df["log_pr"] = np.log(df["pr"])
+    df["trained"] = pd.array([trained] * len(df), dtype="boolean")
+    df["n_targets_dropped"] = int(n_targets_dropped)
+    rest = [c for c in df.columns if c not in LAYER_COLUMNS]
+    return df[LAYER_COLUMNS + rest].sort_values("layer_index").reset_index(drop=True)
+
+
+def layers_table(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-model layer rows (DESIGN §4 columns first)."""
+    return pd.concat(parts, ignore_index=True)

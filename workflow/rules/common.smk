@@ -1,0 +1,97 @@
+# Input functions, config lookup and sheet loading shared by every stage (DESIGN §1).
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+PACKAGE_DIR = Path(workflow.basedir) / "workflow" / "predictivity"
+SCRIPTS = Path(workflow.basedir) / "scripts"
+NAME_RE = "[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+wildcard_constraints:
+    study=NAME_RE,
+    model=NAME_RE,
+
+
+def study_config(study):
+    return config["studies"][study]
+
+
+def computed_studies():
+    """Studies whose layers are scored here (all kinds except `table`)."""
+    return [s for s, c in config["studies"].items() if c["kind"] != "table"]
+
+
+def models_of(study):
+    return list(study_config(study).get("models", {}))
+
+
+def regression_options(study):
+    """Top-level `regression` options with the study's overrides applied; alphas resolved."""
+    opts = dict(config["regression"])
+    opts.update(study_config(study).get("regression", {}))
+    if opts.get("alphas") is None:
+        opts["alphas"] = np.logspace(-2, 8, 21).tolist()
+    return opts
+
+
+def theory_options(study):
+    opts = dict(config["theory"])
+    opts.update(study_config(study).get("theory", {}))
+    return opts
+
+
+def code_version(*modules):
+    """sha256 of package modules a stage imports: in `params`, so editing one reruns the stage.
+
+    Snakemake's code trigger sees only the script file, not what it imports.
+    """
+    h = hashlib.sha256()
+    for m in ("errors", "scripting") + modules:
+        h.update((PACKAGE_DIR / f"{m}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def user_path(study, key):
+    """A path from the config (relative to the working directory), checked at DAG-build time
+    unless another rule produces it."""
+    return study_config(study)[key]
+
+
+def precomputed_model_path(wildcards):
+    models = study_config(wildcards.study).get("models", {})
+    if wildcards.model not in models:
+        raise ValueError(
+            f"studies.{wildcards.study}.models: no model {wildcards.model!r} "
+            f"(known: {', '.join(models)})"
+        )
+    return models[wildcards.model]
+
+
+def precomputed_optional(key):
+    def f(wildcards):
+        c = study_config(wildcards.study)
+        return [c[key]] if key in c else []
+
+    return f
+
+
+def per_model(pattern, study):
+    return [pattern.format(study=study, model=m) for m in models_of(study)]
+
+
+def final_targets():
+    return ["results/tables/layers.parquet"]
+
+
+def studies_of_kind(kind):
+    return [s for s, c in config["studies"].items() if c["kind"] == kind]
+
+
+def kind_regex(kind):
+    """A wildcard constraint matching exactly the studies of one kind (never matches if none)."""
+    names = studies_of_kind(kind)
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"

@@ -1,0 +1,25 @@
+# Stage 2 — responses stimuli × targets × repetitions, constant targets dropped, noise ceiling:
+# results/recordings/{study}.npz
+
+
+rule recordings_precomputed:
+    input:
+        recordings=lambda wc: user_path(wc.study, "recordings"),
+        stimuli="results/stimuli/{study}.tsv",
+        target_names=precomputed_optional("target_names"),
+    output:
+        "results/recordings/{study}.npz",
+    wildcard_constraints:
+        study=kind_regex("precomputed"),
+    params:
+        code=code_version("data", "regression"),
+    log:
+        "logs/recordings/{study}.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 1000 + 6 * input.size_mb,
+        runtime=5,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/recordings.py"

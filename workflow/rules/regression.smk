@@ -1,0 +1,26 @@
+# Stage 5 — per layer × target: cross-validated ridge R², Pearson r, chosen alpha, ceiling:
+# results/regression/{study}/{model}.parquet
+
+
+rule regression:
+    input:
+        activations="results/activations/{study}/{model}.npz",
+        recordings="results/recordings/{study}.npz",
+        stimuli="results/stimuli/{study}.tsv",
+    output:
+        "results/regression/{study}/{model}.parquet",
+    params:
+        options=lambda wc: regression_options(wc.study),
+        code=code_version("gram", "data", "regression"),
+    log:
+        "logs/regression/{study}/{model}.log",
+    benchmark:
+        "benchmarks/regression/{study}/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 2000 + 4 * input.size_mb,
+        runtime=60,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/regression.py"

@@ -1,0 +1,21 @@
+# Seeded generator of the offline demo's precomputed arrays (predictivity.simulate).
+
+
+rule simulate_precomputed:
+    output:
+        recordings="results/simulated/{name}/recordings.npy",
+        stimulus_ids="results/simulated/{name}/stimulus_ids.txt",
+        models=expand("results/simulated/{{name}}/{model}.npz", model=["relu_net", "tanh_net"]),
+    params:
+        options=lambda wc: config["simulate"],
+        code=code_version("simulate"),
+    log:
+        "logs/simulate/{name}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/simulate_precomputed.py"

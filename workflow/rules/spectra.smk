@@ -1,0 +1,24 @@
+# Stage 4 — per layer: eigenvalues, participation ratios, power-law exponent, target alignment:
+# results/spectra/{study}/{model}.parquet
+
+
+rule spectra:
+    input:
+        activations="results/activations/{study}/{model}.npz",
+        recordings="results/recordings/{study}.npz",
+    output:
+        "results/spectra/{study}/{model}.parquet",
+    params:
+        code=code_version("gram", "spectra"),
+    log:
+        "logs/spectra/{study}/{model}.log",
+    benchmark:
+        "benchmarks/spectra/{study}/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 2000 + 4 * input.size_mb,
+        runtime=30,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/spectra.py"

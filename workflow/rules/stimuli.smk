@@ -1,0 +1,25 @@
+# Stage 1 — the stimulus set with stable ids: results/stimuli/{study}.tsv
+
+
+rule stimuli_precomputed:
+    input:
+        recordings=lambda wc: user_path(wc.study, "recordings"),
+        stimulus_ids=precomputed_optional("stimulus_ids"),
+        stimulus_groups=precomputed_optional("stimulus_groups"),
+    output:
+        "results/stimuli/{study}.tsv",
+    wildcard_constraints:
+        study=kind_regex("precomputed"),
+    params:
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("data"),
+    log:
+        "logs/stimuli/{study}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/stimuli_precomputed.py"

@@ -1,0 +1,28 @@
+# Stage 7 — results/tables/layers.parquet: one row per study × model × layer, joining stages 4–6.
+
+
+rule layers_table:
+    input:
+        regression=lambda wc: [f for s in computed_studies() for f in per_model("results/regression/{study}/{model}.parquet", s)],
+        spectra=lambda wc: [f for s in computed_studies() for f in per_model("results/spectra/{study}/{model}.parquet", s)],
+        theory=lambda wc: [f for s in computed_studies() for f in per_model("results/theory/{study}/{model}.parquet", s)],
+        recordings=lambda wc: [f"results/recordings/{s}.npz" for s in computed_studies()],
+    output:
+        "results/tables/layers.parquet",
+    params:
+        entries=lambda wc: [
+            {"study": s, "model": m, "trained": study_config(s).get("trained", {}).get(m),
+             "folds": regression_options(s)["folds"]}
+            for s in computed_studies() for m in models_of(s)
+        ],
+        code=code_version("tables"),
+    log:
+        "logs/tables/layers.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/layers_table.py"

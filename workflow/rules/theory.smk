@@ -1,0 +1,27 @@
+# Stage 6 — per layer × training size p: spectral-theory and empirical learning curves:
+# results/theory/{study}/{model}.parquet
+
+
+rule theory:
+    input:
+        activations="results/activations/{study}/{model}.npz",
+        recordings="results/recordings/{study}.npz",
+        regression="results/regression/{study}/{model}.parquet",
+    output:
+        "results/theory/{study}/{model}.parquet",
+    params:
+        options=lambda wc: theory_options(wc.study),
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("gram", "spectra", "theory"),
+    log:
+        "logs/theory/{study}/{model}.log",
+    benchmark:
+        "benchmarks/theory/{study}/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 2000 + 4 * input.size_mb,
+        runtime=60,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/theory.py"
