@@ -12,7 +12,11 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
-validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+from predictivity.config import check_config, load_schema
+
+_schema_path = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+check_config(config, load_schema(_schema_path))  # one readable line naming the bad key
+validate(config, _schema_path)  # fills the schema's defaults
 
 
 include: "workflow/rules/common.smk"

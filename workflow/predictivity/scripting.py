@@ -46,7 +46,9 @@ def run(main, smk) -> None:
         with threadpool_limits(limits=threads):
             main(smk)
     except InputError as e:
-        log.error("%s", e)
+        for h in logging.getLogger().handlers:
+            if isinstance(h, logging.FileHandler):
+                h.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (e,), None))
         print(f"predictivity: error: {e}", file=sys.stderr)
         sys.exit(1)
 

@@ -1,0 +1,126 @@
+"""Figures: one panel per study, saved PNGs are real and non-empty."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from predictivity import figures
+from predictivity.fits import fits_table
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+N_BOOT = 200
+
+
+def make_layers():
+    rng = np.random.default_rng(0)
+    rows = []
+    for study, n_models, table in (("auditory", 2, False), ("it", 3, False), ("eb", 3, True)):
+        for m in range(n_models):
+            model = f"{study}_net{m}" + ("_untrained" if m == 1 else "")
+            for i in range(5):
+                lp = rng.uniform(0.5, 4.0)
+                y = 0.1 + 0.05 * lp + rng.normal(0, 0.02)
+                row = dict(study=study, model=model, layer=f"layer{i}", layer_index=i,
+                           pr=float(np.exp(lp)), log_pr=lp,
+                           trained=[True, False, np.nan][m % 3])
+                if table:
+                    row.update(score=y, r2=np.nan, pearson_r=np.nan)
+                else:
+                    t = y + 0.15 + rng.normal(0, 0.02)
+                    row.update(r2=y, pearson_r=np.sqrt(y), r2_pooled=y + 0.01,
+                               theory_r2=t, theory_r2_test=t - 0.1, empirical_r2_all=t + 0.02)
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def make_theory(layers):
+    rows = []
+    for _, r in layers[~layers.study.eq("eb")].iterrows():
+        for p in (10, 20, 40, 80, 160, 320):
+            eg = 1 / (1 + 0.01 * p * r.pr)
+            rows.append(dict(study=r.study, model=r.model, layer=r.layer, p=p, lambda_reg=0.1,
+                             kappa=1.0, gamma=0.5, eg_theory=eg, eg_empirical=eg * 1.05,
+                             eg_empirical_sd=0.01, r_em=0.3, d_em=4.0))
+    return pd.DataFrame(rows)
+
+
+def make_spectra(layers):
+    rows = []
+    for _, r in layers[~layers.study.eq("eb")].iterrows():
+        a = 1.0 + 1.0 / r.log_pr
+        for k in range(1, 51):
+            rows.append(dict(study=r.study, model=r.model, layer=r.layer, rank=k,
+                             eigenvalue=k ** -a, alignment=1 / 50))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def layers():
+    return make_layers()
+
+
+def panels(fig):
+    """Axes other than colorbars."""
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def check_png(fig, path, min_size=5000):
+    assert isinstance(fig, Figure)
+    fig.savefig(path, dpi=60)
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > min_size
+
+
+def test_r2_vs_log_pr(layers, tmp_path):
+    fits = fits_table(layers, n_boot=N_BOOT)
+    fig = figures.r2_vs_log_pr(layers, fits, n_boot=N_BOOT)
+    axes = panels(fig)
+    assert [ax.get_title() for ax in axes] == ["auditory", "eb", "it"]  # table study included
+    eb = axes[1]
+    assert "score" in eb.get_ylabel() and eb.get_xscale() == "log"
+    assert any("slope" in t.get_text() for t in eb.texts)
+    assert len(eb.collections) >= 4  # 3 models' points + the CI band
+    check_png(fig, tmp_path / "r2_vs_log_pr.png")
+
+
+def test_r2_vs_log_pr_without_trained_column_or_fit(layers, tmp_path):
+    lay = layers.drop(columns="trained")
+    fig = figures.r2_vs_log_pr(lay, fits_table(lay, n_boot=N_BOOT).iloc[:0], n_boot=N_BOOT)
+    assert len(panels(fig)) == 3
+    check_png(fig, tmp_path / "nofit.png")
+
+
+def test_theory_vs_empirical(layers, tmp_path):
+    fig = figures.theory_vs_empirical(layers)
+    assert [ax.get_title() for ax in panels(fig)] == ["auditory", "it"]  # no theory: no panel
+    check_png(fig, tmp_path / "theory_vs_empirical.png")
+    fig = figures.theory_vs_empirical(layers[layers.study == "eb"].dropna(axis=1, how="all"))
+    assert len(fig.axes) == 1
+    check_png(fig, tmp_path / "empty.png", min_size=1000)
+
+
+def test_learning_curves(layers, tmp_path):
+    fig = figures.learning_curves(make_theory(layers), layers)
+    axes = panels(fig)
+    assert [ax.get_title() for ax in axes] == ["auditory", "it"]
+    assert all(ax.get_xscale() == "log" for ax in axes)
+    assert len(axes[1].get_lines()) >= 3  # lowest, median, highest PR layers
+    check_png(fig, tmp_path / "learning_curves.png")
+
+
+def test_spectra(layers, tmp_path):
+    fig = figures.spectra(make_spectra(layers), layers)
+    axes = panels(fig)
+    assert [ax.get_title() for ax in axes] == ["auditory", "it"]
+    assert len(fig.axes) == 3  # plus one shared colorbar
+    assert all(ax.get_xscale() == ax.get_yscale() == "log" for ax in axes)
+    check_png(fig, tmp_path / "spectra.png")
+
+
+def test_many_studies_grid(tmp_path):
+    lay = pd.concat([make_layers().assign(study=lambda d, k=k: d.study + str(k))
+                     for k in range(2)], ignore_index=True)
+    fig = figures.r2_vs_log_pr(lay, fits_table(lay, n_boot=20), n_boot=20)
+    assert len(panels(fig)) == 6  # 4 + 2 in a 2×4 grid, empty slots removed
+    check_png(fig, tmp_path / "grid.png")

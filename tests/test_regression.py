@@ -1,0 +1,141 @@
+"""Ridge CV against scikit-learn RidgeCV(alpha_per_target=True) on the same folds (DESIGN §3.1)."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import RidgeCV
+
+from predictivity.regression import (cross_validated_ridge, default_alphas, make_folds,
+                                     score_layers, split_half_ceiling, training_size)
+
+
+def _data(P, M, N, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((P, M)) * np.linspace(3, 0.1, M) + 5.0  # large means: centring matters
+    W = rng.standard_normal((M, N))
+    Y = X @ W * 0.1 + rng.standard_normal((P, N)) * 3 + 2.0
+    return X, Y
+
+
+def _sklearn_reference(X, Y, folds, alphas):
+    P = X.shape[0]
+    r2, r, chosen = [], [], []
+    for te in folds:
+        tr = np.setdiff1d(np.arange(P), te)
+        model = RidgeCV(alphas=alphas, alpha_per_target=True, fit_intercept=True).fit(X[tr], Y[tr])
+        pred = model.predict(X[te])
+        y = Y[te]
+        r2.append(1 - ((y - pred) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0))
+        r.append([np.corrcoef(y[:, n], pred[:, n])[0, 1] for n in range(Y.shape[1])])
+        chosen.append(model.alpha_)
+    return np.mean(r2, 0), np.mean(r, 0), np.median(chosen, 0), np.array(chosen)
+
+
+@pytest.mark.parametrize("P,M,N", [(120, 400, 12), (150, 30, 12)], ids=["kernel_M>P", "covariance_M<P"])
+def test_matches_sklearn_ridgecv_float64(P, M, N):
+    X, Y = _data(P, M, N)
+    folds = make_folds(P, 5, seed=0)
+    alphas = default_alphas()
+    ours = cross_validated_ridge(X, Y, folds, alphas)
+    r2, r, alpha, _ = _sklearn_reference(X, Y, folds, alphas)
+    assert np.max(np.abs(ours["r2"] - r2)) <= 1e-6
+    assert np.max(np.abs(ours["pearson_r"] - r)) <= 1e-6
+    np.testing.assert_array_equal(ours["alpha"].to_numpy(), alpha)
+
+
+def test_both_forms_agree_and_alphas_per_fold_equal_sklearn():
+    X, Y = _data(100, 60, 8, seed=3)
+    folds = make_folds(100, 4, seed=2)
+    kern = cross_validated_ridge(X, Y, folds, form="kernel")
+    cov = cross_validated_ridge(X, Y, folds, form="covariance")
+    np.testing.assert_allclose(kern["r2"], cov["r2"], atol=1e-9)
+    np.testing.assert_array_equal(kern["alpha"], cov["alpha"])
+
+
+def test_float32_input_within_1e4_of_sklearn_float64():
+    X, Y = _data(120, 500, 10, seed=5)
+    folds = make_folds(120, 5, seed=0)
+    ours = cross_validated_ridge(X.astype(np.float32), Y, folds)
+    r2, _, _, _ = _sklearn_reference(X, Y, folds, default_alphas())
+    assert np.max(np.abs(ours["r2"] - r2)) <= 1e-4
+
+
+def test_folds_are_exactly_the_documented_split():
+    folds = make_folds(23, 5, seed=7)
+    expected = np.array_split(np.random.default_rng(7).permutation(23), 5)
+    for a, b in zip(folds, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_grouped_folds_keep_groups_together_and_cover_everything():
+    groups = np.repeat(np.arange(12), 5)
+    folds = make_folds(60, 4, seed=1, groups=groups)
+    allidx = np.sort(np.concatenate(folds))
+    np.testing.assert_array_equal(allidx, np.arange(60))
+    for f in folds:
+        for g in np.unique(groups[f]):
+            assert set(np.flatnonzero(groups == g)) <= set(f)
+    assert [len(f) for f in folds] == [15, 15, 15, 15]
+
+
+def test_training_size():
+    assert training_size(400, 5) == 320
+    assert training_size(165, 5) == 132
+
+
+def test_trace_scaling_multiplies_the_grid_by_the_training_trace():
+    X, Y = _data(80, 200, 5, seed=9)
+    Xs = X * 1e-3  # activations that shrink: a fixed grid over-penalises them
+    folds = make_folds(80, 5, seed=0)
+    fixed = cross_validated_ridge(Xs, Y, folds, alpha_scaling="none")
+    scaled = cross_validated_ridge(Xs, Y, folds, alpha_scaling="trace")
+    ref = cross_validated_ridge(X, Y, folds, alpha_scaling="trace")
+    # trace scaling makes the scores invariant to the activations' scale
+    np.testing.assert_allclose(scaled["r2"], ref["r2"], atol=1e-8)
+    assert fixed["alpha_at_edge"].mean() > 0.5
+    assert scaled["r2"].median() > fixed["r2"].median()
+
+
+def test_alpha_at_edge_flags_the_grid_ends():
+    X, Y = _data(80, 200, 5, seed=9)
+    folds = make_folds(80, 5, seed=0)
+    out = cross_validated_ridge(X, Y, folds, alphas=[1e6, 1e7])  # far too strong: highest-alpha edge or lowest
+    assert out["alpha_at_edge"].all()
+
+
+def test_r2_pooled_parts_sum_over_folds():
+    X, Y = _data(90, 50, 4, seed=2)
+    folds = make_folds(90, 3, seed=0)
+    out = cross_validated_ridge(X, Y, folds)
+    sst = sum(((Y[te] - Y[te].mean(0)) ** 2).sum(0) for te in folds)
+    np.testing.assert_allclose(out["sst"], sst)
+
+
+def test_split_half_ceiling_against_a_direct_spearman_brown_loop():
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal((50, 6))
+    resp = signal[:, :, None] + rng.standard_normal((50, 6, 4)) * np.array([0.1, 0.5, 1, 2, 4, 8])[None, :, None]
+    ceil = split_half_ceiling(resp)
+    for n in range(6):
+        a = resp[:, n, [0, 2]].mean(1)
+        b = resp[:, n, [1, 3]].mean(1)
+        rh = np.corrcoef(a, b)[0, 1]
+        expected = 2 * rh / (1 + rh) if rh > 0 else np.nan
+        np.testing.assert_allclose(ceil[n], expected, equal_nan=True)
+    assert ceil[0] > 0.95
+
+
+def test_score_layers_labels_and_ceiled_scores():
+    X, Y = _data(60, 30, 4, seed=4)
+    folds = make_folds(60, 5, seed=0)
+    ceiling = np.array([0.5, np.nan, 1.0, 0.25])
+    df = score_layers({"a": X, "b": X[:, :10]}, Y, folds, target=np.array([0, 2, 3, 5]), ceiling=ceiling)
+    assert list(df["layer"].unique()) == ["a", "b"]
+    assert list(df["target"][:4]) == [0, 2, 3, 5]
+    np.testing.assert_allclose(df["r2_ceiled"][:4], df["r2"][:4] / ceiling)
+    np.testing.assert_allclose(df["pearson_r_ceiled"][:4], df["pearson_r"][:4] / np.sqrt(ceiling))
+
+
+def test_non_positive_alpha_rejected():
+    X, Y = _data(40, 10, 2)
+    with pytest.raises(ValueError, match="positive"):
+        cross_validated_ridge(X, Y, make_folds(40, 5), alphas=[0.0, 1.0])
