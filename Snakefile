@@ -28,6 +28,11 @@ include: "workflow/rules/spectra.smk"
 include: "workflow/rules/regression.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/fits.smk"
+include: "workflow/rules/figures.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:

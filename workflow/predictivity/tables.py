@@ -86,5 +86,8 @@ def model_layers(study: str, model: str, reg: pd.DataFrame, spec: pd.DataFrame, 
 
 
 def layers_table(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate per-model layer rows (DESIGN §4 columns first)."""
+    """Concatenate per-model layer rows (DESIGN §4 columns first); an empty table with those
+    columns when the config has no computed study (only `table` studies)."""
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in LAYER_COLUMNS})
     return pd.concat(parts, ignore_index=True)

@@ -83,8 +83,23 @@ def per_model(pattern, study):
     return [pattern.format(study=study, model=m) for m in models_of(study)]
 
 
+FIGURES = ["r2_vs_log_pr", "theory_vs_empirical", "learning_curves", "spectra"]
+
+
+def table_study_files():
+    return [f"results/tables/studies/{s}.parquet" for s in studies_of_kind("table")]
+
+
+def all_model_files(pattern):
+    return [f for s in computed_studies() for f in per_model(pattern, s)]
+
+
 def final_targets():
-    return ["results/tables/layers.parquet"]
+    return [
+        "results/tables/layers.parquet",
+        "results/tables/fits.parquet",
+        *expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"]),
+    ]
 
 
 def studies_of_kind(kind):
