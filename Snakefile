@@ -18,6 +18,11 @@ _schema_path = os.path.join(workflow.basedir, "workflow", "schemas", "config.sch
 check_config(config, load_schema(_schema_path))  # one readable line naming the bad key
 validate(config, _schema_path)  # fills the schema's defaults
 
+if config["offline"]:
+    # Nothing reaches a model hub at run time (packaged models load from site-packages).
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"

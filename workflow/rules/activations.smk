@@ -23,3 +23,27 @@ rule activations_precomputed:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/activations_precomputed.py"
+
+
+rule activations_language:
+    input:
+        stimuli="results/stimuli/{study}.tsv",
+    output:
+        "results/activations/{study}/{model}.npz",
+    wildcard_constraints:
+        study=kind_regex("language"),
+    params:
+        options=lambda wc: model_options(wc.study, wc.model),
+        code=code_version("data", "language"),
+    log:
+        "logs/activations/{study}/{model}.log",
+    benchmark:
+        "benchmarks/activations/{study}/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/activations_language.py"

@@ -44,6 +44,27 @@ def theory_options(study):
     return opts
 
 
+def model_options(study, model):
+    """The options of one model of a built-in study (a dict; {} for precomputed paths)."""
+    m = study_config(study)["models"][model]
+    return m if isinstance(m, dict) else {}
+
+
+def is_trained(study, model):
+    """True / False / None (unknown) — from a built-in model's `trained` option or a
+    precomputed study's `trained` map."""
+    opts = model_options(study, model)
+    if "trained" in opts:
+        return bool(opts["trained"])
+    return study_config(study).get("trained", {}).get(model)
+
+
+def resource_path(study, key, default_name):
+    """A study's file option, or the project's shipped resources/<default_name> when null."""
+    value = study_config(study).get(key)
+    return value if value else os.path.join(workflow.basedir, "resources", default_name)
+
+
 def code_version(*modules):
     """sha256 of package modules a stage imports: in `params`, so editing one reruns the stage.
 

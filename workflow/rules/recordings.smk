@@ -12,7 +12,7 @@ rule recordings_precomputed:
     wildcard_constraints:
         study=kind_regex("precomputed"),
     params:
-        code=code_version("data", "regression"),
+        code=code_version("data", "regression", "recordings"),
     log:
         "logs/recordings/{study}.log",
     threads: 1
@@ -23,3 +23,25 @@ rule recordings_precomputed:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/recordings.py"
+
+
+rule recordings_language:
+    input:
+        stimuli="results/stimuli/{study}.tsv",
+    output:
+        "results/recordings/{study}.npz",
+    wildcard_constraints:
+        study=kind_regex("language"),
+    params:
+        simulate=lambda wc: study_config(wc.study)["simulate"],
+        code=code_version("data", "regression", "recordings", "language"),
+    log:
+        "logs/recordings/{study}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/recordings_language.py"

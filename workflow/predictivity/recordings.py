@@ -1,0 +1,52 @@
+"""Stage 2: recordings in the pipeline's format, whatever their source (DESIGN §2, §3.1).
+
+:func:`prepare_recordings` takes validated responses (stimuli × targets × repetitions), drops
+targets that are constant over stimuli (silent neurons — not an error: they are logged and
+counted) and computes the split-half noise ceiling when there are ≥ 2 repetitions. Every study
+kind (precomputed files or a built-in simulation) goes through it, so the regression stage sees
+one format: ``mean`` (P × N kept, float64), ``target`` (original 0-based column index),
+``target_name``, ``ceiling``, ``n_targets_total``, ``n_targets_dropped``, ``n_repetitions``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .data import check_recordings, constant_targets
+from .errors import InputError
+from .regression import split_half_ceiling
+
+log = logging.getLogger(__name__)
+
+
+def prepare_recordings(responses: np.ndarray, source: str, target_names=None) -> dict[str, np.ndarray]:
+    """Validate, drop constant targets, compute the ceiling; returns the stage-2 arrays."""
+    Y = check_recordings(responses, source)
+    P, N, R = Y.shape
+    names = np.asarray([str(i) for i in range(N)] if target_names is None else [str(n) for n in target_names])
+    if len(names) != N:
+        raise InputError(source, f"{len(names)} target names for {N} targets.",
+                         "Give one name per target (column of the recordings).")
+    mean = Y.mean(axis=2)
+    dropped = constant_targets(mean)
+    if dropped.all():
+        raise InputError(source, "every target is constant over stimuli.",
+                         "Check the recordings (all neurons silent?).")
+    if dropped.any():
+        log.warning("%d of %d targets are constant over stimuli (silent) and are dropped: %s",
+                    int(dropped.sum()), N, ", ".join(names[dropped][:20]))
+    kept = np.flatnonzero(~dropped)
+    ceiling = split_half_ceiling(Y[:, kept]) if R >= 2 else np.full(len(kept), np.nan)
+    log.info("%d stimuli × %d targets (%d kept) × %d repetitions; median ceiling %s", P, N, len(kept), R,
+             f"{np.nanmedian(ceiling):.3f}" if np.isfinite(ceiling).any() else "n/a")
+    return {
+        "mean": mean[:, kept],
+        "target": kept,
+        "target_name": names[kept].astype(str),
+        "ceiling": ceiling,
+        "n_targets_total": np.array(N),
+        "n_targets_dropped": np.array(int(dropped.sum())),
+        "n_repetitions": np.array(R),
+    }
