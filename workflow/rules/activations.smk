@@ -15,9 +15,10 @@ rule activations_precomputed:
         code=code_version("data"),
     log:
         "logs/activations/{study}/{model}.log",
+    group: "prepare"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: 1000 + 3 * input.size_mb,
+        mem_mb=lambda wc, input: int(1000 + 3 * input.size_mb),
         runtime=10,
     conda:
         "../../envs/predictivity.yaml"
@@ -41,9 +42,65 @@ rule activations_language:
         "benchmarks/activations/{study}/{model}.tsv"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=lambda wc, attempt: 3000 * attempt,
         runtime=20,
     conda:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/activations_language.py"
+
+
+rule train_mec:
+    output:
+        model="results/models/{study}/{model}.pt",
+        history="results/models/{study}/{model}.history.tsv",
+    wildcard_constraints:
+        study=kind_regex("mec"),
+    params:
+        network=lambda wc: mec_network(wc.study, wc.model),
+        training=lambda wc: mec_training(wc.study, wc.model),
+        trajectories=lambda wc: study_config(wc.study)["trajectories"],
+        box_width=lambda wc: study_config(wc.study)["stimuli"]["box_width"],
+        code=code_version("mec"),
+    log:
+        "logs/train/{study}/{model}.log",
+    benchmark:
+        "benchmarks/train/{study}/{model}.tsv"
+    group: "mec_model"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 3000 * attempt,
+        runtime=60,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/train_mec.py"
+
+
+rule activations_mec:
+    input:
+        model="results/models/{study}/{model}.pt",
+        stimuli="results/stimuli/{study}.tsv",
+    output:
+        "results/activations/{study}/{model}.npz",
+    wildcard_constraints:
+        study=kind_regex("mec"),
+    params:
+        network=lambda wc: mec_network(wc.study, wc.model),
+        rate_maps=lambda wc: study_config(wc.study)["rate_maps"],
+        trajectories=lambda wc: study_config(wc.study)["trajectories"],
+        stimuli=lambda wc: study_config(wc.study)["stimuli"],
+        code=code_version("data", "mec"),
+    log:
+        "logs/activations/{study}/{model}.log",
+    benchmark:
+        "benchmarks/activations/{study}/{model}.tsv"
+    group: "mec_model"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/activations_mec.py"

@@ -54,9 +54,24 @@ def is_trained(study, model):
     """True / False / None (unknown) — from a built-in model's `trained` option or a
     precomputed study's `trained` map."""
     opts = model_options(study, model)
+    if study_config(study)["kind"] == "mec":
+        return mec_training(study, model)["n_train_steps"] > 0
     if "trained" in opts:
         return bool(opts["trained"])
     return study_config(study).get("trained", {}).get(model)
+
+
+def mec_training(study, model):
+    """A MEC model's training options: study `training` overridden by the model's `training`."""
+    opts = dict(study_config(study).get("training", {}))
+    opts.update(model_options(study, model).get("training", {}))
+    opts.setdefault("n_train_steps", 1000)
+    return opts
+
+
+def mec_network(study, model):
+    """A MEC model's network options (everything but its training overrides)."""
+    return {k: v for k, v in model_options(study, model).items() if k != "training"}
 
 
 def resource_path(study, key, default_name):

@@ -24,6 +24,7 @@ rule figures:
         code=code_version("figures", "fits"),
     log:
         "logs/figures.log",
+    group: "aggregate"
     threads: 1
     resources:
         mem_mb=2000,

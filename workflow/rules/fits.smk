@@ -15,6 +15,7 @@ rule table_study:
         code=code_version("table_study"),
     log:
         "logs/table_study/{study}.log",
+    group: "aggregate"
     threads: 1
     resources:
         mem_mb=1000,
@@ -38,6 +39,7 @@ rule fits:
         code=code_version("fits"),
     log:
         "logs/fits.log",
+    group: "aggregate"
     threads: 1
     resources:
         mem_mb=2000,

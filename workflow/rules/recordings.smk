@@ -15,9 +15,10 @@ rule recordings_precomputed:
         code=code_version("data", "regression", "recordings"),
     log:
         "logs/recordings/{study}.log",
+    group: "prepare"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: 1000 + 6 * input.size_mb,
+        mem_mb=lambda wc, input: int(1000 + 6 * input.size_mb),
         runtime=5,
     conda:
         "../../envs/predictivity.yaml"
@@ -37,6 +38,7 @@ rule recordings_language:
         code=code_version("data", "regression", "recordings", "language"),
     log:
         "logs/recordings/{study}.log",
+    group: "prepare"
     threads: 1
     resources:
         mem_mb=1000,
@@ -45,3 +47,28 @@ rule recordings_language:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/recordings_language.py"
+
+
+rule recordings_mec:
+    input:
+        stimuli="results/stimuli/{study}.tsv",
+    output:
+        recordings="results/recordings/{study}.npz",
+        cells="results/recordings/{study}.cells.tsv",
+    wildcard_constraints:
+        study=kind_regex("mec"),
+    params:
+        options=lambda wc: study_config(wc.study)["recordings"],
+        box_width=lambda wc: study_config(wc.study)["stimuli"]["box_width"],
+        code=code_version("data", "regression", "recordings", "mec"),
+    log:
+        "logs/recordings/{study}.log",
+    group: "prepare"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/recordings_mec.py"

@@ -18,8 +18,8 @@ rule regression:
         "benchmarks/regression/{study}/{model}.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: 2000 + 4 * input.size_mb,
-        runtime=60,
+        mem_mb=lambda wc, input, attempt: int(2000 + 4 * input.size_mb) * attempt,
+        runtime=lambda wc, input, attempt: int(30 + input.size_mb // 20) * attempt,
     conda:
         "../../envs/predictivity.yaml"
     script:

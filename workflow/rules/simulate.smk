@@ -11,6 +11,7 @@ rule simulate_precomputed:
         code=code_version("simulate"),
     log:
         "logs/simulate/{name}.log",
+    group: "prepare"
     threads: 1
     resources:
         mem_mb=1000,

@@ -16,8 +16,8 @@ rule spectra:
         "benchmarks/spectra/{study}/{model}.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: 2000 + 4 * input.size_mb,
-        runtime=30,
+        mem_mb=lambda wc, input, attempt: int(2000 + 4 * input.size_mb) * attempt,
+        runtime=lambda wc, input, attempt: int(10 + input.size_mb // 50) * attempt,
     conda:
         "../../envs/predictivity.yaml"
     script:

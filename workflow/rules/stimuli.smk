@@ -15,6 +15,7 @@ rule stimuli_precomputed:
         code=code_version("data"),
     log:
         "logs/stimuli/{study}.log",
+    group: "prepare"
     threads: 1
     resources:
         mem_mb=1000,
@@ -37,6 +38,7 @@ rule stimuli_language:
         code=code_version("data", "language"),
     log:
         "logs/stimuli/{study}.log",
+    group: "prepare"
     threads: 1
     resources:
         mem_mb=1000,
@@ -45,3 +47,25 @@ rule stimuli_language:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/stimuli_language.py"
+
+
+rule stimuli_mec:
+    output:
+        "results/stimuli/{study}.tsv",
+    wildcard_constraints:
+        study=kind_regex("mec"),
+    params:
+        options=lambda wc: study_config(wc.study)["stimuli"],
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("data", "mec"),
+    log:
+        "logs/stimuli/{study}.log",
+    group: "prepare"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/stimuli_mec.py"

@@ -18,6 +18,7 @@ rule layers_table:
         code=code_version("tables"),
     log:
         "logs/tables/layers.log",
+    group: "aggregate"
     threads: 1
     resources:
         mem_mb=2000,

@@ -19,8 +19,8 @@ rule theory:
         "benchmarks/theory/{study}/{model}.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: 2000 + 4 * input.size_mb,
-        runtime=60,
+        mem_mb=lambda wc, input, attempt: int(2000 + 4 * input.size_mb) * attempt,
+        runtime=lambda wc, input, attempt: int(30 + input.size_mb // 20) * attempt,
     conda:
         "../../envs/predictivity.yaml"
     script:

@@ -1,0 +1,16 @@
+"""Stage 1 (mec): the binned arena → results/stimuli/{study}.tsv (ids like x03_y17)."""
+from predictivity.data import check_n_stimuli
+from predictivity.mec import arena_bins
+from predictivity.scripting import log, run, save_tsv
+
+
+def main(smk):
+    key = f"studies.{smk.wildcards.study}.stimuli"
+    table = arena_bins(**smk.params.options, config_key=key)
+    check_n_stimuli(len(table), smk.params.folds, key)
+    log.info("%d arena bins", len(table))
+    save_tsv(table, smk.output[0])
+
+
+if "snakemake" in globals():
+    run(main, snakemake)  # noqa: F821
