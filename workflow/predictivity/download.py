@@ -1,0 +1,467 @@
+"""Verified downloads and safe unpacking of real data sets (DESIGN §5, §7).
+
+Pure file operations, no network at import time. Two functions:
+
+* :func:`fetch` — copy ``http(s)://``, ``file://`` or a local path to ``dest``: streamed into a
+  temporary file *in the destination directory*, its sha256 computed on the way, compared with the
+  expected hash, and only then renamed into place (``os.replace``, atomic on one file system). So
+  ``dest`` either does not exist or holds exactly the verified bytes.
+* :func:`unpack` — extract a ``.tar``/``.tar.gz``/``.tgz``/``.tar.bz2``/``.tar.xz`` or ``.zip``
+  archive into a temporary directory next to ``dest_dir`` and rename it into place; a truncated or
+  corrupt archive gives one :class:`~predictivity.errors.InputError` and leaves nothing behind.
+
+Checksums
+---------
+The expected sha256 of a download comes from, in this order:
+
+1. the ``sha256`` argument (the config gives one), else
+2. the row of ``checksums_tsv`` whose ``key`` column equals ``key`` (recorded earlier), else
+3. nothing: the first download is accepted and its hash recorded in ``checksums_tsv`` (columns
+   ``key``, ``url``, ``sha256``, ``bytes``; tab-separated, one header line), so every later
+   download must match it ("trust on first use"). Commit the recorded file to pin the data.
+
+A mismatch raises ``InputError(key, "... expected <hash> ... got <hash> ...")`` naming the config
+key, the URL, both hashes and where the expected one came from. ``key`` is the dotted config key of
+the download (e.g. ``studies.nh2015.recordings.url``), so the message points at the line to fix.
+
+Archive members are checked before anything is written: absolute paths, ``..`` components, and
+links or devices are refused (a path-traversal archive is an error, not a warning).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Defaults of :func:`fetch`; keys mirror the download options of the config.
+#:
+#: - ``chunk_bytes``: read/write block size while streaming.
+#: - ``timeout_s``: socket timeout of an http(s) request (seconds).
+#: - ``user_agent``: sent with http(s) requests (some servers refuse Python's default).
+#: - ``link``: for local sources (path or ``file://``), symlink ``dest`` to the verified source
+#:   instead of copying it (saves disk for multi-GB files; the source must then stay in place).
+DEFAULTS: dict = {
+    "chunk_bytes": 1 << 20,
+    "timeout_s": 60.0,
+    "user_agent": "predictivity (+https://github.com/; data download)",
+    "link": False,
+}
+
+CHECKSUM_COLUMNS = ("key", "url", "sha256", "bytes")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What :func:`fetch` did: the final path, its sha256 and size, and where the hash came from
+    (``"config"``, ``"checksums_tsv"`` or ``"recorded"`` = first download, now recorded)."""
+
+    path: Path
+    sha256: str
+    bytes: int
+    checked_against: str
+
+
+# --------------------------------------------------------------------------------------------
+# hashing and the checksum table
+# --------------------------------------------------------------------------------------------
+
+def sha256_file(path, chunk_bytes: int = DEFAULTS["chunk_bytes"]) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk_bytes), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_sha(value, key: str) -> str:
+    sha = str(value).strip().lower()
+    if not _SHA256.match(sha):
+        raise InputError(key, f"sha256 {value!r} is not 64 hexadecimal characters.",
+                         "Give the full hex sha256 of the file (e.g. from `sha256sum FILE`), or "
+                         "leave it empty to record it on first download.")
+    return sha
+
+
+def read_checksums(checksums_tsv) -> dict[str, dict]:
+    """Rows of a checksum table keyed by ``key`` (empty dict if the file does not exist).
+
+    The table is tab-separated with the header ``key url sha256 bytes``; blank lines and lines
+    starting with ``#`` are ignored. A malformed table or a duplicated key is an InputError.
+    """
+    path = Path(checksums_tsv)
+    if not path.exists():
+        return {}
+    rows: dict[str, dict] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header_seen = False
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if not header_seen:
+            if tuple(f.strip() for f in fields) != CHECKSUM_COLUMNS:
+                raise InputError(str(path), f"line {lineno}: header is {fields}, expected "
+                                 f"{list(CHECKSUM_COLUMNS)} (tab-separated).",
+                                 "Restore the header line `key<TAB>url<TAB>sha256<TAB>bytes`.")
+            header_seen = True
+            continue
+        if len(fields) != len(CHECKSUM_COLUMNS):
+            raise InputError(str(path), f"line {lineno} has {len(fields)} tab-separated fields, "
+                             f"expected {len(CHECKSUM_COLUMNS)}.", "Fix or delete that line.")
+        key, url, sha, size = (f.strip() for f in fields)
+        if key in rows:
+            raise InputError(str(path), f"key {key!r} appears twice (line {lineno}).",
+                             "Keep one row per download key.")
+        rows[key] = {"key": key, "url": url, "sha256": _check_sha(sha, f"{path}:{lineno}"),
+                     "bytes": int(size) if size else None}
+    return rows
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Exclusive advisory lock on the table's directory (parallel Snakemake jobs that record
+    checksums serialise; no lock file is left behind). No-op where ``flock`` is unavailable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+        fd = os.open(path.parent, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover - non-POSIX
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def record_checksum(checksums_tsv, key: str, url: str, sha256: str, nbytes: int) -> None:
+    """Add the row ``key url sha256 bytes`` to the table (created with its header if missing).
+
+    Rewritten atomically under a lock. Re-recording the same hash is a no-op; a different hash for
+    an existing key is an InputError (never silently overwritten).
+    """
+    path = Path(checksums_tsv)
+    with _locked(path):
+        rows = read_checksums(path)
+        old = rows.get(key)
+        if old is not None:
+            if old["sha256"] != sha256:
+                raise InputError(key, f"{path} already records sha256 {old['sha256']} for this "
+                                 f"key, not {sha256}.", f"Delete the row of {key!r} in {path} "
+                                 "if the data really changed.")
+            return
+        rows[key] = {"key": key, "url": url, "sha256": sha256, "bytes": nbytes}
+        text = "\t".join(CHECKSUM_COLUMNS) + "\n" + "".join(
+            f"{r['key']}\t{r['url']}\t{r['sha256']}\t{'' if r['bytes'] is None else r['bytes']}\n"
+            for r in rows.values())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    log.info("recorded sha256 %s (%d bytes) of %s as %r in %s", sha256, nbytes, url, key, path)
+
+
+# --------------------------------------------------------------------------------------------
+# fetch
+# --------------------------------------------------------------------------------------------
+
+def _local_source(url_or_path: str) -> Path | None:
+    """The local path of a ``file://`` URL or a plain path; None for http(s)."""
+    parsed = urllib.parse.urlparse(str(url_or_path))
+    if parsed.scheme in ("http", "https"):
+        return None
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise InputError(str(url_or_path), f"file:// URL names host {parsed.netloc!r}.",
+                             "Use file:///absolute/path (three slashes) or a plain path.")
+        return Path(urllib.request.url2pathname(parsed.path))
+    if parsed.scheme and len(parsed.scheme) > 1:  # 'C:' style drive letters are paths
+        raise InputError(str(url_or_path), f"unsupported URL scheme {parsed.scheme!r}.",
+                         "Use an http(s):// or file:// URL, or a local path.")
+    return Path(url_or_path)
+
+
+def _open_source(url_or_path: str, key: str, timeout_s: float, user_agent: str):
+    local = _local_source(url_or_path)
+    if local is not None:
+        if not local.is_file():
+            raise InputError(key, f"local source {local} does not exist or is not a file.",
+                             "Fix the path (relative paths resolve against the working directory) "
+                             "or give the URL.")
+        return open(local, "rb")
+    req = urllib.request.Request(str(url_or_path), headers={"User-Agent": user_agent})
+    try:
+        return urllib.request.urlopen(req, timeout=timeout_s)  # noqa: S310 - http(s) only
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise InputError(key, f"cannot download {url_or_path}: {e}.",
+                         "Check the URL and the network, or download the file yourself and "
+                         "give its local path instead of the URL.") from e
+
+
+def _mismatch(key, url, expected, actual, origin):
+    where = {"config": "the config", "checksums_tsv": "the recorded checksum table"}.get(origin, origin)
+    return InputError(key, f"sha256 mismatch for {url}: expected {expected} (from {where}), got "
+                      f"{actual}. The file is corrupt, truncated or has changed upstream; nothing "
+                      "was written.", "Download again; if the data really changed upstream, "
+                      "update the sha256 in the config or delete its row in the checksum table.")
+
+
+def fetch(url_or_path, dest, sha256: str | None = None, checksums_tsv=None,
+          key: str = "download", *, link: bool = DEFAULTS["link"],
+          chunk_bytes: int = DEFAULTS["chunk_bytes"], timeout_s: float = DEFAULTS["timeout_s"],
+          user_agent: str = DEFAULTS["user_agent"]) -> FetchResult:
+    """Download or copy ``url_or_path`` to ``dest`` and verify its sha256 before it appears there.
+
+    Parameters
+    ----------
+    url_or_path : ``http://``/``https://`` URL, ``file:///abs/path`` URL, or a local path.
+    dest : final file path; its directory is created. The data are streamed into a hidden
+        temporary file in that directory and renamed onto ``dest`` only after verification, so an
+        interrupted or failed download never leaves a partial ``dest``.
+    sha256 : expected hex sha256 (64 characters) or None. See the module docstring for the order
+        in which the expected hash is looked up (argument → ``checksums_tsv`` → record on first use).
+    checksums_tsv : path of the checksum table (``resources/checksums.tsv``), or None to neither
+        read nor record (then only ``sha256`` is checked, if given).
+    key : config key of this download, used as the table key and named in every error.
+    link : local sources only — symlink ``dest`` to the (verified) source instead of copying.
+    chunk_bytes, timeout_s, user_agent : streaming block size; http timeout; http User-Agent.
+
+    Returns a :class:`FetchResult`. If ``dest`` already exists and matches the expected hash it is
+    kept and nothing is downloaded.
+
+    Raises :class:`InputError` naming ``key`` on a missing source, a network error, a malformed
+    sha256, or a hash mismatch (the message contains the expected and the actual hash).
+    """
+    dest = Path(dest)
+    url = str(url_or_path)
+    expected, origin = None, None
+    if sha256:
+        expected, origin = _check_sha(sha256, key), "config"
+    recorded = read_checksums(checksums_tsv).get(key) if checksums_tsv is not None else None
+    if recorded is not None:
+        if expected is None:
+            expected, origin = recorded["sha256"], "checksums_tsv"
+        elif recorded["sha256"] != expected:
+            log.warning("%s: config sha256 %s differs from %s recorded in %s; the config wins",
+                        key, expected, recorded["sha256"], checksums_tsv)
+
+    if expected is not None and (dest.is_file() or dest.is_symlink()) and dest.exists():
+        actual = sha256_file(dest, chunk_bytes)
+        if actual == expected:
+            log.info("%s: %s already present and verified (sha256 %s)", key, dest, actual)
+            return FetchResult(dest, actual, dest.stat().st_size, origin)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    local = _local_source(url)
+    if link and local is not None:
+        return _link(local, dest, expected, origin, checksums_tsv, key, url, chunk_bytes)
+
+    h, nbytes = hashlib.sha256(), 0
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, _open_source(url, key, timeout_s, user_agent) as src:
+            try:
+                for block in iter(lambda: src.read(chunk_bytes), b""):
+                    h.update(block)
+                    out.write(block)
+                    nbytes += len(block)
+            except (OSError, urllib.error.URLError) as e:
+                raise InputError(key, f"download of {url} failed after {nbytes} bytes: {e}.",
+                                 "Try again, or download the file yourself and give its path.") from e
+        actual = h.hexdigest()
+        if expected is not None and actual != expected:
+            raise _mismatch(key, url, expected, actual, origin)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return _finish(dest, actual, nbytes, expected, origin, checksums_tsv, key, url)
+
+
+def _finish(dest, actual, nbytes, expected, origin, checksums_tsv, key, url) -> FetchResult:
+    if expected is None:
+        if checksums_tsv is not None:
+            record_checksum(checksums_tsv, key, url, actual, nbytes)
+            origin = "recorded"
+        else:
+            origin = "unchecked"
+            log.warning("%s: no sha256 configured and no checksum table: %s is unverified "
+                        "(sha256 %s)", key, dest, actual)
+    log.info("%s: %s → %s (%d bytes, sha256 %s, %s)", key, url, dest, nbytes, actual, origin)
+    return FetchResult(dest, actual, nbytes, origin)
+
+
+def _link(source: Path, dest: Path, expected, origin, checksums_tsv, key, url, chunk_bytes):
+    if not source.is_file():
+        raise InputError(key, f"local source {source} does not exist or is not a file.",
+                         "Fix the path or give the URL.")
+    actual = sha256_file(source, chunk_bytes)
+    if expected is not None and actual != expected:
+        raise _mismatch(key, url, expected, actual, origin)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.link")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(source.resolve(), tmp)
+    os.replace(tmp, dest)
+    return _finish(dest, actual, source.stat().st_size, expected, origin, checksums_tsv, key, url)
+
+
+# --------------------------------------------------------------------------------------------
+# unpack
+# --------------------------------------------------------------------------------------------
+
+def _safe_member(name: str, source: str) -> PurePosixPath:
+    """Reject absolute paths and '..' components (path traversal); return the relative path."""
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or (p.parts and re.match(r"^[A-Za-z]:", p.parts[0])) or ".." in p.parts:
+        raise InputError(source, f"archive member {name!r} would be written outside the target "
+                         "directory (absolute path or '..').",
+                         "Do not unpack this archive; obtain it from the original source.")
+    return p
+
+
+def _strip(p: PurePosixPath, n: int) -> PurePosixPath | None:
+    parts = [x for x in p.parts if x not in ("", ".")]
+    return PurePosixPath(*parts[n:]) if len(parts) > n else None
+
+
+def _extract_tar(archive: Path, tmp: Path, strip_components: int, source: str) -> int:
+    n = 0
+    with tarfile.open(archive, "r:*") as tar:
+        members = tar.getmembers()  # reads the whole index: truncation shows up here or below
+        for m in members:
+            rel = _safe_member(m.name, source)
+            if not (m.isfile() or m.isdir()):
+                raise InputError(source, f"archive member {m.name!r} is a link or special file.",
+                                 "Only regular files and directories are unpacked; repack the "
+                                 "archive without links.")
+            rel = _strip(rel, strip_components)
+            if rel is None:
+                continue
+            target = tmp.joinpath(*rel.parts)
+            if m.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            src = tar.extractfile(m)
+            with src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out, DEFAULTS["chunk_bytes"])
+            if target.stat().st_size != m.size:
+                raise EOFError(f"member {m.name!r} truncated")
+            n += 1
+    return n
+
+
+def _extract_zip(archive: Path, tmp: Path, strip_components: int, source: str) -> int:
+    n = 0
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            rel = _safe_member(info.filename, source)
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode and mode not in (0o100000, 0o040000):
+                raise InputError(source, f"archive member {info.filename!r} is a link or special "
+                                 "file.", "Repack the archive without links.")
+            rel = _strip(rel, strip_components)
+            if rel is None:
+                continue
+            target = tmp.joinpath(*rel.parts)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:  # CRC checked at EOF
+                shutil.copyfileobj(src, out, DEFAULTS["chunk_bytes"])
+            n += 1
+    return n
+
+
+def unpack(archive, dest_dir, *, key: str | None = None, strip_components: int = 0) -> Path:
+    """Extract a tar (optionally gz/bz2/xz-compressed) or zip archive into ``dest_dir``, atomically.
+
+    The members are extracted into a hidden temporary directory next to ``dest_dir`` (same file
+    system); only when every member has been read completely (zip CRCs checked, tar sizes checked,
+    compressed streams read to the end) is that directory renamed onto ``dest_dir``. An existing
+    ``dest_dir`` is replaced only after the new one is complete. On any error the temporary
+    directory is removed, ``dest_dir`` is left as it was, and one :class:`InputError` names the
+    archive (or ``key``) and the problem.
+
+    Parameters
+    ----------
+    archive : path of the archive; its format is detected from its content, not its name.
+    dest_dir : directory that will hold the archive's contents.
+    key : config key named in errors (default: the archive path).
+    strip_components : drop this many leading path components of every member (like
+        ``tar --strip-components``); members with fewer components are skipped.
+
+    Member paths that are absolute or contain ``..`` (path traversal), and links or special
+    files, are refused with an InputError before anything is renamed into place.
+    Returns ``dest_dir`` as a Path.
+    """
+    archive, dest_dir = Path(archive), Path(dest_dir)
+    source = key or str(archive)
+    if not archive.is_file():
+        raise InputError(source, f"archive {archive} does not exist.", "Run the download first.")
+    if zipfile.is_zipfile(archive):
+        extract = _extract_zip
+    else:
+        try:
+            is_tar = tarfile.is_tarfile(archive)
+        except (OSError, EOFError, zlib.error):
+            is_tar = False
+        if not is_tar:
+            raise InputError(source, f"{archive} is neither a tar nor a zip archive (or it is "
+                             "truncated before its first member).",
+                             "Delete it and download it again; check the URL points at the archive.")
+        extract = _extract_tar
+    dest_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest_dir.parent, prefix=f".{dest_dir.name}.", suffix=".unpack"))
+    try:
+        n = extract(archive, tmp, int(strip_components), source)
+        if dest_dir.exists() or dest_dir.is_symlink():
+            old = Path(tempfile.mkdtemp(dir=dest_dir.parent, prefix=f".{dest_dir.name}.", suffix=".old"))
+            os.rmdir(old)
+            os.replace(dest_dir, old)
+            os.replace(tmp, dest_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest_dir)
+    except InputError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(source, f"archive {archive} is corrupt or truncated ({type(e).__name__}: "
+                         f"{e}); nothing was unpacked.",
+                         "Delete the archive and download it again (check its sha256).") from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("unpacked %d files from %s into %s", n, archive, dest_dir)
+    return dest_dir
