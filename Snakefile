@@ -9,7 +9,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+if not workflow.overwrite_configfiles:
+    # The demo config only when no --configfile is given: `--configfile my.yaml` then means "only
+    # my config". (Cluster jobs receive --configfile but not --replace-workflow-config in
+    # Snakemake 9.27, so merging would add the demo's studies inside every cluster job.)
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 from predictivity.config import check_config, load_schema
@@ -17,11 +21,6 @@ from predictivity.config import check_config, load_schema
 _schema_path = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 check_config(config, load_schema(_schema_path))  # one readable line naming the bad key
 validate(config, _schema_path)  # fills the schema's defaults
-
-if config["offline"]:
-    # Nothing reaches a model hub at run time (packaged models load from site-packages).
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 include: "workflow/rules/common.smk"

@@ -139,3 +139,104 @@ def test_non_positive_alpha_rejected():
     X, Y = _data(40, 10, 2)
     with pytest.raises(ValueError, match="positive"):
         cross_validated_ridge(X, Y, make_folds(40, 5), alphas=[0.0, 1.0])
+
+
+# --- the LOO search and the Gram (issue 6) -------------------------------------------------------
+
+def _flat_layer(P, M, N, seed=0, rank=8):
+    """A wide layer whose noise floor sits far above the small alphas of the grid: their LOO
+    errors differ only at the 1e-7 level (the regime where 1 − h cancels)."""
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((P, rank))
+    X = rng.standard_normal((P, M)) * 0.5 + F @ rng.standard_normal((rank, M))
+    Y = F @ rng.standard_normal((rank, N)) * rng.uniform(0, 1, N) + rng.standard_normal((P, N))
+    return X, Y
+
+
+def test_alphas_equal_sklearn_where_small_alphas_nearly_tie():
+    X, Y = _flat_layer(60, 5000, 40)
+    folds = make_folds(60, 5, seed=0)
+    alphas = default_alphas()
+    ours = cross_validated_ridge(X, Y, folds, alphas)
+    _, _, alpha, _ = _sklearn_reference(X, Y, folds, alphas)
+    np.testing.assert_array_equal(ours["alpha"].to_numpy(), alpha)
+
+
+def _kernel_fold(X, Y, te, alphas):
+    import scipy.linalg
+
+    from predictivity.gram import centred_gram
+    from predictivity.regression import _double_centre_block
+    P = X.shape[0]
+    tr = np.setdiff1d(np.arange(P), te)
+    Ktr, _ = _double_centre_block(centred_gram(X), tr, np.sort(te))
+    s, Q = scipy.linalg.eigh(Ktr)
+    Yc = Y[tr] - Y[tr].mean(0)
+    return np.maximum(s, 0.0), Q, Q.T @ Yc, len(tr)
+
+
+@pytest.mark.parametrize("case", ["gaussian", "powerlaw", "flat", "noise_only", "rank_deficient"])
+def test_bounded_loo_search_returns_the_exhaustive_argmin(case):
+    from predictivity.regression import _kernel_loo_select
+    rng = np.random.default_rng(11)
+    if case == "gaussian":
+        X, Y = _data(150, 600, 60, seed=2)
+    elif case == "powerlaw":
+        X = rng.standard_normal((150, 800)) * np.arange(1, 801) ** -0.6
+        Y = X @ (rng.standard_normal((800, 60)) * (np.arange(1, 801) ** -0.6)[:, None]) * rng.uniform(0, 3, 60)
+        Y += rng.standard_normal(Y.shape) * 0.1
+    elif case == "flat":
+        X, Y = _flat_layer(80, 4000, 60, seed=3)
+    elif case == "noise_only":   # LOO curves nearly flat at the top of the grid
+        X = rng.standard_normal((120, 500))
+        Y = rng.standard_normal((120, 60))
+    else:                        # forced kernel form with M < p: a null space of dimension > 1
+        X = rng.standard_normal((120, 30))
+        Y = X @ rng.standard_normal((30, 40)) + rng.standard_normal((120, 40))
+    alphas = np.logspace(-3, 7, 20)
+    for te in make_folds(X.shape[0], 4, seed=1):
+        s, Q, Z, p = _kernel_fold(X, Y, te, alphas)
+        ref = _kernel_loo_select(s, Q, Z, alphas, p, search="exhaustive")
+        for rounds in (1, 4):
+            got = _kernel_loo_select(s, Q, Z, alphas, p, search="bounded", max_rounds=rounds)
+            np.testing.assert_array_equal(got, ref)
+
+
+def test_loo_search_option_gives_identical_results():
+    X, Y = _data(120, 400, 30, seed=6)
+    folds = make_folds(120, 5, seed=0)
+    a = cross_validated_ridge(X, Y, folds, loo_search="bounded")
+    b = cross_validated_ridge(X, Y, folds, loo_search="exhaustive")
+    np.testing.assert_array_equal(a["alpha"], b["alpha"])
+    np.testing.assert_allclose(a["r2"], b["r2"], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="loo_search"):
+        cross_validated_ridge(X, Y, folds, loo_search="fast")
+
+
+def test_centred_gram_float32_blocks_match_float64_centring():
+    from predictivity.gram import centred_gram
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((70, 3000)) * 0.1 + 50.0).astype(np.float32)  # large means
+    exact = centred_gram(X.astype(np.float64))
+    for block in (8192, 700):
+        G32 = centred_gram(X, block_units=block)
+        assert G32.dtype == np.float64
+        np.testing.assert_allclose(G32, G32.T, rtol=0, atol=0)
+        assert np.max(np.abs(G32 - exact)) <= 1e-5 * np.max(np.abs(exact))
+        G64 = centred_gram(X, block_units=block, dtype="float64")
+        assert np.max(np.abs(G64 - exact)) <= 1e-12 * np.max(np.abs(exact))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        centred_gram(X, dtype="int32")
+
+
+def test_memmapped_float32_layer_with_float64_gram_matches_in_memory(tmp_path):
+    X, Y = _data(90, 300, 6, seed=8)
+    X32 = X.astype(np.float32)
+    path = tmp_path / "X.npy"
+    np.save(path, X32)
+    folds = make_folds(90, 5, seed=0)
+    mm = np.load(path, mmap_mode="r")
+    a = cross_validated_ridge(mm, Y, folds, dtype="float64")
+    b = cross_validated_ridge(X32.astype(np.float64), Y, folds)
+    np.testing.assert_array_equal(a["alpha"], b["alpha"])
+    np.testing.assert_allclose(a["r2"], b["r2"], rtol=0, atol=1e-10)

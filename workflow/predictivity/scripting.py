@@ -38,6 +38,10 @@ def run(main, smk) -> None:
     """Run ``main(smk)`` with logging, thread limits and clean errors (see module docstring)."""
     logfile = smk.log[0] if len(smk.log) else None
     setup_logging(logfile)
+    if (getattr(smk, "config", None) or {}).get("offline", True):
+        # config `offline: true` (the default): nothing reaches a model hub at run time
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
     threads = int(getattr(smk, "threads", 1) or 1)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)

@@ -104,3 +104,54 @@ rule activations_mec:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/activations_mec.py"
+
+
+rule activations_it:
+    input:
+        stimuli="results/stimuli/{study}.tsv",
+        images="results/stimuli/{study}.images.npy",
+    output:
+        "results/activations/{study}/{model}.npz",
+    wildcard_constraints:
+        study=kind_regex("it"),
+    params:
+        options=lambda wc: model_options(wc.study, wc.model),
+        code=code_version("data", "it", "cnn"),
+    log:
+        "logs/activations/{study}/{model}.log",
+    benchmark:
+        "benchmarks/activations/{study}/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/activations_it.py"
+
+
+rule activations_auditory:
+    input:
+        stimuli="results/stimuli/{study}.tsv",
+        sounds="results/stimuli/{study}.sounds.npy",
+    output:
+        "results/activations/{study}/{model}.npz",
+    wildcard_constraints:
+        study=kind_regex("auditory"),
+    params:
+        options=lambda wc: model_options(wc.study, wc.model),
+        sample_rate=lambda wc: study_config(wc.study)["sounds"]["sample_rate"],
+        code=code_version("data", "auditory"),
+    log:
+        "logs/activations/{study}/{model}.log",
+    benchmark:
+        "benchmarks/activations/{study}/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/activations_auditory.py"

@@ -56,6 +56,11 @@ def is_trained(study, model):
     opts = model_options(study, model)
     if study_config(study)["kind"] == "mec":
         return mec_training(study, model)["n_train_steps"] > 0
+    if study_config(study)["kind"] == "it":
+        return bool(opts.get("weights"))
+    if study_config(study)["kind"] == "auditory":
+        # the filter bank has no weights: trained/untrained does not apply
+        return None if opts["network"] == "filterbank" else not opts["network"].endswith("_untrained")
     if "trained" in opts:
         return bool(opts["trained"])
     return study_config(study).get("trained", {}).get(model)

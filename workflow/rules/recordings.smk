@@ -72,3 +72,56 @@ rule recordings_mec:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/recordings_mec.py"
+
+
+rule recordings_it:
+    input:
+        stimuli="results/stimuli/{study}.tsv",
+        images="results/stimuli/{study}.images.npy",
+    output:
+        recordings="results/recordings/{study}.npz",
+        sites="results/recordings/{study}.sites.tsv",
+    wildcard_constraints:
+        study=kind_regex("it"),
+    params:
+        options=lambda wc: study_config(wc.study)["simulate"],
+        code=code_version("data", "regression", "recordings", "it"),
+    log:
+        "logs/recordings/{study}.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/recordings_it.py"
+
+
+rule recordings_auditory:
+    input:
+        stimuli="results/stimuli/{study}.tsv",
+        sounds="results/stimuli/{study}.sounds.npy",
+    output:
+        recordings="results/recordings/{study}.npz",
+        voxels="results/recordings/{study}.voxels.tsv",
+    wildcard_constraints:
+        study=kind_regex("auditory"),
+    params:
+        options=lambda wc: study_config(wc.study)["simulate"],
+        sample_rate=lambda wc: study_config(wc.study)["sounds"]["sample_rate"],
+        code=code_version("data", "regression", "recordings", "auditory"),
+    log:
+        "logs/recordings/{study}.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/recordings_auditory.py"

@@ -69,3 +69,51 @@ rule stimuli_mec:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/stimuli_mec.py"
+
+
+rule stimuli_it:
+    output:
+        table="results/stimuli/{study}.tsv",
+        images="results/stimuli/{study}.images.npy",
+    wildcard_constraints:
+        study=kind_regex("it"),
+    params:
+        options=lambda wc: study_config(wc.study)["images"],
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("data", "it"),
+    log:
+        "logs/stimuli/{study}.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/stimuli_it.py"
+
+
+rule stimuli_auditory:
+    output:
+        table="results/stimuli/{study}.tsv",
+        sounds="results/stimuli/{study}.sounds.npy",
+    wildcard_constraints:
+        study=kind_regex("auditory"),
+    params:
+        options=lambda wc: study_config(wc.study)["sounds"],
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("data", "auditory"),
+    log:
+        "logs/stimuli/{study}.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/stimuli_auditory.py"

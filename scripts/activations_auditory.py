@@ -1,0 +1,24 @@
+"""Stage 3 (auditory): per-layer, time-averaged activations of an audio network for the sounds."""
+import time
+
+import numpy as np
+
+from predictivity.auditory import model_activations
+from predictivity.data import check_layer
+from predictivity.scripting import log, run, save_npz
+
+
+def main(smk):
+    opts = smk.params.options
+    key = f"studies.{smk.wildcards.study}.models.{smk.wildcards.model}"
+    sounds = np.load(smk.input.sounds, allow_pickle=False)
+    t0 = time.perf_counter()
+    layers = model_activations(opts["network"], sounds, smk.params.sample_rate, seed=opts.get("init_seed", 0),
+                               threads=smk.threads, options=dict(opts.get("options") or {}), source=key)
+    out = {name: check_layer(name, A, len(sounds), key) for name, A in layers.items()}
+    log.info("%s: %d layers × %d sounds in %.1f s", opts["network"], len(out), len(sounds), time.perf_counter() - t0)
+    save_npz(smk.output[0], out)
+
+
+if "snakemake" in globals():
+    run(main, snakemake)  # noqa: F821

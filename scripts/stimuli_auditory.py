@@ -1,0 +1,27 @@
+"""Stage 1 (auditory): synthesised sounds (or a WAV folder) → results/stimuli/{study}.tsv + .sounds.npy."""
+from pathlib import Path
+
+import numpy as np
+
+from predictivity.auditory import load_wav_folder, synthesize_sounds
+from predictivity.data import check_n_stimuli
+from predictivity.scripting import log, run, save_tsv
+
+
+def main(smk):
+    opts = smk.params.options
+    key = f"studies.{smk.wildcards.study}.sounds"
+    if opts.get("wav_folder"):
+        sounds, table = load_wav_folder(opts["wav_folder"], duration=opts["duration"],
+                                        sample_rate=opts["sample_rate"], source=opts["wav_folder"])
+    else:
+        sounds, table = synthesize_sounds(opts["n_sounds"], opts["duration"], opts["sample_rate"], opts["seed"])
+    check_n_stimuli(len(table), smk.params.folds, opts.get("wav_folder") or key)
+    log.info("%d sounds of %.1f s at %d Hz", len(table), opts["duration"], opts["sample_rate"])
+    Path(smk.output.sounds).parent.mkdir(parents=True, exist_ok=True)
+    np.save(smk.output.sounds, sounds)
+    save_tsv(table, smk.output.table)
+
+
+if "snakemake" in globals():
+    run(main, snakemake)  # noqa: F821

@@ -1,0 +1,26 @@
+"""Stage 1 (it): images made offline (or a user folder) → results/stimuli/{study}.tsv + .images.npy."""
+from pathlib import Path
+
+import numpy as np
+
+from predictivity.data import check_n_stimuli
+from predictivity.it import load_image_folder, make_images
+from predictivity.scripting import log, run, save_tsv
+
+
+def main(smk):
+    opts = smk.params.options
+    key = f"studies.{smk.wildcards.study}.images"
+    if opts.get("folder"):
+        images, table = load_image_folder(opts["folder"], size=opts["image_size"], source=opts["folder"])
+    else:
+        images, table = make_images(opts["n_images"], opts["image_size"], opts["seed"], source=key)
+    check_n_stimuli(len(table), smk.params.folds, opts.get("folder") or key)
+    log.info("%d images of %d px from %d sources", len(table), images.shape[1], table["group"].nunique())
+    Path(smk.output.images).parent.mkdir(parents=True, exist_ok=True)
+    np.save(smk.output.images, images)
+    save_tsv(table, smk.output.table)
+
+
+if "snakemake" in globals():
+    run(main, snakemake)  # noqa: F821
