@@ -91,3 +91,29 @@ def layers_table(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in LAYER_COLUMNS})
     return pd.concat(parts, ignore_index=True)
+
+
+def benchmarks_table(records: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """Summarise Snakemake ``benchmark:`` files into one table (issue: slow stages visible).
+
+    records : (relative path under benchmarks/, the file's DataFrame) pairs; the path's parts give
+    ``stage`` and, where present, ``study`` and ``model`` (``benchmarks/<stage>/<study>/<model>.tsv``).
+    Columns: stage, study, model, seconds (wall), cpu_seconds, max_rss_mb, mean_load — the mean
+    over repeats when a benchmark file has several rows — sorted by seconds, descending.
+    """
+    rows = []
+    for rel, df in records:
+        parts = rel.split("/")
+        name = parts[-1].rsplit(".", 1)[0]
+        stage = parts[0]
+        study = parts[1] if len(parts) == 3 else (name if len(parts) == 2 else None)
+        model = name if len(parts) == 3 else None
+        rows.append({
+            "stage": stage, "study": study, "model": model,
+            "seconds": float(df["s"].mean()),
+            "cpu_seconds": float(df["cpu_time"].mean()) if "cpu_time" in df else np.nan,
+            "max_rss_mb": float(df["max_rss"].mean()) if "max_rss" in df else np.nan,
+            "mean_load": float(df["mean_load"].mean()) if "mean_load" in df else np.nan,
+        })
+    out = pd.DataFrame(rows, columns=["stage", "study", "model", "seconds", "cpu_seconds", "max_rss_mb", "mean_load"])
+    return out.sort_values("seconds", ascending=False, ignore_index=True)

@@ -140,6 +140,7 @@ def final_targets():
         "results/tables/layers.parquet",
         "results/tables/fits.parquet",
         *expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"]),
+        "results/tables/benchmarks.parquet",
     ]
 
 

@@ -27,3 +27,26 @@ rule layers_table:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/layers_table.py"
+
+
+rule benchmarks_table:
+    # Runs after everything else (its inputs are the final tables and figures) and summarises every
+    # rule's `benchmark:` file, so slow stages are visible: results/tables/benchmarks.parquet.
+    input:
+        "results/tables/layers.parquet",
+        "results/tables/fits.parquet",
+        expand("results/figures/{figure}.png", figure=FIGURES),
+    output:
+        "results/tables/benchmarks.parquet",
+    params:
+        code=code_version("tables"),
+    log:
+        "logs/tables/benchmarks.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/benchmarks_table.py"
