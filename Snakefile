@@ -24,6 +24,7 @@ validate(config, _schema_path)  # fills the schema's defaults
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/stimuli.smk"
 include: "workflow/rules/recordings.smk"

@@ -1,16 +1,22 @@
-"""Stage 2 (it): simulated IT sites for the images → results/recordings/{study}.npz."""
+"""Stage 2 (it): simulated IT sites, or real recordings (`dataset`), for the images → results/recordings/{study}.npz."""
 import numpy as np
 
 from predictivity.it import simulate_it
-from predictivity.recordings import prepare_recordings
-from predictivity.scripting import run, save_npz, save_tsv
+from predictivity.recordings import dataset_recordings, prepare_recordings
+from predictivity.scripting import read_stimuli, run, save_npz, save_tsv
 
 
 def main(smk):
-    images = np.load(smk.input.images, allow_pickle=False)
-    key = f"studies.{smk.wildcards.study}.simulate"
-    responses, sites = simulate_it(images, **smk.params.options, source=key)
-    save_npz(smk.output.recordings, prepare_recordings(responses, key, sites["target_name"].tolist()))
+    study = smk.wildcards.study
+    if smk.params.dataset:
+        stimuli = read_stimuli(smk.input.stimuli)
+        arrays, sites = dataset_recordings(smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset")
+    else:
+        images = np.load(smk.input.images, allow_pickle=False)
+        key = f"studies.{study}.simulate"
+        responses, sites = simulate_it(images, **smk.params.options, source=key)
+        arrays = prepare_recordings(responses, key, sites["target_name"].tolist())
+    save_npz(smk.output.recordings, arrays)
     save_tsv(sites, smk.output.sites)
 
 

@@ -11,12 +11,13 @@ from predictivity.scripting import log, run, save_tsv
 def main(smk):
     opts = smk.params.options
     key = f"studies.{smk.wildcards.study}.sounds"
-    if opts.get("wav_folder"):
-        sounds, table = load_wav_folder(opts["wav_folder"], duration=opts["duration"],
-                                        sample_rate=opts["sample_rate"], source=opts["wav_folder"])
+    folder = smk.params.folder  # wav_folder, inside its download directory when `download` is set
+    if folder:
+        sounds, table = load_wav_folder(folder, duration=opts["duration"],
+                                        sample_rate=opts["sample_rate"], source=folder)
     else:
         sounds, table = synthesize_sounds(opts["n_sounds"], opts["duration"], opts["sample_rate"], opts["seed"])
-    check_n_stimuli(len(table), smk.params.folds, opts.get("wav_folder") or key)
+    check_n_stimuli(len(table), smk.params.folds, folder or key)
     log.info("%d sounds of %.1f s at %d Hz", len(table), opts["duration"], opts["sample_rate"])
     Path(smk.output.sounds).parent.mkdir(parents=True, exist_ok=True)
     np.save(smk.output.sounds, sounds)

@@ -11,11 +11,12 @@ from predictivity.scripting import log, run, save_tsv
 def main(smk):
     opts = smk.params.options
     key = f"studies.{smk.wildcards.study}.images"
-    if opts.get("folder"):
-        images, table = load_image_folder(opts["folder"], size=opts["image_size"], source=opts["folder"])
+    folder = smk.params.folder  # `folder`, inside its download directory when `download` is set
+    if folder:
+        images, table = load_image_folder(folder, size=opts["image_size"], source=folder)
     else:
         images, table = make_images(opts["n_images"], opts["image_size"], opts["seed"], source=key)
-    check_n_stimuli(len(table), smk.params.folds, opts.get("folder") or key)
+    check_n_stimuli(len(table), smk.params.folds, folder or key)
     log.info("%d images of %d px from %d sources", len(table), images.shape[1], table["group"].nunique())
     Path(smk.output.images).parent.mkdir(parents=True, exist_ok=True)
     np.save(smk.output.images, images)

@@ -1292,3 +1292,75 @@ def load_mec_recordings(path, box_width: float = DEFAULTS["mec"]["box_width"],
     stimuli = arena_bins(box_width, n_bins)
     targets = pd.DataFrame({"target_name": names})
     return Dataset(Y, stimuli, targets, {"format": suffix})
+
+
+# --------------------------------------------------------------------------------------------
+# One entry point for the workflow: a study's `dataset:` config → a Dataset aligned to its stimuli
+# --------------------------------------------------------------------------------------------
+
+#: Loader names usable in a study's ``dataset.loader`` and the study kinds they serve.
+LOADERS = {
+    "nh2015_components": "auditory",
+    "tuckute2023_nh2015": "auditory",
+    "tuckute2023_b2021": "auditory",
+    "majajhong2015": "it",
+    "mec_file": "mec",
+}
+
+
+def load_dataset(loader: str, path, options: dict | None = None, *, verified: bool = False,
+                 source: str = "dataset") -> Dataset:
+    """Run the named loader on ``path`` (a file, or the directory of an unpacked download).
+
+    options are the loader's keyword arguments. ``verified`` must be True for the Tuckute release
+    (its metadata are pickles): the workflow passes True only for a download whose sha256 was
+    checked by :func:`predictivity.download.fetch`.
+    """
+    opts = dict(options or {})
+    if loader not in LOADERS:
+        raise InputError(source, f"unknown loader {loader!r}.", f"Use one of: {', '.join(LOADERS)}.")
+    p = Path(path)
+    if loader == "nh2015_components":
+        if p.is_dir():
+            hits = sorted(p.rglob("components.mat"))
+            if not hits:
+                raise InputError(str(p), "no components.mat below this directory.",
+                                 "Point `dataset.path` at components.mat or at the unpacked release.")
+            p = hits[0]
+        return load_nh2015_components(p, **opts)
+    if loader in ("tuckute2023_nh2015", "tuckute2023_b2021"):
+        name = "NH2015" if loader.endswith("nh2015") else "B2021"
+        return load_tuckute2023(p, name, verified=verified, **opts)
+    if loader == "majajhong2015":
+        if p.is_dir():
+            hits = sorted(p.rglob("*.nc"))
+            if not hits:
+                raise InputError(str(p), "no .nc (BrainIO netCDF) file below this directory.",
+                                 "Point `dataset.path` at the assembly .nc file.")
+            p = hits[0]
+        return load_majajhong2015(p, **opts)
+    return load_mec_recordings(p, **opts)
+
+
+def align_to_stimuli(dataset: Dataset, stimulus_ids: Sequence[str], source: str) -> Dataset:
+    """Reorder a dataset's stimuli (and responses) to the study's stimulus order, matched by id.
+
+    Every stimulus of the study must have recordings; recordings of stimuli the study does not
+    present are dropped (their count is in ``extra['n_unused_stimuli']``). Ids are compared as
+    strings, also after removing a file extension (``stim5_alarm_clock.wav`` matches
+    ``stim5_alarm_clock``).
+    """
+    ids = [str(i) for i in dataset.stimuli["stimulus_id"]]
+    index = {}
+    for k, i in enumerate(ids):
+        index.setdefault(i, k)
+        index.setdefault(Path(i).stem, k)
+    missing = [s for s in stimulus_ids if str(s) not in index and Path(str(s)).stem not in index]
+    if missing:
+        raise InputError(source, f"{len(missing)} of {len(stimulus_ids)} stimuli have no recordings "
+                         f"(e.g. {', '.join(missing[:5])}); the recordings' ids look like {', '.join(ids[:3])}.",
+                         "Use the stimulus files that belong to this dataset (file names = stimulus ids).")
+    order = np.array([index.get(str(s), index.get(Path(str(s)).stem)) for s in stimulus_ids])
+    extra = dict(dataset.extra, n_unused_stimuli=len(ids) - len(set(order.tolist())))
+    return Dataset(dataset.responses[order], dataset.stimuli.iloc[order].reset_index(drop=True),
+                   dataset.targets, extra)

@@ -50,3 +50,24 @@ def prepare_recordings(responses: np.ndarray, source: str, target_names=None) ->
         "n_targets_dropped": np.array(int(dropped.sum())),
         "n_repetitions": np.array(R),
     }
+
+
+def dataset_recordings(params: dict, stimulus_ids, source: str, defaults: dict | None = None):
+    """Real recordings for a built-in study: load with the configured loader, align them to the
+    study's stimuli by id, and return (stage-2 arrays, target table).
+
+    params : the study's resolved `dataset` options (loader, path, options, verified).
+    defaults : loader options the study implies (e.g. the MEC arena's box_width and n_bins),
+    overridden by the user's `options`.
+    """
+    from .datasets import align_to_stimuli, load_dataset
+
+    options = dict(defaults or {})
+    options.update(params.get("options") or {})
+    ds = load_dataset(params["loader"], params["path"], options, verified=params.get("verified", False),
+                      source=source)
+    ds = align_to_stimuli(ds, list(stimulus_ids), source)
+    if ds.extra.get("n_unused_stimuli"):
+        log.info("%d recorded stimuli are not among the study's stimuli and are not used",
+                 ds.extra["n_unused_stimuli"])
+    return prepare_recordings(ds.responses, source, ds.target_names), ds.targets

@@ -152,3 +152,54 @@ def kind_regex(kind):
     """A wildcard constraint matching exactly the studies of one kind (never matches if none)."""
     names = studies_of_kind(kind)
     return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+def download_dir(name, key="downloads"):
+    """results/downloads/<name>, the output of rule `download` (the name must be configured)."""
+    if name not in config.get("downloads", {}):
+        raise ValueError(f"{key}: no entry {name!r} under `downloads` (known: {', '.join(config.get('downloads', {})) or 'none'})")
+    return f"results/downloads/{name}"
+
+
+def stimulus_download(section):
+    """Input function: the download directory holding a study's stimulus files, if any."""
+
+    def f(wildcards):
+        name = study_config(wildcards.study)[section].get("download")
+        return [download_dir(name, f"studies.{wildcards.study}.{section}.download")] if name else []
+
+    return f
+
+
+def stimulus_folder(study, section, key):
+    """The folder option of a stimuli section, resolved inside its download directory if any."""
+    opts = study_config(study)[section]
+    folder = opts.get(key)
+    if opts.get("download"):
+        return os.path.join(download_dir(opts["download"]), folder or "")
+    return folder
+
+
+def dataset_inputs(wildcards):
+    """Input function: the real recordings' file or download directory (none when simulated)."""
+    ds = study_config(wildcards.study).get("dataset")
+    if not ds:
+        return []
+    if ds.get("download"):
+        return [download_dir(ds["download"], f"studies.{wildcards.study}.dataset.download")]
+    return [ds["path"]]
+
+
+def dataset_params(study):
+    """The `dataset` options with `path` resolved (inside the download directory when given) and
+    `verified` = the files came through the sha256-checked download rule."""
+    ds = study_config(study).get("dataset")
+    if not ds:
+        return None
+    out = dict(ds)
+    if ds.get("download"):
+        out["path"] = os.path.join(download_dir(ds["download"]), ds.get("path", ""))
+        out["verified"] = True
+    else:
+        out["verified"] = False
+    return out

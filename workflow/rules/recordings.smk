@@ -52,6 +52,7 @@ rule recordings_language:
 rule recordings_mec:
     input:
         stimuli="results/stimuli/{study}.tsv",
+        dataset=dataset_inputs,
     output:
         recordings="results/recordings/{study}.npz",
         cells="results/recordings/{study}.cells.tsv",
@@ -60,7 +61,9 @@ rule recordings_mec:
     params:
         options=lambda wc: study_config(wc.study)["recordings"],
         box_width=lambda wc: study_config(wc.study)["stimuli"]["box_width"],
-        code=code_version("data", "regression", "recordings", "mec"),
+        dataset=lambda wc: dataset_params(wc.study),
+        n_bins=lambda wc: study_config(wc.study)["stimuli"]["n_bins"],
+        code=code_version("data", "regression", "recordings", "mec", "datasets"),
     log:
         "logs/recordings/{study}.log",
     group: "prepare"
@@ -77,6 +80,7 @@ rule recordings_mec:
 rule recordings_it:
     input:
         stimuli="results/stimuli/{study}.tsv",
+        dataset=dataset_inputs,
         images="results/stimuli/{study}.images.npy",
     output:
         recordings="results/recordings/{study}.npz",
@@ -85,7 +89,8 @@ rule recordings_it:
         study=kind_regex("it"),
     params:
         options=lambda wc: study_config(wc.study)["simulate"],
-        code=code_version("data", "regression", "recordings", "it"),
+        dataset=lambda wc: dataset_params(wc.study),
+        code=code_version("data", "regression", "recordings", "it", "datasets"),
     log:
         "logs/recordings/{study}.log",
     group:
@@ -103,6 +108,7 @@ rule recordings_it:
 rule recordings_auditory:
     input:
         stimuli="results/stimuli/{study}.tsv",
+        dataset=dataset_inputs,
         sounds="results/stimuli/{study}.sounds.npy",
     output:
         recordings="results/recordings/{study}.npz",
@@ -112,7 +118,8 @@ rule recordings_auditory:
     params:
         options=lambda wc: study_config(wc.study)["simulate"],
         sample_rate=lambda wc: study_config(wc.study)["sounds"]["sample_rate"],
-        code=code_version("data", "regression", "recordings", "auditory"),
+        dataset=lambda wc: dataset_params(wc.study),
+        code=code_version("data", "regression", "recordings", "auditory", "datasets"),
     log:
         "logs/recordings/{study}.log",
     group:

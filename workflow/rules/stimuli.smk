@@ -72,6 +72,8 @@ rule stimuli_mec:
 
 
 rule stimuli_it:
+    input:
+        stimulus_download("images"),
     output:
         table="results/stimuli/{study}.tsv",
         images="results/stimuli/{study}.images.npy",
@@ -79,6 +81,7 @@ rule stimuli_it:
         study=kind_regex("it"),
     params:
         options=lambda wc: study_config(wc.study)["images"],
+        folder=lambda wc: stimulus_folder(wc.study, "images", "folder"),
         folds=lambda wc: regression_options(wc.study)["folds"],
         code=code_version("data", "it"),
     log:
@@ -96,6 +99,8 @@ rule stimuli_it:
 
 
 rule stimuli_auditory:
+    input:
+        stimulus_download("sounds"),
     output:
         table="results/stimuli/{study}.tsv",
         sounds="results/stimuli/{study}.sounds.npy",
@@ -103,6 +108,7 @@ rule stimuli_auditory:
         study=kind_regex("auditory"),
     params:
         options=lambda wc: study_config(wc.study)["sounds"],
+        folder=lambda wc: stimulus_folder(wc.study, "sounds", "wav_folder"),
         folds=lambda wc: regression_options(wc.study)["folds"],
         code=code_version("data", "auditory"),
     log:

@@ -1,0 +1,51 @@
+"""The benchmark command runs end to end on tiny sizes (issue 6). No assertion on time."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predictivity import benchmark
+
+REQUIRED = ["size", "P", "M", "N", "method", "dtype", "seconds", "peak_mb", "ratio_to_floor",
+            "ratio_to_ours", "alphas_equal_sklearn", "status"]
+
+
+def test_benchmark_writes_the_table_on_tiny_sizes(tmp_path, capsys):
+    out = tmp_path / "bench" / "regression.parquet"
+    code = benchmark.main([
+        "--sizes", "tinyK=60x200x8,tinyC=60x20x6,tinyM=40x300x10:memmap,tinyT=60x40x4:theory",
+        "--methods", "predictivity,sklearn_ridgecv", "--out", str(out), "--gemm-size", "200",
+        "--timeout", "300",
+    ])
+    assert code == 0
+    df = pd.read_parquet(out)
+    assert set(REQUIRED) <= set(df.columns)
+    assert set(df["dtype"]) <= {"float32", "float64"}
+    reg = df[df["stage"] == "regression"]
+    assert set(reg["method"]) == {"predictivity", "sklearn_ridgecv"}
+    assert (reg["status"] == "ok").all(), reg[["size", "method", "status", "note"]]
+    assert reg["alphas_equal_sklearn"].astype(bool).all()
+    ours = reg[reg["method"] == "predictivity"]
+    assert sorted(ours["dtype"].unique()) == ["float32", "float64"]
+    np.testing.assert_allclose(ours["ratio_to_ours"], 1.0)
+    assert (reg["peak_mb"] > 0).all() and np.isfinite(reg["ratio_to_floor"]).all()
+    theory = df[df["size"] == "tinyT"]
+    assert set(theory["stage"]) == {"spectra", "theory"}
+    assert (theory["status"] == "ok").all()
+    printed = capsys.readouterr().out
+    assert "GEMM rate" in printed and "alphas_equal_sklearn" in printed
+
+
+def test_size_parsing():
+    assert benchmark.parse_size("A") == benchmark.SIZES["A"]
+    s = benchmark.parse_size("x=10x20x3:powerlaw")
+    assert (s.name, s.P, s.M, s.N, s.kind) == ("x", 10, 20, 3, "powerlaw")
+    with pytest.raises(ValueError):
+        benchmark.parse_size("nope")
+
+
+def test_floor_formula():
+    folds = [np.arange(0, 400), np.arange(400, 800)]
+    P, M, N = 800, 1000, 10
+    expected = P * P * M + 2 * (9 * 400 ** 3 + 20 * 2 * 400 * 400 * N)
+    assert benchmark.regression_floor_flops(P, M, N, folds, 20) == expected

@@ -1,0 +1,89 @@
+"""Issue "Real datasets": config/real.yaml plans offline; a download (file:// URL) flows through
+the sha256 check and a real-format loader into the tables; a changed download is refused."""
+
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io as sio
+import yaml
+from scipy.io import wavfile
+
+from conftest import REPO, run_snakemake
+from predictivity.auditory import synthesize_sounds
+
+pytestmark = pytest.mark.workflow
+
+
+def test_real_config_validates_and_dry_run_lists_the_jobs(tmp_path):
+    work = tmp_path / "w"
+    (work / "data/nh2015_sounds").mkdir(parents=True)
+    (work / "data/hvm_public_images").mkdir(parents=True)
+    np.save(work / "data/mec_rate_maps.npy", np.zeros((2, 20, 20)))  # stands in for the user's file
+    cfg = yaml.safe_load((REPO / "config/real.yaml").read_text())
+    proc = run_snakemake(work, cfg, "-n")
+    for rule, count in [("download", 2), ("stimuli_auditory", 2), ("recordings_auditory", 2),
+                        ("stimuli_it", 1), ("recordings_it", 1), ("activations_it", 5),
+                        ("recordings_mec", 1), ("train_mec", 4), ("layers_table", 1)]:
+        assert any(line.split() == [rule, str(count)] for line in proc.output.splitlines()), (rule, proc.output[-3000:])
+
+
+def _components_release(root: Path, names, seed=0):
+    """A tar like the Tuckute et al. release, holding data/neural/NH2015comp/components.mat (MATLAB v5)."""
+    rng = np.random.default_rng(seed)
+    comp = root / "release/data/neural/NH2015comp"
+    comp.mkdir(parents=True)
+    cell = lambda xs: np.array([[x] for x in xs], dtype=object)  # noqa: E731
+    R = rng.standard_normal((len(names), 6))
+    sio.savemat(comp / "components.mat", {"R": R, "W": rng.standard_normal((6, 40)),
+                                          "stim_names": cell(names),
+                                          "component_names": cell([f"comp{i}" for i in range(6)])})
+    tar = root / "data.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(root / "release/data", arcname="data")
+    return tar, R
+
+
+def test_download_flows_into_tables_and_a_changed_file_is_refused(tmp_path):
+    work = tmp_path / "w"
+    wavs = work / "sounds"
+    wavs.mkdir(parents=True)
+    sounds, table = synthesize_sounds(22, duration=0.5, sample_rate=16000, seed=0)
+    names = [f"stim{i}_{c}" for i, c in enumerate(table["category"])]
+    for name, x in zip(names, sounds):
+        wavfile.write(wavs / f"{name}.wav", 16000, x)
+    tar, R = _components_release(tmp_path / "src", names[::-1])  # recordings in another order
+    cfg = {
+        "checksums": str(tmp_path / "checksums.tsv"),
+        "downloads": {"comp": {"url": tar.as_uri(), "unpack": True}},
+        "studies": {"nh2015_components": {
+            "kind": "auditory", "sounds": {"wav_folder": "sounds", "duration": 0.5},
+            "dataset": {"loader": "nh2015_components", "download": "comp"},
+            "models": {"filterbank": {"network": "filterbank"}}}},
+        "theory": {"n_p": 3, "n_subsets": 2}, "fits": {"n_boot": 20},
+    }
+    run_snakemake(work, cfg)
+    rec = np.load(work / "results/recordings/nh2015_components.npz")
+    stimuli = pd.read_csv(work / "results/stimuli/nh2015_components.tsv", sep="\t")
+    # aligned by name: row k of the recordings is the response to the k-th WAV of the stimulus table
+    expected = R[[names[::-1].index(s) for s in stimuli["stimulus_id"]]]
+    np.testing.assert_allclose(rec["mean"], expected)
+    assert list(rec["target_name"]) == [f"comp{i}" for i in range(6)]
+    layers = pd.read_parquet(work / "results/tables/layers.parquet")
+    assert (layers["n_targets"] == 6).all() and len(layers) == 4
+    recorded = (tmp_path / "checksums.tsv").read_text()
+    assert "downloads.comp" in recorded
+
+    # the source changes: the recorded sha256 no longer matches → one clear error, nothing left
+    shutil.rmtree(tmp_path / "src")
+    _components_release(tmp_path / "src", names[::-1], seed=1)
+    shutil.rmtree(work / "results")
+    proc = run_snakemake(work, cfg, check=False)
+    assert proc.returncode != 0
+    assert "downloads.comp" in proc.output and "sha256" in proc.output
+    assert not (work / "results/downloads/comp").exists()
+    leftovers = list((work / "results/downloads").iterdir()) if (work / "results/downloads").exists() else []
+    assert leftovers == [], leftovers
