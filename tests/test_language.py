@@ -1,7 +1,10 @@
-"""Unit tests of predictivity.language (sentences, MiniLM-L6 activations, simulated voxels)."""
+"""Unit tests of predictivity.language (sentences, MiniLM-L6 and hub-style GPT-2/OPT activations,
+simulated voxels). Nothing reaches the network: the module runs with HF_HUB_OFFLINE=1 and sockets
+that refuse to connect; GPT-2/OPT are tiny models built here and saved to a temporary directory."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -35,6 +38,16 @@ TEN = [
 
 def _no_network(*args, **kwargs):
     raise AssertionError("network access attempted while loading a packaged model")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    """The whole module runs offline: HF_HUB_OFFLINE=1 and no socket may connect."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setattr(socket.socket, "connect", _no_network)
+        mp.setattr(socket, "create_connection", _no_network)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +107,13 @@ def test_duplicates_are_one_input_error_listing_lines():
     assert "lines 1, 4" in msg and "lines 2, 5" in msg
 
 
-def test_unknown_model_is_one_input_error():
-    with pytest.raises(InputError, match="studies.language.models") as e:
-        L.load_model("gpt2", source="studies.language.models")
-    assert "minilm" in str(e.value)
+def test_unknown_model_is_one_input_error(tmp_path):
+    for bad in ("no such model", "a/b/c", str(tmp_path / "missing" / "dir"), ""):
+        with pytest.raises(InputError, match="studies.language.models") as e:
+            L.load_model(bad, source="studies.language.models")
+        assert "minilm" in str(e.value) and "hub id" in str(e.value)
+    with pytest.raises(InputError, match="config.json"):  # a directory, but not a model
+        L.load_model(str(tmp_path), source="studies.language.models")
 
 
 def test_minilm_dir_is_the_installed_package():
@@ -197,3 +213,178 @@ def test_simulated_voxels_deterministic_and_documented(shipped):
 def test_simulation_rejects_bad_options(shipped):
     with pytest.raises(InputError, match="studies.language.simulation"):
         L.simulate_language_voxels(shipped, noise=-1.0, source="studies.language.simulation")
+
+
+# ------------------------------------------------------------------ hub-style models (GPT-2, OPT)
+def _bpe(specials, texts):
+    """A tiny byte-level BPE tokenizer (GPT-2's scheme) trained on ``texts``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=list(specials),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return tok
+
+
+@pytest.fixture(scope="module")
+def tiny_dirs(tmp_path_factory, shipped):
+    """save_pretrained directories of a 2-block GPT-2 and a 2-block OPT (d = 32) with tokenizers:
+    GPT-2-like (no pad token, no special tokens added) and OPT-like (``</s>`` prepended as BOS,
+    ``<pad>`` as pad token)."""
+    from tokenizers import processors
+    from transformers import GPT2Config, GPT2Model, OPTConfig, OPTModel, PreTrainedTokenizerFast
+
+    texts = list(shipped.sentence) + TEN
+    root = tmp_path_factory.mktemp("tiny_models")
+
+    gpt_dir = root / "gpt2-tiny"
+    tok = _bpe(["<|endoftext|>"], texts)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+    assert fast.pad_token is None
+    fast.save_pretrained(gpt_dir)
+    torch.manual_seed(100)  # "pretrained" weights ≠ any twin seed used below
+    cfg = GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=len(fast), n_positions=128,
+                     bos_token_id=0, eos_token_id=0)
+    GPT2Model(cfg).save_pretrained(gpt_dir)
+
+    opt_dir = root / "opt-tiny"
+    tok = _bpe(["<s>", "<pad>", "</s>", "<unk>"], texts)
+    tok.post_processor = processors.TemplateProcessing(
+        single="</s> $A", pair="</s> $A $B", special_tokens=[("</s>", 2)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="</s>", eos_token="</s>", pad_token="<pad>",
+        unk_token="<unk>",
+    )
+    fast.save_pretrained(opt_dir)
+    torch.manual_seed(101)
+    cfg = OPTConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, ffn_dim=64,
+                    num_attention_heads=2, max_position_embeddings=128, word_embed_proj_dim=32,
+                    pad_token_id=1, bos_token_id=2, eos_token_id=2)
+    OPTModel(cfg).save_pretrained(opt_dir)
+    return {"gpt2": gpt_dir, "opt": opt_dir}
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dirs):
+    return {k: L.load_model(str(d), trained=True) for k, d in tiny_dirs.items()}
+
+
+def test_incomplete_model_directory_is_one_input_error(tmp_path):
+    from transformers import GPT2Config
+
+    GPT2Config(n_layer=1, n_embd=8, n_head=1).save_pretrained(tmp_path)  # config only
+    for trained in (False, True):  # no tokenizer files (transformers would build an empty one)
+        with pytest.raises(InputError, match="studies.x") as e:
+            L.load_model(str(tmp_path), trained=trained, source="studies.x")
+        assert "tokenizer" in str(e.value)
+
+
+def test_resolve_model_names():
+    assert L.resolve_model("minilm")["kind"] == "packaged"
+    assert L.resolve_model("gpt2") == {"kind": "hub", "ref": "gpt2"}
+    assert L.resolve_model("opt-125m") == {"kind": "hub", "ref": "facebook/opt-125m"}
+    assert L.resolve_model("EleutherAI/pythia-160m") == {"kind": "hub", "ref": "EleutherAI/pythia-160m"}
+    assert L.MODELS["gpt2"]["n_layers"] == 12 and L.MODELS["opt-125m"]["hidden_size"] == 768
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "opt"])
+def test_tiny_decoder_layers_and_padding(tiny, tiny_dirs, kind):
+    tokenizer, model = tiny[kind]
+    assert L.resolve_model(str(tiny_dirs[kind])) == {"kind": "local", "ref": str(tiny_dirs[kind])}
+    assert type(model).__name__ == {"gpt2": "GPT2Model", "opt": "OPTModel"}[kind]
+    assert not model.training and next(model.parameters()).dtype == torch.float32
+    assert tokenizer.padding_side == "right"
+    # GPT-2 has no pad token → eos; OPT keeps its own <pad>
+    assert tokenizer.pad_token == {"gpt2": "<|endoftext|>", "opt": "<pad>"}[kind]
+    first = tokenizer("The cat slept.")["input_ids"][0]
+    assert (first == tokenizer.bos_token_id) == (kind == "opt")  # OPT prepends </s> as BOS
+    for pooling in L.POOLINGS:
+        acts = L.sentence_activations(TEN, tokenizer, model, pooling=pooling, batch_size=4)
+        assert list(acts) == ["embeddings", "layer1", "layer2"]
+        for x in acts.values():
+            assert x.shape == (10, 32) and x.dtype == np.float32 and np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "opt"])
+def test_tiny_decoder_pooling_matches_unbatched_brute_force(tiny, kind):
+    tokenizer, model = tiny[kind]
+    lengths = [len(tokenizer(s)["input_ids"]) for s in TEN]
+    assert len(set(lengths)) > 5  # batches of 3 really are padded
+    mean = L.sentence_activations(TEN, tokenizer, model, pooling="mean", batch_size=3)
+    last = L.sentence_activations(TEN, tokenizer, model, pooling="last", batch_size=3)
+    # the tokenizer's own padding side does not matter: batches are always right-padded
+    tokenizer.padding_side = "left"
+    try:
+        again = L.sentence_activations(TEN, tokenizer, model, pooling="last", batch_size=3)
+    finally:
+        tokenizer.padding_side = "right"
+    for k in last:
+        np.testing.assert_allclose(again[k], last[k], atol=1e-5)
+        assert not np.allclose(mean[k], last[k])
+    with torch.no_grad():
+        for i, s in enumerate(TEN):  # one sentence, no padding, straight model call
+            enc = tokenizer([s], return_tensors="pt")
+            hs = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                       output_hidden_states=True).hidden_states
+            assert len(hs) == 3
+            for name, h in zip(mean, hs):
+                # mean over every token (incl. OPT's BOS); last = the final token
+                np.testing.assert_allclose(mean[name][i], h[0].mean(0).numpy(), atol=1e-5)
+                np.testing.assert_allclose(last[name][i], h[0, -1].numpy(), atol=1e-5)
+
+
+def test_tiny_untrained_twin_is_deterministic(tiny, tiny_dirs):
+    path = str(tiny_dirs["gpt2"])
+    rng_state = torch.random.get_rng_state()
+    a_tok, a = L.load_model(path, trained=False, seed=0)
+    _, b = L.load_model(path, trained=False, seed=0)
+    _, c = L.load_model(path, trained=False, seed=1)
+    assert torch.equal(rng_state, torch.random.get_rng_state())  # caller's RNG untouched
+    assert a_tok.pad_token == "<|endoftext|>" and type(a).__name__ == "GPT2Model"
+    xa, xb, xc = (L.sentence_activations(TEN, a_tok, m, pooling="last") for m in (a, b, c))
+    xt = L.sentence_activations(TEN, *tiny["gpt2"], pooling="last")
+    for k in xa:
+        np.testing.assert_array_equal(xa[k], xb[k])
+    assert not np.allclose(xa["layer2"], xc["layer2"])
+    assert not np.allclose(xa["layer2"], xt["layer2"])
+    # the OPT twin too (only config + tokenizer are read)
+    _, o1 = L.load_model(str(tiny_dirs["opt"]), trained=False, seed=3)
+    _, o2 = L.load_model(str(tiny_dirs["opt"]), trained=False, seed=3)
+    for p, q in zip(o1.parameters(), o2.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("name", ["no-such-owner-x9/no-such-model-x9", "gpt2"])
+@pytest.mark.parametrize("trained", [True, False])
+def test_uncached_hub_model_offline_is_one_input_error(name, trained, tmp_path, monkeypatch):
+    # an empty cache, so that "gpt2" is missing even on a machine that downloaded it
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="studies.language.models.m") as e:
+        L.load_model(name, trained=trained, source="studies.language.models.m")
+    msg = str(e.value)
+    assert "offline: false" in msg and "HF_HUB_OFFLINE" in msg
+    assert time.perf_counter() - t0 < 10  # no network retries
+
+
+def test_minilm_load_does_not_leave_offline_variables(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    L.load_model("minilm", trained=False, seed=0)
+    assert "HF_HUB_OFFLINE" not in os.environ
+    assert "TRANSFORMERS_OFFLINE" not in os.environ

