@@ -1,14 +1,19 @@
-"""Stage 2 (language): simulated voxels for the sentences → results/recordings/{study}.npz."""
+"""Stage 2 (language): simulated voxels, or real recordings (`dataset`), for the sentences → results/recordings/{study}.npz."""
 from predictivity.language import simulate_language_voxels
-from predictivity.recordings import prepare_recordings
+from predictivity.recordings import dataset_recordings, prepare_recordings
 from predictivity.scripting import read_stimuli, run, save_npz
 
 
 def main(smk):
     stimuli = read_stimuli(smk.input.stimuli)
-    key = f"studies.{smk.wildcards.study}.simulate"
-    responses, voxels = simulate_language_voxels(stimuli, **smk.params.simulate, source=key)
-    save_npz(smk.output[0], prepare_recordings(responses, key, voxels["target_name"].tolist()))
+    study = smk.wildcards.study
+    if smk.params.dataset:
+        arrays, _ = dataset_recordings(smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset")
+    else:
+        key = f"studies.{study}.simulate"
+        responses, voxels = simulate_language_voxels(stimuli, **smk.params.simulate, source=key)
+        arrays = prepare_recordings(responses, key, voxels["target_name"].tolist())
+    save_npz(smk.output[0], arrays)
 
 
 if "snakemake" in globals():

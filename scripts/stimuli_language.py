@@ -1,14 +1,27 @@
-"""Stage 1 (language): the sentence file → results/stimuli/{study}.tsv (stable ids s0001 …)."""
+"""Stage 1 (language): the sentence file (or a dataset's sentences) → results/stimuli/{study}.tsv."""
 from predictivity.data import check_n_stimuli
+from predictivity.datasets import load_dataset
 from predictivity.language import read_sentences
 from predictivity.scripting import log, read_lines, run, save_tsv
 
 
 def main(smk):
-    path = smk.input[0]
-    table = read_sentences(read_lines(path, "sentences"), source=path)
-    check_n_stimuli(len(table), smk.params.folds, path)
-    log.info("%d sentences (%d–%d words)", len(table), table["n_words"].min(), table["n_words"].max())
+    ds = smk.params.dataset
+    if ds:
+        key = f"studies.{smk.wildcards.study}.dataset"
+        table = load_dataset(ds["loader"], ds["path"], ds.get("options"), verified=ds["verified"], source=key).stimuli
+        if "sentence" not in table.columns:
+            from predictivity.errors import InputError
+            raise InputError(ds["path"], "this dataset's stimuli are not sentences (e.g. Pereira experiment 1 concepts).",
+                             "Use a sentence experiment's file (data_384sentences.mat or data_243sentences.mat).")
+        source = key
+    else:
+        source = smk.input.sentences[0]
+        table = read_sentences(read_lines(source, "sentences"), source=source)
+    check_n_stimuli(len(table), smk.params.folds, source)
+    words = table["sentence"].str.split().str.len()
+    log.info("%d sentences (%d–%d words)%s", len(table), words.min(), words.max(),
+             f", {table['group'].nunique()} CV groups" if "group" in table.columns else "")
     save_tsv(table, smk.output[0])
 
 

@@ -25,7 +25,8 @@ def test_real_config_validates_and_dry_run_lists_the_jobs(tmp_path):
     np.save(work / "data/mec_rate_maps.npy", np.zeros((2, 20, 20)))  # stands in for the user's file
     cfg = yaml.safe_load((REPO / "config/real.yaml").read_text())
     proc = run_snakemake(work, cfg, "-n")
-    for rule, count in [("download", 2), ("stimuli_auditory", 2), ("recordings_auditory", 2),
+    for rule, count in [("download", 3), ("stimuli_auditory", 2), ("recordings_auditory", 2),
+                        ("stimuli_language", 1), ("activations_language", 5),
                         ("stimuli_it", 1), ("recordings_it", 1), ("activations_it", 5),
                         ("recordings_mec", 1), ("train_mec", 4), ("layers_table", 1)]:
         assert any(line.split() == [rule, str(count)] for line in proc.output.splitlines()), (rule, proc.output[-3000:])
@@ -87,3 +88,31 @@ def test_download_flows_into_tables_and_a_changed_file_is_refused(tmp_path):
     assert not (work / "results/downloads/comp").exists()
     leftovers = list((work / "results/downloads").iterdir()) if (work / "results/downloads").exists() else []
     assert leftovers == [], leftovers
+
+
+def test_pereira_sentences_and_passage_groups_flow_through(tmp_path):
+    """A Pereira 2018 participant file (MATLAB v5, real layout): the sentences become the stimuli,
+    passages the CV groups, and the voxels the recordings."""
+    from test_builtin_workflow import SENTENCES
+
+    rng = np.random.default_rng(3)
+    n = len(SENTENCES)
+    X = rng.standard_normal((n, 12))
+    passage = np.repeat(np.arange(1, 6), 3)[:n].astype(float)
+    cell = lambda xs: np.array([[x] for x in xs], dtype=object)  # noqa: E731
+    work = tmp_path / "w"
+    (work / "P01").mkdir(parents=True)
+    sio.savemat(work / "P01/data_384sentences.mat",
+                {"examples_passagesentences": X, "keySentences": cell(SENTENCES),
+                 "labelsPassageForEachSentence": passage[:, None]})
+    cfg = {"studies": {"pereira": {
+        "kind": "language", "dataset": {"loader": "pereira2018", "path": "P01/data_384sentences.mat"},
+        "models": {"minilm_untrained": {"network": "minilm", "trained": False}}}},
+        "theory": {"n_p": 3, "n_subsets": 2}, "fits": {"n_boot": 20}}
+    run_snakemake(work, cfg)
+    stimuli = pd.read_csv(work / "results/stimuli/pereira.tsv", sep="\t")
+    assert list(stimuli["sentence"]) == SENTENCES and stimuli["group"].nunique() == 5
+    rec = np.load(work / "results/recordings/pereira.npz")
+    np.testing.assert_allclose(rec["mean"], X)
+    layers = pd.read_parquet(work / "results/tables/layers.parquet")
+    assert len(layers) == 7 and (layers["n_targets"] == 12).all()

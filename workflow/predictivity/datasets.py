@@ -1305,6 +1305,7 @@ LOADERS = {
     "tuckute2023_b2021": "auditory",
     "majajhong2015": "it",
     "mec_file": "mec",
+    "pereira2018": "language",
 }
 
 
@@ -1339,6 +1340,14 @@ def load_dataset(loader: str, path, options: dict | None = None, *, verified: bo
                                  "Point `dataset.path` at the assembly .nc file.")
             p = hits[0]
         return load_majajhong2015(p, **opts)
+    if loader == "pereira2018":
+        if p.is_dir():
+            hits = sorted(p.rglob("data_*sentences*.mat")) or sorted(p.rglob("data_*.mat"))
+            if not hits:
+                raise InputError(str(p), "no data_*.mat (Pereira 2018) below this directory.",
+                                 "Point `dataset.path` at one participant's data_384sentences.mat.")
+            p = hits[0]
+        return load_pereira2018(p, **opts)
     return load_mec_recordings(p, **opts)
 
 

@@ -29,13 +29,15 @@ rule recordings_precomputed:
 rule recordings_language:
     input:
         stimuli="results/stimuli/{study}.tsv",
+        dataset=dataset_inputs,
     output:
         "results/recordings/{study}.npz",
     wildcard_constraints:
         study=kind_regex("language"),
     params:
         simulate=lambda wc: study_config(wc.study)["simulate"],
-        code=code_version("data", "regression", "recordings", "language"),
+        dataset=lambda wc: dataset_params(wc.study),
+        code=code_version("data", "regression", "recordings", "language", "datasets"),
     log:
         "logs/recordings/{study}.log",
     group: "prepare"

@@ -28,14 +28,16 @@ rule stimuli_precomputed:
 
 rule stimuli_language:
     input:
-        lambda wc: resource_path(wc.study, "sentences", "sentences.txt"),
+        sentences=lambda wc: [] if study_config(wc.study).get("dataset") else [resource_path(wc.study, "sentences", "sentences.txt")],
+        dataset=dataset_inputs,
     output:
         "results/stimuli/{study}.tsv",
     wildcard_constraints:
         study=kind_regex("language"),
     params:
         folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("data", "language"),
+        dataset=lambda wc: dataset_params(wc.study),
+        code=code_version("data", "language", "datasets"),
     log:
         "logs/stimuli/{study}.log",
     group: "prepare"
