@@ -100,6 +100,13 @@ def test_alpha_at_edge_flags_the_grid_ends():
     folds = make_folds(80, 5, seed=0)
     out = cross_validated_ridge(X, Y, folds, alphas=[1e6, 1e7])  # far too strong: highest-alpha edge or lowest
     assert out["alpha_at_edge"].all()
+    assert (out["alpha_at_edge"] == out["alpha_at_low_edge"] | out["alpha_at_high_edge"]).all()
+    # pure-noise targets want the strongest penalty; a grid far too strong is left at its low end
+    rng = np.random.default_rng(0)
+    noise = cross_validated_ridge(X, rng.standard_normal((80, 6)), folds, alphas=np.logspace(-2, 3, 6))
+    assert noise["alpha_at_high_edge"].mean() > 0.5 and not noise["alpha_at_low_edge"].any()
+    signal = cross_validated_ridge(X, X[:, :3] @ np.ones((3, 2)), folds, alphas=np.logspace(6, 8, 3))
+    assert signal["alpha_at_low_edge"].all()
 
 
 def test_r2_pooled_parts_sum_over_folds():

@@ -14,7 +14,7 @@ def _reg():
             sse, sst = rng.uniform(1, 2), rng.uniform(2, 4)
             rows.append({"layer": layer, "layer_index": li, "target": t, "r2": rng.normal(0.3, 0.1),
                          "pearson_r": rng.normal(0.5, 0.1), "alpha": 10.0 ** rng.integers(-2, 8),
-                         "alpha_at_edge": t == 0, "sse": sse, "sst": sst, "ceiling": 0.5,
+                         "alpha_at_edge": t == 0, "alpha_at_low_edge": t == 0, "alpha_at_high_edge": False, "sse": sse, "sst": sst, "ceiling": 0.5,
                          "r2_ceiled": np.nan, "pearson_r_ceiled": np.nan})
     df = pd.DataFrame(rows)
     df["r2_ceiled"] = df["r2"] / df["ceiling"]

@@ -512,14 +512,16 @@ def _cross_validated_ridge(X, Y, folds, alphas=None, alpha_scaling="none", form=
         G = None
     K = len(folds)
     r2 = np.empty((K, N)); r = np.empty((K, N)); alpha = np.empty((K, N))
-    edge = np.zeros((K, N), dtype=bool); sse = np.zeros(N); sst = np.zeros(N)
+    low = np.zeros((K, N), dtype=bool); high = np.zeros((K, N), dtype=bool)
+    sse = np.zeros(N); sst = np.zeros(N)
     all_idx = np.arange(P)
     for k, te in enumerate(folds):
         tr = np.setdiff1d(all_idx, te)
         res = ridge_cv_fold(Xc, Y, tr, np.sort(te), alphas, G=G, C_all=C_all,
                             alpha_scaling=alpha_scaling, form=form, loo_search=loo_search)
         r2[k], r[k], alpha[k] = res.r2, res.pearson_r, res.alpha
-        edge[k] = (res.alpha_index == 0) | (res.alpha_index == len(alphas) - 1)
+        low[k] = res.alpha_index == 0
+        high[k] = res.alpha_index == len(alphas) - 1
         sse += res.sse
         sst += res.sst
     with np.errstate(invalid="ignore"):
@@ -531,7 +533,9 @@ def _cross_validated_ridge(X, Y, folds, alphas=None, alpha_scaling="none", form=
                 "r2": np.nanmean(r2, axis=0),
                 "pearson_r": np.nanmean(r, axis=0),
                 "alpha": np.median(alpha, axis=0),
-                "alpha_at_edge": edge.mean(axis=0) > 0.5,
+                "alpha_at_edge": (low | high).mean(axis=0) > 0.5,
+                "alpha_at_low_edge": low.mean(axis=0) > 0.5,
+                "alpha_at_high_edge": high.mean(axis=0) > 0.5,
                 "sse": sse,
                 "sst": sst,
             })
@@ -619,11 +623,20 @@ def score_layers(layers: dict[str, np.ndarray], Y: np.ndarray, folds: list[np.nd
             df["r2_ceiled"] = df["r2"] / ceiling
             df["pearson_r_ceiled"] = df["pearson_r"] / np.sqrt(ceiling)
         edge = float(df["alpha_at_edge"].mean())
-        log.info("layer %s (%d units): median R² %.4f, median r %.4f, median alpha %.3g, %.0f%% of targets at the grid edge",
-                 name, X.shape[1], df["r2"].median(), df["pearson_r"].median(), df["alpha"].median(), 100 * edge)
+        low, high = float(df["alpha_at_low_edge"].mean()), float(df["alpha_at_high_edge"].mean())
+        log.info("layer %s (%d units): median R² %.4f, median r %.4f, median alpha %.3g, %.0f%% of targets at the "
+                 "grid edge (%.0f%% lowest, %.0f%% highest)", name, X.shape[1], df["r2"].median(),
+                 df["pearson_r"].median(), df["alpha"].median(), 100 * edge, 100 * low, 100 * high)
         if edge > alpha_edge_warning:
-            log.warning("layer %s: %.0f%% of targets chose an alpha at the edge of the grid (> %.0f%%); "
-                        "its scores are limited by the grid — widen `regression.alphas` or use "
-                        "`regression.alpha_scaling: trace`", name, 100 * edge, 100 * alpha_edge_warning)
+            advice = []
+            if low > 0:
+                advice.append(f"{100 * low:.0f}% chose the lowest alpha: the grid may not reach small enough "
+                              "(extend `regression.alphas` downward, or use `regression.alpha_scaling: trace` "
+                              "if the layer's activations are small)")
+            if high > 0:
+                advice.append(f"{100 * high:.0f}% chose the highest alpha: this layer does not predict those "
+                              "targets (their prediction is close to the training mean)")
+            log.warning("layer %s: %.0f%% of targets chose an alpha at an edge of the grid (> %.0f%%): %s",
+                        name, 100 * edge, 100 * alpha_edge_warning, "; ".join(advice))
         frames.append(df)
     return pd.concat(frames, ignore_index=True)

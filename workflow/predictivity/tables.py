@@ -23,7 +23,9 @@ def regression_summary(reg: pd.DataFrame) -> pd.DataFrame:
     r2, pearson_r: median over targets; r2_mean: mean; r2_pooled = 1 − Σ SSE / Σ SST over all
     targets and folds; r2_ceiled / pearson_r_ceiled: median over targets with a usable ceiling;
     alpha_median: median chosen alpha (absolute units); alpha_edge_fraction: share of targets whose
-    alpha sat at either end of the grid.
+    alpha sat at either end of the grid (in most folds), split into alpha_low_edge_fraction (the
+    grid's smallest alpha: the grid may be too coarse at the bottom) and alpha_high_edge_fraction
+    (the largest: the layer does not predict the target).
     """
     g = reg.groupby(["layer", "layer_index"], sort=False)
     out = g.agg(
@@ -35,6 +37,8 @@ def regression_summary(reg: pd.DataFrame) -> pd.DataFrame:
         pearson_r_ceiled=("pearson_r_ceiled", "median"),
         alpha_median=("alpha", "median"),
         alpha_edge_fraction=("alpha_at_edge", "mean"),
+        alpha_low_edge_fraction=("alpha_at_low_edge", "mean"),
+        alpha_high_edge_fraction=("alpha_at_high_edge", "mean"),
         sse=("sse", "sum"),
         sst=("sst", "sum"),
     ).reset_index()
