@@ -34,3 +34,19 @@ def test_bad_key_named_in_error():
     cfg["studies"]["mec"]["training"]["n_train_step"] = 5
     with pytest.raises(InputError, match=r"studies\.mec\.training.*n_train_step"):
         check_config(cfg, SCHEMA)
+
+
+def test_conda_env_pins_match_pyproject():
+    """envs/predictivity.yaml (for --sdm conda users) must pin what pyproject pins."""
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = {d.split("==")[0].strip().lower(): d.split("==")[1].strip() for d in deps if "==" in d}
+    env = yaml.safe_load((REPO / "envs/predictivity.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    env_pins = {d.split("==")[0].lower(): d.split("==")[1] for d in pip}
+    for name, version in env_pins.items():
+        assert pinned.get(name) == version, (name, version, pinned.get(name))
+    runtime = set(pinned) - {"snakemake", "snakemake-executor-plugin-slurm",
+                             "snakemake-executor-plugin-slurm-jobstep", "pygments"}
+    assert runtime <= set(env_pins), runtime - set(env_pins)
