@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from predictivity.data import check_n_stimuli
+from predictivity.data import check_groups, check_n_stimuli
 from predictivity.it import load_image_folder, make_images
 from predictivity.scripting import log, run, save_tsv
 
@@ -17,6 +17,7 @@ def main(smk):
     else:
         images, table = make_images(opts["n_images"], opts["image_size"], opts["seed"], source=key)
     check_n_stimuli(len(table), smk.params.folds, folder or key)
+    check_groups(table, smk.params.folds, folder or key)
     log.info("%d images of %d px from %d sources", len(table), images.shape[1], table["group"].nunique())
     Path(smk.output.images).parent.mkdir(parents=True, exist_ok=True)
     np.save(smk.output.images, images)

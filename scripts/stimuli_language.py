@@ -1,5 +1,5 @@
 """Stage 1 (language): the sentence file (or a dataset's sentences) → results/stimuli/{study}.tsv."""
-from predictivity.data import check_n_stimuli
+from predictivity.data import check_groups, check_n_stimuli
 from predictivity.datasets import load_dataset
 from predictivity.language import read_sentences
 from predictivity.scripting import log, read_lines, run, save_tsv
@@ -19,6 +19,7 @@ def main(smk):
         source = smk.input.sentences[0]
         table = read_sentences(read_lines(source, "sentences"), source=source)
     check_n_stimuli(len(table), smk.params.folds, source)
+    check_groups(table, smk.params.folds, source)
     words = table["sentence"].str.split().str.len()
     log.info("%d sentences (%d–%d words)%s", len(table), words.min(), words.max(),
              f", {table['group'].nunique()} CV groups" if "group" in table.columns else "")

@@ -22,11 +22,13 @@ def test_real_config_validates_and_dry_run_lists_the_jobs(tmp_path):
     work = tmp_path / "w"
     (work / "data/nh2015_sounds").mkdir(parents=True)
     (work / "data/hvm_public_images").mkdir(parents=True)
+    (work / "data/ds003020").mkdir(parents=True)
     np.save(work / "data/mec_rate_maps.npy", np.zeros((2, 20, 20)))  # stands in for the user's file
     cfg = yaml.safe_load((REPO / "config/real.yaml").read_text())
     proc = run_snakemake(work, cfg, "-n")
     for rule, count in [("download", 3), ("stimuli_auditory", 2), ("recordings_auditory", 2),
                         ("stimuli_language", 1), ("activations_language", 5),
+                        ("stimuli_story", 1), ("activations_story", 4),
                         ("stimuli_it", 1), ("recordings_it", 1), ("activations_it", 5),
                         ("recordings_mec", 1), ("train_mec", 4), ("layers_table", 1)]:
         assert any(line.split() == [rule, str(count)] for line in proc.output.splitlines()), (rule, proc.output[-3000:])
@@ -116,3 +118,31 @@ def test_pereira_sentences_and_passage_groups_flow_through(tmp_path):
     np.testing.assert_allclose(rec["mean"], X)
     layers = pd.read_parquet(work / "results/tables/layers.parquet")
     assert len(layers) == 7 and (layers["n_targets"] == 12).all()
+
+
+def test_lebel_story_study_flows_through(tmp_path):
+    """LeBel et al. 2023 layout (derivative/preprocessed_data/<subject>/<story>.hf5 + TextGrids):
+    TRs become the stimuli, stories the CV groups, and MiniLM's word features the activations."""
+    from test_datasets import write_lebel
+
+    work = tmp_path / "w"
+    rng = np.random.default_rng(5)
+    stories = {"alternateithicatom": 60, "souls": 48, "avatar": 52}
+    write_lebel(work / "ds003020", rng, stories, n_vox=8)
+    cfg = {"studies": {"lebel": {
+        "kind": "story",
+        "dataset": {"loader": "lebel2023", "path": "ds003020",
+                    "options": {"subject": "UTS01", "stories": list(stories)}},
+        "features": {"delays": [1, 2], "context_words": 16},
+        "models": {"minilm": {"network": "minilm"}}}},
+        "regression": {"folds": 3}, "theory": {"n_p": 3, "n_subsets": 2}, "fits": {"n_boot": 20}}
+    run_snakemake(work, cfg)
+    stimuli = pd.read_csv(work / "results/stimuli/lebel.tsv", sep="\t")
+    assert len(stimuli) == sum(v - 20 for v in stories.values()) and stimuli["group"].nunique() == 3
+    layers = pd.read_parquet(work / "results/tables/layers.parquet")
+    assert len(layers) == 7 and (layers["n_units"] == 2 * 384).all() and (layers["n_targets"] == 8).all()
+
+    cfg["regression"]["folds"] = 5  # 3 stories cannot fill 5 folds: one clear error
+    shutil.rmtree(work / "results")
+    proc = run_snakemake(work, cfg, check=False)
+    assert proc.returncode != 0 and "3 stimulus groups" in proc.output and "regression.folds" in proc.output

@@ -105,3 +105,13 @@ def check_layer(name: str, A: np.ndarray, n_stimuli: int, source: str, dtype: st
         raise InputError(source, f"layer {name!r} is constant over all stimuli (no unit varies).",
                          "Remove the layer, or check the extraction (a dead layer carries no information).")
     return A.astype(dtype, copy=False)
+
+
+def check_groups(stimuli, n_folds: int, source: str) -> None:
+    """Grouped CV (a `group` column in the stimulus table) needs at least as many groups as folds."""
+    if "group" in getattr(stimuli, "columns", ()):
+        n = stimuli["group"].nunique()
+        if n < n_folds:
+            raise InputError(source, f"{n} stimulus groups (e.g. stories, passages or source images) cannot "
+                             f"fill {n_folds} cross-validation folds (a group stays in one fold).",
+                             f"Lower `regression.folds` to at most {n}, or give more groups.")

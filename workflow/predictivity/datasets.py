@@ -1306,6 +1306,7 @@ LOADERS = {
     "majajhong2015": "it",
     "mec_file": "mec",
     "pereira2018": "language",
+    "lebel2023": "story",
 }
 
 
@@ -1340,6 +1341,21 @@ def load_dataset(loader: str, path, options: dict | None = None, *, verified: bo
                                  "Point `dataset.path` at the assembly .nc file.")
             p = hits[0]
         return load_majajhong2015(p, **opts)
+    if loader == "lebel2023":
+        # path = the dataset root (OpenNeuro ds003020) holding derivative/
+        opts = dict(opts)
+        subject = opts.pop("subject", None)
+        stories = opts.pop("stories", None)
+        if not subject or not stories:
+            raise InputError(source, "lebel2023 needs `options.subject` (e.g. UTS01) and `options.stories` (a list).",
+                             "Name the subject and the stories to load.")
+        deriv = p / "derivative"
+        respdict = None
+        if (deriv / "respdict.json").is_file():
+            import json
+            respdict = json.loads((deriv / "respdict.json").read_text())
+        return load_lebel2023(deriv / "preprocessed_data" / subject, deriv / "TextGrids", list(stories),
+                              respdict=respdict, **opts)
     if loader == "pereira2018":
         if p.is_dir():
             hits = sorted(p.rglob("data_*sentences*.mat")) or sorted(p.rglob("data_*.mat"))

@@ -155,3 +155,30 @@ rule activations_auditory:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/activations_auditory.py"
+
+
+rule activations_story:
+    input:
+        stimuli="results/stimuli/{study}.tsv",
+        dataset=dataset_inputs,
+    output:
+        "results/activations/{study}/{model}.npz",
+    wildcard_constraints:
+        study=kind_regex("story"),
+    params:
+        dataset=lambda wc: dataset_params(wc.study),
+        features=lambda wc: study_config(wc.study)["features"],
+        options=lambda wc: model_options(wc.study, wc.model),
+        code=code_version("data", "datasets", "language", "story"),
+    log:
+        "logs/activations/{study}/{model}.log",
+    benchmark:
+        "benchmarks/activations/{study}/{model}.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input, attempt: (4000 + 3 * input.size_mb) * attempt,
+        runtime=60,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/activations_story.py"

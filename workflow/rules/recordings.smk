@@ -134,3 +134,28 @@ rule recordings_auditory:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/recordings_auditory.py"
+
+
+rule recordings_story:
+    input:
+        stimuli="results/stimuli/{study}.tsv",
+        dataset=dataset_inputs,
+    output:
+        "results/recordings/{study}.npz",
+    wildcard_constraints:
+        study=kind_regex("story"),
+    params:
+        dataset=lambda wc: dataset_params(wc.study),
+        code=code_version("data", "regression", "recordings", "datasets"),
+    log:
+        "logs/recordings/{study}.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 4000 + 3 * input.size_mb,
+        runtime=10,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/recordings_story.py"

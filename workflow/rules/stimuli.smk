@@ -125,3 +125,28 @@ rule stimuli_auditory:
         "../../envs/predictivity.yaml"
     script:
         "../../scripts/stimuli_auditory.py"
+
+
+rule stimuli_story:
+    input:
+        dataset=dataset_inputs,
+    output:
+        "results/stimuli/{study}.tsv",
+    wildcard_constraints:
+        study=kind_regex("story"),
+    params:
+        dataset=lambda wc: dataset_params(wc.study),
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("data", "datasets"),
+    log:
+        "logs/stimuli/{study}.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../../envs/predictivity.yaml"
+    script:
+        "../../scripts/stimuli_story.py"

@@ -42,6 +42,8 @@ rule benchmarks_table:
         code=code_version("tables"),
     log:
         "logs/tables/benchmarks.log",
+    group:
+        "aggregate"
     threads: 1
     resources:
         mem_mb=1000,

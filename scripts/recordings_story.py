@@ -1,0 +1,13 @@
+"""Stage 2 (story): the dataset's responses, aligned to the TR stimuli → results/recordings/{study}.npz."""
+from predictivity.recordings import dataset_recordings
+from predictivity.scripting import read_stimuli, run, save_npz
+
+
+def main(smk):
+    stimuli = read_stimuli(smk.input.stimuli)
+    arrays, _ = dataset_recordings(smk.params.dataset, stimuli["stimulus_id"], f"studies.{smk.wildcards.study}.dataset")
+    save_npz(smk.output[0], arrays)
+
+
+if "snakemake" in globals():
+    run(main, snakemake)  # noqa: F821

@@ -1,0 +1,18 @@
+"""Stage 1 (story): the TRs of the dataset's stories (group = story) → results/stimuli/{study}.tsv."""
+from predictivity.data import check_groups, check_n_stimuli
+from predictivity.datasets import load_dataset
+from predictivity.scripting import log, run, save_tsv
+
+
+def main(smk):
+    ds = smk.params.dataset
+    key = f"studies.{smk.wildcards.study}.dataset"
+    table = load_dataset(ds["loader"], ds["path"], ds.get("options"), verified=ds["verified"], source=key).stimuli
+    check_n_stimuli(len(table), smk.params.folds, key)
+    check_groups(table, smk.params.folds, key)
+    log.info("%d TRs from %d stories", len(table), table["group"].nunique())
+    save_tsv(table, smk.output[0])
+
+
+if "snakemake" in globals():
+    run(main, snakemake)  # noqa: F821
