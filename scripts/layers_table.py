@@ -1,5 +1,4 @@
 """Stage 7: join regression, spectra and theory of every model → results/tables/layers.parquet."""
-import numpy as np
 import pandas as pd
 
 from predictivity.scripting import log, read_recordings, run, save_parquet

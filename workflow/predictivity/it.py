@@ -855,7 +855,7 @@ def v1_features(images: np.ndarray, feature_size: int = DEFAULTS["simulation"]["
     f = np.fft.fftfreq(S)
     fy, fx = np.meshgrid(f, f, indexing="ij")
     r = S / 64.0
-    filters, names = [], []
+    names = []
     gabors = []
     for lam in _GABOR_WAVELENGTHS:
         for k in range(_N_ORIENTATIONS):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import os
 import re
 from collections.abc import Sequence
@@ -531,8 +532,6 @@ def sentence_activations(
     model with projections such as OPT-350m may have another d for the last layer).
     Deterministic for fixed inputs, batch_size and threads (eval mode, ``torch.no_grad``).
     """
-    import inspect
-
     import torch
 
     if pooling not in POOLINGS:
@@ -564,50 +563,35 @@ def sentence_activations(
     names = ["embeddings"] + [f"layer{i}" for i in range(1, n_states)]
     out: dict[str, np.ndarray] = {}
     n_suffix = _n_suffix_specials(tokenizer) if pooling == "last" else 0
-    accepted = inspect.signature(model.forward).parameters
-    extra = {"use_cache": False} if "use_cache" in accepted else {}
-
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        with torch.no_grad():
-            for start in range(0, len(sentences), int(batch_size)):
-                idx = order[start : start + int(batch_size)]
-                batch = tokenizer(
-                    [sentences[i] for i in idx],
-                    padding=True,
-                    padding_side="right",
-                    return_tensors="pt",
-                )
-                inputs = {
-                    k: v
-                    for k, v in batch.items()
-                    if k in ("input_ids", "attention_mask")
-                    or (k == "token_type_ids" and k in accepted)
-                }
-                hidden = model(**inputs, **extra, output_hidden_states=True).hidden_states
-                if len(hidden) != n_states:  # pragma: no cover - guards a transformers change
-                    raise RuntimeError(f"expected {n_states} hidden states, got {len(hidden)}")
-                real = batch["attention_mask"].bool()  # (b, t)
-                if pooling == "last":
-                    # last real token (works for either padding side), minus the special tokens
-                    # the tokenizer appends ([SEP]: 1; GPT-2/OPT: 0)
-                    positions = torch.arange(real.shape[1])[None, :] * batch["attention_mask"]
-                    last = (positions.argmax(dim=1) - n_suffix).clamp(min=0)
-                    rows = torch.arange(len(idx))
+    with torch_threads(threads):
+        forward = hidden_states_fn(model, n_states)
+        for start in range(0, len(sentences), int(batch_size)):
+            idx = order[start : start + int(batch_size)]
+            batch = tokenizer(
+                [sentences[i] for i in idx],
+                padding=True,
+                padding_side="right",
+                return_tensors="pt",
+            )
+            hidden = forward(batch)
+            real = batch["attention_mask"].bool()  # (b, t)
+            if pooling == "last":
+                # last real token (works for either padding side), minus the special tokens
+                # the tokenizer appends ([SEP]: 1; GPT-2/OPT: 0)
+                positions = torch.arange(real.shape[1])[None, :] * batch["attention_mask"]
+                last = (positions.argmax(dim=1) - n_suffix).clamp(min=0)
+                rows = torch.arange(len(idx))
+            else:
+                count = real.sum(dim=1, keepdim=True).to(hidden[0].dtype)
+            for name, h in zip(names, hidden):
+                if pooling == "mean":
+                    # where(), not multiply: a padded position's value never enters the sum
+                    pooled = torch.where(real[:, :, None], h, 0.0).sum(dim=1) / count
                 else:
-                    count = real.sum(dim=1, keepdim=True).to(hidden[0].dtype)
-                for name, h in zip(names, hidden):
-                    if pooling == "mean":
-                        # where(), not multiply: a padded position's value never enters the sum
-                        pooled = torch.where(real[:, :, None], h, 0.0).sum(dim=1) / count
-                    else:
-                        pooled = h[rows, last]
-                    if name not in out:
-                        out[name] = np.empty((len(sentences), h.shape[-1]), np.float32)
-                    out[name][idx] = pooled.float().numpy()
-    finally:
-        torch.set_num_threads(previous_threads)
+                    pooled = h[rows, last]
+                if name not in out:
+                    out[name] = np.empty((len(sentences), h.shape[-1]), np.float32)
+                out[name][idx] = pooled.float().numpy()
     return out
 
 
@@ -780,3 +764,38 @@ def simulate_language_voxels(
         }
     )
     return responses, voxels
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """``torch.set_num_threads(threads)`` inside the block (restored afterwards), gradients off."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def hidden_states_fn(model, n_states: int):
+    """A function batch → all hidden states of ``model`` (embeddings + every block).
+
+    Passes ``input_ids``, ``attention_mask`` and — only if the model's ``forward`` takes it —
+    ``token_type_ids``; ``use_cache=False`` where the model has a cache (decoder-only models).
+    Shared by sentence (this module) and story (:mod:`predictivity.story`) activations.
+    """
+    accepted = inspect.signature(model.forward).parameters
+    extra = {"use_cache": False} if "use_cache" in accepted else {}
+
+    def forward(batch):
+        inputs = {k: v for k, v in batch.items()
+                  if k in ("input_ids", "attention_mask") or (k == "token_type_ids" and k in accepted)}
+        hidden = model(**inputs, **extra, output_hidden_states=True).hidden_states
+        if len(hidden) != n_states:  # pragma: no cover - guards a transformers change
+            raise RuntimeError(f"expected {n_states} hidden states, got {len(hidden)}")
+        return hidden
+
+    return forward

@@ -81,7 +81,7 @@ def load_npz(path: str, what: str = "activations") -> dict[str, np.ndarray]:
         raise InputError(path, f"cannot read {what} as a NumPy .npz file ({type(e).__name__}: {e}).",
                          "Save it with numpy.savez(file, layer1=..., layer2=...) (no pickled objects).") from None
     if not out:
-        raise InputError(path, f"the .npz holds no arrays.", "Save one array per layer.")
+        raise InputError(path, "the .npz holds no arrays.", "Save one array per layer.")
     return out
 
 

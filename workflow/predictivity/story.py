@@ -50,7 +50,6 @@ block alone does not fit is an error.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -59,6 +58,7 @@ import pandas as pd
 
 from predictivity import datasets as ds
 from predictivity.errors import InputError
+from predictivity.language import hidden_states_fn, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -238,46 +238,36 @@ def word_activations(
     names = _state_names(model)
     n_states = len(names)
     out: dict[str, np.ndarray] = {}
-    accepted = inspect.signature(model.forward).parameters
-    extra = {"use_cache": False} if "use_cache" in accepted else {}
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        with torch.no_grad():
-            for b0 in range(0, len(windows), int(batch_size)):
-                chunk = windows[b0:b0 + int(batch_size)]
-                batch = tokenizer(
-                    [_pretokenized(words, start, t1) for start, _, t1 in chunk],
-                    is_split_into_words=True,
-                    padding=True,
-                    padding_side="right",
-                    return_tensors="pt",
-                )
-                inputs = {k: v for k, v in batch.items()
-                          if k in ("input_ids", "attention_mask") or (k == "token_type_ids" and k in accepted)}
-                hidden = model(**inputs, **extra, output_hidden_states=True).hidden_states
-                if len(hidden) != n_states:  # pragma: no cover - guards a transformers change
-                    raise RuntimeError(f"expected {n_states} hidden states, got {len(hidden)}")
-                # averaging matrix A (b × S_max × T): A[i, j, t] = 1/n if token t belongs to the
-                # j-th target word of window i (n = that word's token count)
-                T = batch["input_ids"].shape[1]
-                A = torch.zeros(len(chunk), S, T, dtype=hidden[0].dtype)
-                for i, (start, t0, t1) in enumerate(chunk):
-                    ids = np.array([-1 if w is None else w + start for w in batch.word_ids(i)])
-                    for j in range(t0, t1):
-                        tok = np.flatnonzero(ids == j)
-                        if tok.size != n_tok[j]:  # pragma: no cover - tokenisation not context-free
-                            raise RuntimeError(f"word {j} has {tok.size} tokens in its window, "
-                                               f"{n_tok[j]} in the story")
-                        A[i, j - t0, torch.from_numpy(tok)] = 1.0 / tok.size
-                for name, h in zip(names, hidden):
-                    pooled = torch.bmm(A, h).float().numpy()  # b × S × d
-                    if name not in out:
-                        out[name] = np.empty((W, h.shape[-1]), np.float32)
-                    for i, (_, t0, t1) in enumerate(chunk):
-                        out[name][t0:t1] = pooled[i, : t1 - t0]
-    finally:
-        torch.set_num_threads(previous_threads)
+    with torch_threads(threads):
+        forward = hidden_states_fn(model, n_states)
+        for b0 in range(0, len(windows), int(batch_size)):
+            chunk = windows[b0:b0 + int(batch_size)]
+            batch = tokenizer(
+                [_pretokenized(words, start, t1) for start, _, t1 in chunk],
+                is_split_into_words=True,
+                padding=True,
+                padding_side="right",
+                return_tensors="pt",
+            )
+            hidden = forward(batch)
+            # averaging matrix A (b × S_max × T): A[i, j, t] = 1/n if token t belongs to the
+            # j-th target word of window i (n = that word's token count)
+            T = batch["input_ids"].shape[1]
+            A = torch.zeros(len(chunk), S, T, dtype=hidden[0].dtype)
+            for i, (start, t0, t1) in enumerate(chunk):
+                ids = np.array([-1 if w is None else w + start for w in batch.word_ids(i)])
+                for j in range(t0, t1):
+                    tok = np.flatnonzero(ids == j)
+                    if tok.size != n_tok[j]:  # pragma: no cover - tokenisation not context-free
+                        raise RuntimeError(f"word {j} has {tok.size} tokens in its window, "
+                                           f"{n_tok[j]} in the story")
+                    A[i, j - t0, torch.from_numpy(tok)] = 1.0 / tok.size
+            for name, h in zip(names, hidden):
+                pooled = torch.bmm(A, h).float().numpy()  # b × S × d
+                if name not in out:
+                    out[name] = np.empty((W, h.shape[-1]), np.float32)
+                for i, (_, t0, t1) in enumerate(chunk):
+                    out[name][t0:t1] = pooled[i, : t1 - t0]
     return out
 
 
