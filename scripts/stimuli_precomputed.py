@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from predictivity.data import check_n_stimuli, check_stimulus_ids
+from predictivity.data import check_groups, check_n_stimuli, check_stimulus_ids
 from predictivity.errors import InputError
 from predictivity.scripting import log, read_lines, run, save_tsv
 
@@ -32,10 +32,8 @@ def main(smk):
         if len(groups) != P or any(not g for g in groups):
             raise InputError(path, f"{len(groups)} group labels (some may be empty) for {P} stimuli.",
                              "Write one non-empty group label per line, in the row order of the recordings.")
-        if len(set(groups)) < smk.params.folds:
-            raise InputError(path, f"{len(set(groups))} distinct groups cannot fill {smk.params.folds} folds.",
-                             "Use fewer `regression.folds` or finer groups.")
         table["group"] = groups
+        check_groups(table, smk.params.folds, path)
     log.info("%d stimuli", P)
     save_tsv(table, smk.output[0])
 

@@ -1,6 +1,7 @@
 """Shared fixtures: a small precomputed study on disk and a runner for the real workflow."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,18 @@ def study(tmp_path):
     work.mkdir()
     cfg = write_study(work / "data")
     return work, cfg
+
+
+def _no_network(*args, **kwargs):
+    raise AssertionError("network access attempted (tests must run offline)")
+
+
+@pytest.fixture(scope="module")
+def no_network():
+    """HF_HUB_OFFLINE=1 and no socket may connect, for a whole test module (packaged models must
+    load from site-packages, never from a hub)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setattr(socket.socket, "connect", _no_network)
+        mp.setattr(socket, "create_connection", _no_network)
+        yield

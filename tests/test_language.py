@@ -5,7 +5,6 @@ that refuse to connect; GPT-2/OPT are tiny models built here and saved to a temp
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -36,18 +35,10 @@ TEN = [
 ]
 
 
-def _no_network(*args, **kwargs):
-    raise AssertionError("network access attempted while loading a packaged model")
-
-
 @pytest.fixture(scope="module", autouse=True)
-def offline():
-    """The whole module runs offline: HF_HUB_OFFLINE=1 and no socket may connect."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        yield
+def offline(no_network):
+    """The whole module runs offline (conftest.no_network)."""
+    yield
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +47,8 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def trained():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        return L.load_model("minilm", trained=True)
+def trained(offline):
+    return L.load_model("minilm", trained=True)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ models built here (as in test_language.py); MiniLM is the packaged all-MiniLM-L6
 from __future__ import annotations
 
 import logging
-import socket
 
 import numpy as np
 import pytest
@@ -26,17 +25,10 @@ VOCAB = ("i went to the store and bought milk because my grandmother's kitchen w
 TEXTS = [" ".join(VOCAB[i:i + 12]) for i in range(0, len(VOCAB), 3)] * 3
 
 
-def _no_network(*args, **kwargs):
-    raise AssertionError("network access attempted")
-
-
 @pytest.fixture(scope="module", autouse=True)
-def offline():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setattr(socket.socket, "connect", _no_network)
-        mp.setattr(socket, "create_connection", _no_network)
-        yield
+def offline(no_network):
+    """The whole module runs offline (conftest.no_network)."""
+    yield
 
 
 def _words(rng, n):

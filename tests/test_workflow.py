@@ -148,3 +148,15 @@ def test_non_positive_alpha(study):
     work, cfg = study
     cfg["regression"]["alphas"] = [1.0, 0.0, 10.0]
     _expect_failure(work, cfg, "alphas")
+
+
+def test_stimulus_groups_keep_groups_in_one_fold_and_too_few_groups_fail(study):
+    work, cfg = study
+    (work / "data/groups.txt").write_text("".join(f"g{i // 6}\n" for i in range(60)))  # 10 groups
+    cfg["studies"]["toy"]["stimulus_groups"] = "data/groups.txt"
+    run_snakemake(work, cfg, "results/stimuli/toy.tsv")
+    stimuli = pd.read_csv(work / "results/stimuli/toy.tsv", sep="\t")
+    assert stimuli["group"].nunique() == 10
+    (work / "data/groups.txt").write_text("".join(f"g{i // 20}\n" for i in range(60)))  # 3 groups < 5 folds
+    _expect_failure(work, cfg, "data/groups.txt", "3 stimulus groups", "regression.folds",
+                    absent=("results/stimuli/toy.tsv",))

@@ -63,6 +63,8 @@ from scipy import fft as _fft
 from scipy.fft import next_fast_len as _next_fast_len
 
 from predictivity.errors import InputError
+from predictivity.simulate import repetition_noise
+from predictivity.simulate import zscore as _zscore
 
 #: Defaults of the auditory study kind; keys mirror the config keys of a ``kind: auditory`` study.
 #:
@@ -173,9 +175,6 @@ def _torch_threads(threads: int):
         torch.set_num_threads(previous)
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1622,17 +1621,11 @@ def simulate_voxels(
         signal += np.sqrt(weights[:, g])[None, :] * r
     signal = _zscore(signal)
 
-    sigma = noise * noise_spread ** rng_noise.uniform(-1.0, 1.0, size=N)
-    eps = rng_noise.standard_normal((P, N, R))
-    responses = (signal[:, :, None] + sigma[None, :, None] * eps).astype(np.float32)
-    with np.errstate(divide="ignore"):
-        snr = 1.0 / sigma ** 2
+    responses, noise_cols = repetition_noise(signal, R, noise, noise_spread, rng_noise)
     voxels = pd.DataFrame({
         "target": np.arange(N, dtype=np.int64),
         "target_name": [f"v{n:0{max(4, len(str(N - 1)))}d}" for n in range(N)],
-        "noise_sd": sigma,
-        "snr": snr,
-        "true_reliability": R / (R + sigma ** 2),
+        **noise_cols,
         "dominant_feature": [SIM_GROUPS[i] for i in weights.argmax(axis=1)],
     })
     for g, name in enumerate(SIM_GROUPS):

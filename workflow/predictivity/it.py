@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 
 from predictivity.errors import InputError
+from predictivity.simulate import repetition_noise
+from predictivity.simulate import zscore as _zscore
 
 #: Defaults of the ``it`` study kind; keys mirror the config keys of a ``kind: it`` study.
 #:
@@ -805,9 +807,6 @@ def cnn_activations(
 # --------------------------------------------------------------------------------------------
 # 2. simulated IT recordings
 # --------------------------------------------------------------------------------------------
-def _zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -1000,17 +999,11 @@ def simulate_it(
     u = _zscore(F @ W)
     signal = _zscore(_softplus(gain * u + bias))
 
-    sigma = noise * noise_spread ** rng_noise.uniform(-1.0, 1.0, size=N)
-    eps = rng_noise.standard_normal((P, N, R))
-    responses = (signal[:, :, None] + sigma[None, :, None] * eps).astype(np.float32)
-    with np.errstate(divide="ignore"):
-        snr = 1.0 / sigma**2
+    responses, noise_cols = repetition_noise(signal, R, noise, noise_spread, rng_noise)
     sites = pd.DataFrame({
         "target": np.arange(N, dtype=np.int64),
         "target_name": [f"site{n:0{_id_width(N)}d}" for n in range(N)],
-        "noise_sd": sigma,
-        "snr": snr,
-        "true_reliability": R / (R + sigma**2),
+        **noise_cols,
         "n_inputs": mask.sum(axis=0).astype(np.int64),
         "bias": bias,
     })

@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 
 from predictivity.errors import InputError
+from predictivity.simulate import repetition_noise
+from predictivity.simulate import zscore as _zscore
 
 #: Defaults of the language study kind; keys mirror the config keys of a ``kind: language`` study.
 #:
@@ -656,9 +658,6 @@ def lexical_features(sentences: Sequence[str], n_buckets: int = 1024) -> dict[st
     return {"words": words, "trigrams": trigrams, "scalars": scalars}
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def simulate_language_voxels(
@@ -748,19 +747,12 @@ def simulate_language_voxels(
     B = rng_read.standard_normal((hidden, N))
     signal = _zscore(np.tanh(z @ A / np.sqrt(d)) @ B)
 
-    sigma = noise * noise_spread ** rng_noise.uniform(-1.0, 1.0, size=N)
-    eps = rng_noise.standard_normal((P, N, R))
-    responses = (signal[:, :, None] + sigma[None, :, None] * eps).astype(np.float32)
-
-    with np.errstate(divide="ignore"):
-        snr = 1.0 / sigma**2
+    responses, noise_cols = repetition_noise(signal, R, noise, noise_spread, rng_noise)
     voxels = pd.DataFrame(
         {
             "target": np.arange(N, dtype=np.int64),
             "target_name": [f"v{n:0{max(4, len(str(N - 1)))}d}" for n in range(N)],
-            "noise_sd": sigma,
-            "snr": snr,
-            "true_reliability": R / (R + sigma**2),
+            **noise_cols,
         }
     )
     return responses, voxels
