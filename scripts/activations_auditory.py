@@ -4,8 +4,9 @@ import time
 import numpy as np
 
 from predictivity.auditory import model_activations
-from predictivity.data import check_layer
-from predictivity.scripting import log, run, save_npz
+from predictivity.checks import check_layer
+from predictivity.fileio import save_npz
+from predictivity.scripting import log, run
 
 
 def main(smk):

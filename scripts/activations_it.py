@@ -3,9 +3,10 @@ import time
 
 import numpy as np
 
-from predictivity.data import check_layer
+from predictivity.checks import check_layer
+from predictivity.fileio import save_npz
 from predictivity.it import build_cnn, cnn_activations
-from predictivity.scripting import log, run, save_npz
+from predictivity.scripting import log, run
 
 
 def main(smk):

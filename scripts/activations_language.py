@@ -1,9 +1,10 @@
 """Stage 3 (language): per-layer sentence activations of MiniLM-L6 or its untrained twin."""
 import time
 
-from predictivity.data import check_layer
+from predictivity.checks import check_layer
+from predictivity.fileio import read_stimuli, save_npz
 from predictivity.language import load_model, sentence_activations
-from predictivity.scripting import log, read_stimuli, run, save_npz
+from predictivity.scripting import log, run
 
 
 def main(smk):

@@ -1,9 +1,10 @@
 """Stage 3 (mec): rate maps of a (trained or untrained) path integrator over the arena bins."""
 import torch
 
-from predictivity.data import check_layer
+from predictivity.checks import check_layer
+from predictivity.fileio import read_stimuli, save_npz
 from predictivity.mec import build_rnn, rate_maps
-from predictivity.scripting import log, read_stimuli, run, save_npz
+from predictivity.scripting import log, run
 
 
 def main(smk):

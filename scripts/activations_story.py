@@ -1,10 +1,11 @@
 """Stage 3 (story): a language model's word representations → TRs (Lanczos) → FIR delays, per layer."""
 import time
 
-from predictivity.data import check_layer
+from predictivity.checks import check_layer
 from predictivity.datasets import load_dataset
+from predictivity.fileio import read_stimuli, save_npz
 from predictivity.language import load_model
-from predictivity.scripting import log, read_stimuli, run, save_npz
+from predictivity.scripting import log, run
 from predictivity.story import story_activations
 
 

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from predictivity.scripting import log, run, save_parquet
-from predictivity.tables import benchmarks_table
+from predictivity.aggregate.tables import benchmarks_table
+from predictivity.fileio import save_parquet
+from predictivity.scripting import log, run
 
 
 def main(smk):

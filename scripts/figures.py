@@ -1,7 +1,7 @@
 """Stage 9: the four figures (PNG + SVG) in results/figures/."""
 import pandas as pd
 
-from predictivity import figures
+from predictivity.aggregate import figures
 from predictivity.scripting import log, run
 
 

@@ -1,8 +1,9 @@
 """Stage 8: per-study and pooled fits of layer score on log PR → results/tables/fits.parquet (+ CSV, HTML)."""
 import pandas as pd
 
-from predictivity.fits import fits_table
-from predictivity.scripting import log, run, save_parquet
+from predictivity.aggregate.fits import fits_table
+from predictivity.fileio import save_parquet
+from predictivity.scripting import log, run
 
 
 def main(smk):

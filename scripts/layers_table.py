@@ -1,8 +1,9 @@
 """Stage 7: join regression, spectra and theory of every model → results/tables/layers.parquet."""
 import pandas as pd
 
-from predictivity.scripting import log, read_recordings, run, save_parquet
-from predictivity.tables import layers_table, model_layers
+from predictivity.aggregate.tables import layers_table, model_layers
+from predictivity.fileio import load_npz, save_parquet
+from predictivity.scripting import log, run
 
 
 def main(smk):
@@ -10,7 +11,7 @@ def main(smk):
     rec_by_study = {}
     for path in smk.input.recordings:
         study = path.split("/")[-1][: -len(".npz")]
-        rec_by_study[study] = int(read_recordings(path)["n_targets_dropped"])
+        rec_by_study[study] = int(load_npz(path, "recordings")["n_targets_dropped"])
     for entry, reg, spec, theory in zip(smk.params.entries, smk.input.regression, smk.input.spectra,
                                         smk.input.theory):
         parts.append(model_layers(entry["study"], entry["model"], pd.read_parquet(reg),

@@ -1,7 +1,8 @@
 """Stage 2 (precomputed): validate recordings, drop constant targets, noise ceiling → results/recordings/{study}.npz."""
 from predictivity.errors import InputError
-from predictivity.recordings import prepare_recordings
-from predictivity.scripting import load_npy, read_lines, read_stimuli, run, save_npz
+from predictivity.fileio import load_npy, read_lines, read_stimuli, save_npz
+from predictivity.scripting import run
+from predictivity.studies.recordings import prepare_recordings
 
 
 def main(smk):

@@ -2,8 +2,9 @@
 import numpy as np
 
 from predictivity.auditory import simulate_voxels
-from predictivity.recordings import dataset_recordings, prepare_recordings
-from predictivity.scripting import read_stimuli, run, save_npz, save_tsv
+from predictivity.fileio import read_stimuli, save_npz, save_tsv
+from predictivity.scripting import run
+from predictivity.studies.recordings import dataset_recordings, prepare_recordings
 
 
 def main(smk):

@@ -1,9 +1,10 @@
 """Stage 2 (it): simulated IT sites, or real recordings (`dataset`), for the images → results/recordings/{study}.npz."""
 import numpy as np
 
+from predictivity.fileio import read_stimuli, save_npz, save_tsv
 from predictivity.it import simulate_it
-from predictivity.recordings import dataset_recordings, prepare_recordings
-from predictivity.scripting import read_stimuli, run, save_npz, save_tsv
+from predictivity.scripting import run
+from predictivity.studies.recordings import dataset_recordings, prepare_recordings
 
 
 def main(smk):

@@ -1,7 +1,8 @@
 """Stage 2 (language): simulated voxels, or real recordings (`dataset`), for the sentences → results/recordings/{study}.npz."""
+from predictivity.fileio import read_stimuli, save_npz
 from predictivity.language import simulate_language_voxels
-from predictivity.recordings import dataset_recordings, prepare_recordings
-from predictivity.scripting import read_stimuli, run, save_npz
+from predictivity.scripting import run
+from predictivity.studies.recordings import dataset_recordings, prepare_recordings
 
 
 def main(smk):

@@ -1,7 +1,8 @@
 """Stage 2 (mec): simulated MEC cells, or real rate maps (`dataset`), on the arena bins → results/recordings/{study}.npz."""
+from predictivity.fileio import read_stimuli, save_npz, save_tsv
 from predictivity.mec import simulate_mec
-from predictivity.recordings import dataset_recordings, prepare_recordings
-from predictivity.scripting import read_stimuli, run, save_npz, save_tsv
+from predictivity.scripting import run
+from predictivity.studies.recordings import dataset_recordings, prepare_recordings
 
 
 def main(smk):

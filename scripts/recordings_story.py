@@ -1,6 +1,7 @@
 """Stage 2 (story): the dataset's responses, aligned to the TR stimuli → results/recordings/{study}.npz."""
-from predictivity.recordings import dataset_recordings
-from predictivity.scripting import read_stimuli, run, save_npz
+from predictivity.fileio import read_stimuli, save_npz
+from predictivity.scripting import run
+from predictivity.studies.recordings import dataset_recordings
 
 
 def main(smk):

@@ -1,15 +1,15 @@
 """Stage 5: cross-validated ridge per layer × target → results/regression/{study}/{model}.parquet."""
 import numpy as np
 
-from predictivity.regression import make_folds, score_layers
-from predictivity.scripting import (log, read_activations, read_recordings, read_stimuli, run,
-                                    save_parquet, stimulus_groups)
+from predictivity.core.ridge import make_folds, score_layers
+from predictivity.fileio import load_npz, read_stimuli, save_parquet, stimulus_groups
+from predictivity.scripting import log, run
 
 
 def main(smk):
     opts = smk.params.options
-    rec = read_recordings(smk.input.recordings)
-    layers = read_activations(smk.input.activations)
+    rec = load_npz(smk.input.recordings, "recordings")
+    layers = load_npz(smk.input.activations, "activations")
     stimuli = read_stimuli(smk.input.stimuli)
     Y = rec["mean"]
     folds = make_folds(Y.shape[0], opts["folds"], opts["seed"], stimulus_groups(stimuli))

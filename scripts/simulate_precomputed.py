@@ -1,10 +1,11 @@
-"""Write the offline demo's precomputed arrays (predictivity.simulate)."""
+"""Write the offline demo's precomputed arrays (predictivity.studies.precomputed.simulate)."""
 from pathlib import Path
 
 import numpy as np
 
-from predictivity.scripting import run, save_npz
-from predictivity.simulate import simulate_precomputed
+from predictivity.fileio import save_npz
+from predictivity.scripting import run
+from predictivity.studies.precomputed.simulate import simulate_precomputed
 
 
 def main(smk):

@@ -1,11 +1,12 @@
 """Stage 4: eigenvalues, participation ratios, power-law exponent, alignment → results/spectra/{study}/{model}.parquet."""
-from predictivity.scripting import log, read_activations, read_recordings, run, save_parquet
-from predictivity.spectra import model_spectra
+from predictivity.core.spectra import model_spectra
+from predictivity.fileio import load_npz, save_parquet
+from predictivity.scripting import log, run
 
 
 def main(smk):
-    rec = read_recordings(smk.input.recordings)
-    layers = read_activations(smk.input.activations)
+    rec = load_npz(smk.input.recordings, "recordings")
+    layers = load_npz(smk.input.activations, "activations")
     df = model_spectra(layers, rec["mean"])
     for row in df.drop_duplicates("layer").itertuples():
         log.info("layer %s: PR %.2f (uncentred %.2f, double-centred %.2f), power-law alpha %.2f",

@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 
 from predictivity.auditory import load_wav_folder, synthesize_sounds
-from predictivity.data import check_n_stimuli
-from predictivity.scripting import log, run, save_tsv
+from predictivity.checks import check_n_stimuli
+from predictivity.fileio import save_tsv
+from predictivity.scripting import log, run
 
 
 def main(smk):

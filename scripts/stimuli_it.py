@@ -3,9 +3,10 @@ from pathlib import Path
 
 import numpy as np
 
-from predictivity.data import check_groups, check_n_stimuli
+from predictivity.checks import check_groups, check_n_stimuli
+from predictivity.fileio import save_tsv
 from predictivity.it import load_image_folder, make_images
-from predictivity.scripting import log, run, save_tsv
+from predictivity.scripting import log, run
 
 
 def main(smk):

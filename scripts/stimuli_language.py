@@ -1,8 +1,9 @@
 """Stage 1 (language): the sentence file (or a dataset's sentences) → results/stimuli/{study}.tsv."""
-from predictivity.data import check_groups, check_n_stimuli
+from predictivity.checks import check_groups, check_n_stimuli
 from predictivity.datasets import load_dataset
+from predictivity.fileio import read_lines, save_tsv
 from predictivity.language import read_sentences
-from predictivity.scripting import log, read_lines, run, save_tsv
+from predictivity.scripting import log, run
 
 
 def main(smk):

@@ -1,7 +1,8 @@
 """Stage 1 (mec): the binned arena → results/stimuli/{study}.tsv (ids like x03_y17)."""
-from predictivity.data import check_n_stimuli
+from predictivity.checks import check_n_stimuli
+from predictivity.fileio import save_tsv
 from predictivity.mec import arena_bins
-from predictivity.scripting import log, run, save_tsv
+from predictivity.scripting import log, run
 
 
 def main(smk):

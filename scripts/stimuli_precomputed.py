@@ -2,9 +2,10 @@
 import numpy as np
 import pandas as pd
 
-from predictivity.data import check_groups, check_n_stimuli, check_stimulus_ids
+from predictivity.checks import check_groups, check_n_stimuli, check_stimulus_ids
 from predictivity.errors import InputError
-from predictivity.scripting import log, read_lines, run, save_tsv
+from predictivity.fileio import read_lines, save_tsv
+from predictivity.scripting import log, run
 
 
 def main(smk):

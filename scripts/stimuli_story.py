@@ -1,7 +1,8 @@
 """Stage 1 (story): the TRs of the dataset's stories (group = story) → results/stimuli/{study}.tsv."""
-from predictivity.data import check_groups, check_n_stimuli
+from predictivity.checks import check_groups, check_n_stimuli
 from predictivity.datasets import load_dataset
-from predictivity.scripting import log, run, save_tsv
+from predictivity.fileio import save_tsv
+from predictivity.scripting import log, run
 
 
 def main(smk):

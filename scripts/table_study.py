@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from predictivity.aggregate.table_study import standardise_table
 from predictivity.errors import InputError
-from predictivity.scripting import log, run, save_parquet
-from predictivity.table_study import standardise_table
+from predictivity.fileio import save_parquet
+from predictivity.scripting import log, run
 
 
 def main(smk):

@@ -1,15 +1,16 @@
 """Stage 6: spectral-theory and empirical learning curves → results/theory/{study}/{model}.parquet."""
 import pandas as pd
 
-from predictivity.regression import training_size
-from predictivity.scripting import log, read_activations, read_recordings, run, save_parquet
-from predictivity.theory import model_theory
+from predictivity.core.ridge import training_size
+from predictivity.core.theory import model_theory
+from predictivity.fileio import load_npz, save_parquet
+from predictivity.scripting import log, run
 
 
 def main(smk):
     opts = smk.params.options
-    rec = read_recordings(smk.input.recordings)
-    layers = read_activations(smk.input.activations)
+    rec = load_npz(smk.input.recordings, "recordings")
+    layers = load_npz(smk.input.activations, "activations")
     reg = pd.read_parquet(smk.input.regression)
     Y = rec["mean"]
     p_train = training_size(Y.shape[0], smk.params.folds)

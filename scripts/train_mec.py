@@ -4,8 +4,9 @@ from pathlib import Path
 
 import torch
 
+from predictivity.fileio import save_tsv
 from predictivity.mec import build_rnn, train_path_integrator
-from predictivity.scripting import log, run, save_tsv
+from predictivity.scripting import log, run
 
 
 def main(smk):

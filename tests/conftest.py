@@ -42,7 +42,7 @@ def write_study(root: Path, P=60, N=8, R=2, layers=((40,), (90,), (5, 6)), seed=
     np.save(root / "rec.npy", Yr.astype(np.float64))
     (root / "ids.txt").write_text("".join(f"s{i}\n" for i in range(P)))
     model_paths = {}
-    for m_i, m in enumerate(models):
+    for m in models:
         arrays = {}
         for l_i, shape in enumerate(layers):
             W = rng.standard_normal((10, int(np.prod(shape))))

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import run_snakemake, write_study
 
 pytestmark = pytest.mark.workflow

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predictivity import benchmark
+from predictivity.bench import regression as benchmark
 
 REQUIRED = ["size", "P", "M", "N", "method", "dtype", "seconds", "peak_mb", "ratio_to_floor",
             "ratio_to_ours", "alphas_equal_sklearn", "status"]

@@ -19,8 +19,7 @@ from predictivity import datasets as ds
 from predictivity.download import fetch, unpack
 from predictivity.errors import InputError
 from predictivity.mec import arena_bins
-from predictivity.recordings import prepare_recordings
-
+from predictivity.studies.recordings import prepare_recordings
 
 # ------------------------------------------------------------------------------------------
 # writers of the real formats

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from predictivity.download import (CHECKSUM_COLUMNS, fetch, read_checksums, record_checksum,
-                                   sha256_file, unpack)
+from predictivity.download import (
+    CHECKSUM_COLUMNS,
+    fetch,
+    read_checksums,
+    record_checksum,
+    sha256_file,
+    unpack,
+)
 from predictivity.errors import InputError
 
 KEY = "studies.nh2015.recordings.url"

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from predictivity import figures
-from predictivity.fits import fits_table
+from predictivity.aggregate import figures
+from predictivity.aggregate.fits import fits_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N_BOOT = 200

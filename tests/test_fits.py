@@ -1,4 +1,4 @@
-"""Unit tests of predictivity.fits against statsmodels / numpy / scipy computed directly."""
+"""Unit tests of predictivity.aggregate.fits against statsmodels / numpy / scipy computed directly."""
 
 import warnings
 
@@ -9,9 +9,16 @@ import scipy.stats
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from predictivity import fits
-from predictivity.fits import (FITS_COLUMNS, FitWarning, bootstrap_lines, fit_pooled, fit_study,
-                               fits_table, theory_variance_explained)
+from predictivity.aggregate import fits
+from predictivity.aggregate.fits import (
+    FITS_COLUMNS,
+    FitWarning,
+    bootstrap_lines,
+    fit_pooled,
+    fit_study,
+    fits_table,
+    theory_variance_explained,
+)
 
 N_BOOT = 200
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import scipy.io as sio
 import yaml
+from conftest import REPO, run_snakemake
 from scipy.io import wavfile
 
-from conftest import REPO, run_snakemake
 from predictivity.auditory import synthesize_sounds
 
 pytestmark = pytest.mark.workflow

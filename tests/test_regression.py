@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from sklearn.linear_model import RidgeCV
 
-from predictivity.regression import (cross_validated_ridge, default_alphas, make_folds,
-                                     score_layers, split_half_ceiling, training_size)
+from predictivity.core.reliability import split_half_ceiling
+from predictivity.core.ridge import (
+    cross_validated_ridge,
+    default_alphas,
+    make_folds,
+    score_layers,
+    training_size,
+)
 
 
 def _data(P, M, N, seed=1):
@@ -172,8 +178,8 @@ def test_alphas_equal_sklearn_where_small_alphas_nearly_tie():
 def _kernel_fold(X, Y, te, alphas):
     import scipy.linalg
 
-    from predictivity.gram import centred_gram
-    from predictivity.regression import _double_centre_block
+    from predictivity.core.gram import centred_gram
+    from predictivity.core.ridge import _double_centre_block
     P = X.shape[0]
     tr = np.setdiff1d(np.arange(P), te)
     Ktr, _ = _double_centre_block(centred_gram(X), tr, np.sort(te))
@@ -184,7 +190,7 @@ def _kernel_fold(X, Y, te, alphas):
 
 @pytest.mark.parametrize("case", ["gaussian", "powerlaw", "flat", "noise_only", "rank_deficient"])
 def test_bounded_loo_search_returns_the_exhaustive_argmin(case):
-    from predictivity.regression import _kernel_loo_select
+    from predictivity.core.ridge import _kernel_loo_select
     rng = np.random.default_rng(11)
     if case == "gaussian":
         X, Y = _data(150, 600, 60, seed=2)
@@ -221,7 +227,7 @@ def test_loo_search_option_gives_identical_results():
 
 
 def test_centred_gram_float32_blocks_match_float64_centring():
-    from predictivity.gram import centred_gram
+    from predictivity.core.gram import centred_gram
     rng = np.random.default_rng(0)
     X = (rng.standard_normal((70, 3000)) * 0.1 + 50.0).astype(np.float32)  # large means
     exact = centred_gram(X.astype(np.float64))

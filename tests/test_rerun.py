@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, SNAKEFILE, run_snakemake, write_study
 
 pytestmark = pytest.mark.workflow

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from predictivity.regression import split_half_ceiling
-from predictivity.simulate import repetition_noise, simulate_precomputed, zscore
+from predictivity.core.reliability import split_half_ceiling
+from predictivity.studies.noise import repetition_noise, zscore
+from predictivity.studies.precomputed.simulate import simulate_precomputed
 
 
 def test_repetition_noise_levels_and_reliability_match_the_closed_form():

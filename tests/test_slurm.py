@@ -18,7 +18,6 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, SNAKEFILE, run_snakemake, write_study
 
 pytestmark = pytest.mark.slurm

@@ -1,11 +1,11 @@
-"""Tests of predictivity.spectra against dense, independently formed references."""
+"""Tests of predictivity.core.spectra against dense, independently formed references."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from predictivity.gram import centred_gram
-from predictivity.spectra import (
+from predictivity.core.gram import centred_gram
+from predictivity.core.spectra import (
     alignment,
     eigenspectrum,
     participation_ratio,

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from predictivity.aggregate.fits import fits_table
+from predictivity.aggregate.table_study import TABLE_COLUMNS, infer_trained, standardise_table
 from predictivity.errors import InputError
-from predictivity.fits import fits_table
-from predictivity.table_study import TABLE_COLUMNS, infer_trained, standardise_table
 
 COLUMNS = {"model": "net", "layer": "layer_name", "pr": "ED", "score": "encoding_score"}
 REFERENCE = Path("/work/shared/reference/elmoznino_bonner_2024_layers.csv")

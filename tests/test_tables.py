@@ -3,7 +3,12 @@
 import numpy as np
 import pandas as pd
 
-from predictivity.tables import LAYER_COLUMNS, benchmarks_table, model_layers, regression_summary
+from predictivity.aggregate.tables import (
+    LAYER_COLUMNS,
+    benchmarks_table,
+    model_layers,
+    regression_summary,
+)
 
 
 def _reg():

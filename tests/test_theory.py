@@ -1,4 +1,4 @@
-"""Tests of predictivity.theory against independent references: brentq for κ, explicit loops and
+"""Tests of predictivity.core.theory against independent references: brentq for κ, explicit loops and
 closed forms for E_g, primal ridge for the empirical curve, and theory vs simulation."""
 
 import numpy as np
@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 from scipy.optimize import brentq
 
-from predictivity.errors import InputError
-from predictivity.gram import centred_gram
-from predictivity.spectra import eigenspectrum, target_weights
-from predictivity.theory import (
+from predictivity.core.gram import centred_gram
+from predictivity.core.spectra import eigenspectrum, target_weights
+from predictivity.core.theory import (
     empirical_learning_curve,
     p_grid,
     solve_kappa,
     theory_learning_curve,
 )
+from predictivity.errors import InputError
 
 
 def _kappa_brentq(lam, p, lambda_reg):

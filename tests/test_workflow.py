@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_snakemake, write_study
 from sklearn.linear_model import RidgeCV
 
-from conftest import run_snakemake, write_study
-from predictivity.regression import default_alphas, make_folds
-from predictivity.tables import LAYER_COLUMNS
+from predictivity.aggregate.tables import LAYER_COLUMNS
+from predictivity.core.ridge import default_alphas, make_folds
 
 pytestmark = pytest.mark.workflow
 

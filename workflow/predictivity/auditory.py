@@ -58,13 +58,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import signal as sps
 from scipy import fft as _fft
+from scipy import signal as sps
 from scipy.fft import next_fast_len as _next_fast_len
 
 from predictivity.errors import InputError
-from predictivity.simulate import repetition_noise
-from predictivity.simulate import zscore as _zscore
+from predictivity.studies.noise import repetition_noise
+from predictivity.studies.noise import zscore as _zscore
 
 #: Defaults of the auditory study kind; keys mirror the config keys of a ``kind: auditory`` study.
 #:

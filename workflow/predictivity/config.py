@@ -10,7 +10,7 @@ from __future__ import annotations
 import jsonschema
 import yaml
 
-from .errors import InputError
+from predictivity.errors import InputError
 
 
 def load_schema(path: str) -> dict:

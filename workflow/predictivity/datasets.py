@@ -5,7 +5,7 @@ Every loader reads files that :mod:`predictivity.download` fetched and verified,
 table (``stimulus_id`` and, where the study has one, ``group`` — all stimuli of a group stay in one
 CV fold), and a ``targets`` table (``target_name`` plus the source's per-target metadata, e.g. ROI
 masks). ``responses`` and ``targets.target_name`` go straight into
-:func:`predictivity.recordings.prepare_recordings`. Errors are
+:func:`predictivity.studies.recordings.prepare_recordings`. Errors are
 :class:`~predictivity.errors.InputError` naming the file, the problem and the fix.
 
 Sources and the file layouts read (each checked against the code that reads the released files;
@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from predictivity.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -1079,7 +1079,7 @@ def rate_maps_from_samples(positions, dt, spike_bins: list[np.ndarray], box_widt
     spike_bins : per cell, the arena-bin index of every spike (from the position at its time).
     Returns (n_bins², C): spikes in a bin / time spent in it; NaN where the time is 0.
     """
-    from .mec import bin_index
+    from predictivity.mec import bin_index
     b = bin_index(positions, box_width, n_bins)
     occ = np.bincount(b, weights=dt, minlength=n_bins * n_bins)
     counts = np.stack([np.bincount(sb, minlength=n_bins * n_bins) for sb in spike_bins], axis=1) \
@@ -1203,7 +1203,7 @@ def load_mec_recordings(path, box_width: float = DEFAULTS["mec"]["box_width"],
     :func:`predictivity.mec.arena_bins` (``stimulus_id``, ``x``, ``y``, ``ix``, ``iy``); targets
     ``target_name`` (unit ids for NWB, else ``cell<i>``).
     """
-    from .mec import arena_bins, bin_index
+    from predictivity.mec import arena_bins, bin_index
     path = Path(path)
     source = str(path)
     if not path.is_file():

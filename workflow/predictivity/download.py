@@ -46,7 +46,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import InputError
+from predictivity.errors import InputError
 
 log = logging.getLogger(__name__)
 

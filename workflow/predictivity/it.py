@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from predictivity.errors import InputError
-from predictivity.simulate import repetition_noise
-from predictivity.simulate import zscore as _zscore
+from predictivity.studies.noise import repetition_noise
+from predictivity.studies.noise import zscore as _zscore
 
 #: Defaults of the ``it`` study kind; keys mirror the config keys of a ``kind: it`` study.
 #:
@@ -168,7 +168,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 # --------------------------------------------------------------------------------------------
 # 1. stimuli
 # --------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_sample_image(name: str) -> np.ndarray:
     """One bundled sample image as uint8 RGB (H × W × 3); greyscale sources are replicated to 3
     channels, the binary ``horse`` silhouette becomes 0/255, alpha channels are dropped.
@@ -206,7 +206,7 @@ def load_sample_image(name: str) -> np.ndarray:
     return img
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sample_is_grey(name: str) -> bool:
     return _is_grey(load_sample_image(name))
 

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from predictivity.errors import InputError
-from predictivity.simulate import repetition_noise
-from predictivity.simulate import zscore as _zscore
+from predictivity.studies.noise import repetition_noise
+from predictivity.studies.noise import zscore as _zscore
 
 #: Defaults of the language study kind; keys mirror the config keys of a ``kind: language`` study.
 #:

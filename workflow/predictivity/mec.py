@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from predictivity.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +407,7 @@ def _torch():
     return torch
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _path_rnn_class():
     """The network class, built on first use so that importing this module does not import
     torch (the stimuli and recordings rules do not need it); also ``mec.PathIntegratorRNN``."""

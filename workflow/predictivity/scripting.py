@@ -1,4 +1,4 @@
-"""Helpers shared by the workflow's thin scripts: logging, thread limits, clean failure, I/O.
+"""The runner of the workflow's thin scripts: logging, thread limits, clean failure.
 
 Every script's body is a ``main(snakemake)`` function run through :func:`run`, which
 
@@ -7,7 +7,8 @@ Every script's body is a ``main(snakemake)`` function run through :func:`run`, w
 * turns an :class:`~predictivity.errors.InputError` into one clear line on stderr and in the log
   and a non-zero exit, after which Snakemake deletes the job's outputs (no partial output).
 
-File I/O lives here and in the scripts, never in the computational modules.
+File I/O lives in :mod:`predictivity.fileio` and the scripts, never in the computational modules.
+This module changes no result, so it is left out of the rules' code hash.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from .errors import InputError
+from predictivity.errors import InputError
 
 log = logging.getLogger("predictivity")
 
@@ -55,94 +54,3 @@ def run(main, smk) -> None:
                 h.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (e,), None))
         print(f"predictivity: error: {e}", file=sys.stderr)
         sys.exit(1)
-
-
-def load_npy(path: str, what: str = "array") -> np.ndarray:
-    """np.load of a .npy with allow_pickle=False; unreadable files raise InputError naming the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(path, f"{what} file does not exist.", "Check the path in the config (relative paths resolve against the working directory).")
-    try:
-        return np.load(p, allow_pickle=False)
-    except Exception as e:  # noqa: BLE001 — any read failure is the user's file
-        raise InputError(path, f"cannot read {what} as a NumPy .npy file ({type(e).__name__}: {e}).",
-                         "Save it with numpy.save (no pickled objects).") from None
-
-
-def load_npz(path: str, what: str = "activations") -> dict[str, np.ndarray]:
-    """All arrays of an .npz in file order, allow_pickle=False; InputError on failure."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(path, f"{what} file does not exist.", "Check the path in the config (relative paths resolve against the working directory).")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            out = {k: z[k] for k in z.files}
-    except Exception as e:  # noqa: BLE001
-        raise InputError(path, f"cannot read {what} as a NumPy .npz file ({type(e).__name__}: {e}).",
-                         "Save it with numpy.savez(file, layer1=..., layer2=...) (no pickled objects).") from None
-    if not out:
-        raise InputError(path, "the .npz holds no arrays.", "Save one array per layer.")
-    return out
-
-
-def read_lines(path: str, what: str = "stimulus ids") -> list[str]:
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(path, f"{what} file does not exist.", "Check the path in the config.")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except Exception as e:  # noqa: BLE001
-        raise InputError(path, f"cannot read {what} as UTF-8 text ({type(e).__name__}).", "Save it as UTF-8 text, one entry per line.") from None
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
-
-
-def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez (uncompressed, memory-mappable members) via a temporary file renamed into place."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, p)
-
-
-def save_parquet(df, path: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, p)
-
-
-def save_tsv(df, path: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, p)
-
-
-def read_stimuli(path: str):
-    """The stage-1 table (stimulus_id, optional group, …), ids kept as strings."""
-    import pandas as pd
-
-    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-
-
-def read_recordings(path: str) -> dict:
-    """The stage-2 file: mean (P × N kept), target, target_name, ceiling, counts."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def read_activations(path: str) -> dict[str, np.ndarray]:
-    """The stage-3 file: layer name → (P × units) array, in layer order."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def stimulus_groups(stimuli):
-    """The CV grouping labels of the stage-1 table, or None when it has no `group` column."""
-    return stimuli["group"].to_numpy() if "group" in stimuli.columns else None

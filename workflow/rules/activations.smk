@@ -12,7 +12,7 @@ rule activations_precomputed:
         study=kind_regex("precomputed"),
     params:
         dtype=lambda wc: study_config(wc.study).get("dtype", "float32"),
-        code=code_version("data"),
+        code=code_version("activations_precomputed.py"),
     log:
         "logs/activations/{study}/{model}.log",
     group: "prepare"
@@ -35,7 +35,7 @@ rule activations_language:
         study=kind_regex("language"),
     params:
         options=lambda wc: model_options(wc.study, wc.model),
-        code=code_version("data", "language"),
+        code=code_version("activations_language.py"),
     log:
         "logs/activations/{study}/{model}.log",
     benchmark:
@@ -61,7 +61,7 @@ rule train_mec:
         training=lambda wc: mec_training(wc.study, wc.model),
         trajectories=lambda wc: study_config(wc.study)["trajectories"],
         box_width=lambda wc: study_config(wc.study)["stimuli"]["box_width"],
-        code=code_version("mec"),
+        code=code_version("train_mec.py"),
     log:
         "logs/train/{study}/{model}.log",
     benchmark:
@@ -90,7 +90,7 @@ rule activations_mec:
         rate_maps=lambda wc: study_config(wc.study)["rate_maps"],
         trajectories=lambda wc: study_config(wc.study)["trajectories"],
         stimuli=lambda wc: study_config(wc.study)["stimuli"],
-        code=code_version("data", "mec"),
+        code=code_version("activations_mec.py"),
     log:
         "logs/activations/{study}/{model}.log",
     benchmark:
@@ -116,7 +116,7 @@ rule activations_it:
         study=kind_regex("it"),
     params:
         options=lambda wc: model_options(wc.study, wc.model),
-        code=code_version("data", "it", "cnn"),
+        code=code_version("activations_it.py"),
     log:
         "logs/activations/{study}/{model}.log",
     benchmark:
@@ -142,7 +142,7 @@ rule activations_auditory:
     params:
         options=lambda wc: model_options(wc.study, wc.model),
         sample_rate=lambda wc: study_config(wc.study)["sounds"]["sample_rate"],
-        code=code_version("data", "auditory"),
+        code=code_version("activations_auditory.py"),
     log:
         "logs/activations/{study}/{model}.log",
     benchmark:
@@ -169,7 +169,7 @@ rule activations_story:
         dataset=lambda wc: dataset_params(wc.study),
         features=lambda wc: study_config(wc.study)["features"],
         options=lambda wc: model_options(wc.study, wc.model),
-        code=code_version("data", "datasets", "language", "story"),
+        code=code_version("activations_story.py"),
     log:
         "logs/activations/{study}/{model}.log",
     benchmark:

@@ -1,10 +1,11 @@
-# Input functions, config lookup and sheet loading shared by every stage (DESIGN §1).
-import hashlib
+# Input functions, config lookup and the rerun hash shared by every stage.
 import os
 import re
 from pathlib import Path
 
 import numpy as np
+
+from predictivity.codehash import code_hash
 
 PACKAGE_DIR = Path(workflow.basedir) / "workflow" / "predictivity"
 SCRIPTS = Path(workflow.basedir) / "scripts"
@@ -85,15 +86,11 @@ def resource_path(study, key, default_name):
     return value if value else os.path.join(workflow.basedir, "resources", default_name)
 
 
-def code_version(*modules):
-    """sha256 of package modules a stage imports: in `params`, so editing one reruns the stage.
-
-    Snakemake's code trigger sees only the script file, not what it imports.
-    """
-    h = hashlib.sha256()
-    for m in ("errors", "scripting") + modules:
-        h.update((PACKAGE_DIR / f"{m}.py").read_bytes())
-    return h.hexdigest()[:16]
+def code_version(script):
+    """Hash of the package modules that scripts/<script> imports, transitively (read with ast;
+    see predictivity.codehash): in `params`, so editing a module reruns exactly the stages that
+    reach it. Snakemake's code trigger sees only the script file itself."""
+    return code_hash(SCRIPTS / script, PACKAGE_DIR)
 
 
 def user_path(study, key):

@@ -8,7 +8,7 @@ rule download:
     params:
         options=lambda wc: config["downloads"][wc.name],
         checksums=config["checksums"] or os.path.join(workflow.basedir, "resources", "checksums.tsv"),
-        code=code_version("download"),
+        code=code_version("download.py"),
     log:
         "logs/download/{name}.log",
     threads: 1

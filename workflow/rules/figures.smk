@@ -21,7 +21,7 @@ rule figures:
     params:
         entries=[{"study": s, "model": m} for s in computed_studies() for m in models_of(s)],
         options=config["fits"],
-        code=code_version("figures", "fits"),
+        code=code_version("figures.py"),
     log:
         "logs/figures.log",
     group: "aggregate"

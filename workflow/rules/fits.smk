@@ -12,7 +12,7 @@ rule table_study:
     params:
         columns=lambda wc: study_config(wc.study)["columns"],
         filter=lambda wc: study_config(wc.study).get("filter"),
-        code=code_version("table_study"),
+        code=code_version("table_study.py"),
     log:
         "logs/table_study/{study}.log",
     group: "aggregate"
@@ -36,7 +36,7 @@ rule fits:
         html=report("results/tables/fits.html", caption="../report/fits.rst", category="Tables"),
     params:
         options=config["fits"],
-        code=code_version("fits"),
+        code=code_version("fits.py"),
     log:
         "logs/fits.log",
     group: "aggregate"

@@ -12,7 +12,7 @@ rule recordings_precomputed:
     wildcard_constraints:
         study=kind_regex("precomputed"),
     params:
-        code=code_version("data", "regression", "recordings"),
+        code=code_version("recordings.py"),
     log:
         "logs/recordings/{study}.log",
     group: "prepare"
@@ -37,7 +37,7 @@ rule recordings_language:
     params:
         simulate=lambda wc: study_config(wc.study)["simulate"],
         dataset=lambda wc: dataset_params(wc.study),
-        code=code_version("data", "regression", "recordings", "language", "datasets"),
+        code=code_version("recordings_language.py"),
     log:
         "logs/recordings/{study}.log",
     group: "prepare"
@@ -65,7 +65,7 @@ rule recordings_mec:
         box_width=lambda wc: study_config(wc.study)["stimuli"]["box_width"],
         dataset=lambda wc: dataset_params(wc.study),
         n_bins=lambda wc: study_config(wc.study)["stimuli"]["n_bins"],
-        code=code_version("data", "regression", "recordings", "mec", "datasets"),
+        code=code_version("recordings_mec.py"),
     log:
         "logs/recordings/{study}.log",
     group: "prepare"
@@ -92,7 +92,7 @@ rule recordings_it:
     params:
         options=lambda wc: study_config(wc.study)["simulate"],
         dataset=lambda wc: dataset_params(wc.study),
-        code=code_version("data", "regression", "recordings", "it", "datasets"),
+        code=code_version("recordings_it.py"),
     log:
         "logs/recordings/{study}.log",
     group:
@@ -121,7 +121,7 @@ rule recordings_auditory:
         options=lambda wc: study_config(wc.study)["simulate"],
         sample_rate=lambda wc: study_config(wc.study)["sounds"]["sample_rate"],
         dataset=lambda wc: dataset_params(wc.study),
-        code=code_version("data", "regression", "recordings", "auditory", "datasets"),
+        code=code_version("recordings_auditory.py"),
     log:
         "logs/recordings/{study}.log",
     group:
@@ -146,7 +146,7 @@ rule recordings_story:
         study=kind_regex("story"),
     params:
         dataset=lambda wc: dataset_params(wc.study),
-        code=code_version("data", "regression", "recordings", "datasets"),
+        code=code_version("recordings_story.py"),
     log:
         "logs/recordings/{study}.log",
     group:

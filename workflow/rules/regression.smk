@@ -11,7 +11,7 @@ rule regression:
         "results/regression/{study}/{model}.parquet",
     params:
         options=lambda wc: regression_options(wc.study),
-        code=code_version("gram", "data", "regression"),
+        code=code_version("regression.py"),
     log:
         "logs/regression/{study}/{model}.log",
     benchmark:

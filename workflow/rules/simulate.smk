@@ -1,4 +1,4 @@
-# Seeded generator of the offline demo's precomputed arrays (predictivity.simulate).
+# Seeded generator of the offline demo's precomputed arrays (predictivity.studies.precomputed.simulate).
 
 
 rule simulate_precomputed:
@@ -8,7 +8,7 @@ rule simulate_precomputed:
         models=expand("results/simulated/{{name}}/{model}.npz", model=["relu_net", "tanh_net"]),
     params:
         options=lambda wc: config["simulate"],
-        code=code_version("simulate"),
+        code=code_version("simulate_precomputed.py"),
     log:
         "logs/simulate/{name}.log",
     group: "prepare"

@@ -9,7 +9,7 @@ rule spectra:
     output:
         "results/spectra/{study}/{model}.parquet",
     params:
-        code=code_version("gram", "spectra"),
+        code=code_version("spectra.py"),
     log:
         "logs/spectra/{study}/{model}.log",
     benchmark:

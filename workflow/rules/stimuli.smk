@@ -12,7 +12,7 @@ rule stimuli_precomputed:
         study=kind_regex("precomputed"),
     params:
         folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("data"),
+        code=code_version("stimuli_precomputed.py"),
     log:
         "logs/stimuli/{study}.log",
     group: "prepare"
@@ -37,7 +37,7 @@ rule stimuli_language:
     params:
         folds=lambda wc: regression_options(wc.study)["folds"],
         dataset=lambda wc: dataset_params(wc.study),
-        code=code_version("data", "language", "datasets"),
+        code=code_version("stimuli_language.py"),
     log:
         "logs/stimuli/{study}.log",
     group: "prepare"
@@ -59,7 +59,7 @@ rule stimuli_mec:
     params:
         options=lambda wc: study_config(wc.study)["stimuli"],
         folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("data", "mec"),
+        code=code_version("stimuli_mec.py"),
     log:
         "logs/stimuli/{study}.log",
     group: "prepare"
@@ -85,7 +85,7 @@ rule stimuli_it:
         options=lambda wc: study_config(wc.study)["images"],
         folder=lambda wc: stimulus_folder(wc.study, "images", "folder"),
         folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("data", "it"),
+        code=code_version("stimuli_it.py"),
     log:
         "logs/stimuli/{study}.log",
     group:
@@ -112,7 +112,7 @@ rule stimuli_auditory:
         options=lambda wc: study_config(wc.study)["sounds"],
         folder=lambda wc: stimulus_folder(wc.study, "sounds", "wav_folder"),
         folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("data", "auditory"),
+        code=code_version("stimuli_auditory.py"),
     log:
         "logs/stimuli/{study}.log",
     group:
@@ -137,7 +137,7 @@ rule stimuli_story:
     params:
         dataset=lambda wc: dataset_params(wc.study),
         folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("data", "datasets"),
+        code=code_version("stimuli_story.py"),
     log:
         "logs/stimuli/{study}.log",
     group:

@@ -15,7 +15,7 @@ rule layers_table:
              "folds": regression_options(s)["folds"]}
             for s in computed_studies() for m in models_of(s)
         ],
-        code=code_version("tables"),
+        code=code_version("layers_table.py"),
     log:
         "logs/tables/layers.log",
     group: "aggregate"
@@ -39,7 +39,7 @@ rule benchmarks_table:
     output:
         "results/tables/benchmarks.parquet",
     params:
-        code=code_version("tables"),
+        code=code_version("benchmarks_table.py"),
     log:
         "logs/tables/benchmarks.log",
     group:

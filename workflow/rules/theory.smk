@@ -12,7 +12,7 @@ rule theory:
     params:
         options=lambda wc: theory_options(wc.study),
         folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("gram", "spectra", "theory"),
+        code=code_version("theory.py"),
     log:
         "logs/theory/{study}/{model}.log",
     benchmark:

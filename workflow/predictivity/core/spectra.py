@@ -2,7 +2,7 @@
 
 DESIGN §3.2 and §3.3. Notation: X ∈ R^{P×M} activations of one layer on P stimuli (rows) and
 M units (columns); X_c = X − 1 mᵀ with m ∈ R^M the column means over the P stimuli;
-G = X_c X_cᵀ ∈ R^{P×P} the centred Gram matrix (:func:`predictivity.gram.centred_gram`);
+G = X_c X_cᵀ ∈ R^{P×P} the centred Gram matrix (:func:`predictivity.core.gram.centred_gram`);
 Y_c ∈ R^{P×N} column-centred targets.
 
 Every function here is pure (arrays in, arrays or tables out) and accumulates in float64.
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from .gram import centred_gram
+from predictivity.core.gram import centred_gram
 
 __all__ = [
     "participation_ratio",

@@ -10,7 +10,7 @@ import logging
 
 import numpy as np
 
-from .errors import InputError
+from predictivity.errors import InputError
 
 log = logging.getLogger(__name__)
 

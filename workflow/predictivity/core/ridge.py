@@ -24,7 +24,7 @@ one symmetric eigendecomposition serves every alpha and every target:
   Ŷ_te = ȳ_tr + X̃_te V diag(1/(s+α)) AᵀỸ_tr.
 
 Neither form materialises an M × N coefficient matrix when M > p. All Gram products are taken from
-one matrix per layer (the Gram of X centred over all P stimuli, :func:`predictivity.gram.centred_gram`,
+one matrix per layer (the Gram of X centred over all P stimuli, :func:`predictivity.core.gram.centred_gram`,
 or its M × M counterpart); fold centring is applied to that matrix algebraically.
 
 Cost (kernel form, per fold): the Gram P²M once per layer (float32 blocks for float32 activations,
@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from .gram import centred_gram, column_means
+from predictivity.core.gram import centred_gram, column_means
 
 log = logging.getLogger(__name__)
 
@@ -511,9 +511,9 @@ def _cross_validated_ridge(X, Y, folds, alphas=None, alpha_scaling="none", form=
         C_all = Xc.T @ Xc
         G = None
     K = len(folds)
-    r2 = np.empty((K, N)); r = np.empty((K, N)); alpha = np.empty((K, N))
-    low = np.zeros((K, N), dtype=bool); high = np.zeros((K, N), dtype=bool)
-    sse = np.zeros(N); sst = np.zeros(N)
+    r2, r, alpha = np.empty((K, N)), np.empty((K, N)), np.empty((K, N))
+    low, high = np.zeros((K, N), dtype=bool), np.zeros((K, N), dtype=bool)
+    sse, sst = np.zeros(N), np.zeros(N)
     all_idx = np.arange(P)
     for k, te in enumerate(folds):
         tr = np.setdiff1d(all_idx, te)
@@ -572,28 +572,6 @@ def cross_validated_ridge(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray],
     """
     out, _ = _cross_validated_ridge(X, Y, folds, alphas, alpha_scaling, form, loo_search, dtype)
     return out
-
-
-def split_half_ceiling(responses: np.ndarray) -> np.ndarray:
-    """Split-half reliability of each target, Spearman–Brown corrected (DESIGN §3.1).
-
-    responses : (P, N, R) with R ≥ 2 repetitions. The halves are the even- and odd-indexed
-    repetitions (deterministic); each half is averaged over its repetitions, the Pearson
-    correlation r_half over stimuli is computed per target, and the ceiling is
-    ρ = 2·r_half/(1 + r_half), the reliability of the mean of all repetitions. Targets with
-    r_half ≤ 0 get NaN (no usable ceiling). Returns (N,).
-    """
-    responses = np.asarray(responses, dtype=np.float64)
-    if responses.ndim != 3 or responses.shape[2] < 2:
-        raise ValueError("split_half_ceiling needs (stimuli, targets, repetitions ≥ 2)")
-    a = responses[:, :, 0::2].mean(axis=2)
-    b = responses[:, :, 1::2].mean(axis=2)
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rh = (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-        sb = 2 * rh / (1 + rh)
-    return np.where(rh > 0, sb, np.nan)
 
 
 def score_layers(layers: dict[str, np.ndarray], Y: np.ndarray, folds: list[np.ndarray],

@@ -3,7 +3,7 @@ scikit-learn and himalaya (issue 6; DESIGN §6).
 
 Usage::
 
-    python -m predictivity.benchmark [--sizes A,B,D,PL,T2000,T5000]
+    python -m predictivity.bench [--sizes A,B,D,PL,T2000,T5000]
         [--out results/benchmarks/regression.parquet] [--repeats 1] [--threads 1]
 
 Sizes (seeded data, fixed by ``--seed``; P stimuli × M units × N targets):
@@ -17,13 +17,13 @@ D        500 × 200000 × 20000  float32 activations memory-mapped from a tempor
                                targets = a readout of the factors + noise
 PL       2000 × 4096 × 1000    power-law activations (unit j scaled by j^-1/2, so the
                                spectrum falls as i^-1) and power-law readout weights
-T2000    2000 × 4096 × 100     PR (:func:`predictivity.spectra.participation_ratios`) and
-T5000    5000 × 4096 × 100     the theory stage (:func:`predictivity.theory.layer_theory`)
+T2000    2000 × 4096 × 100     PR (:func:`predictivity.core.spectra.participation_ratios`) and
+T5000    5000 × 4096 × 100     the theory stage (:func:`predictivity.core.theory.layer_theory`)
 =======  ====================  ==========================================================
 
 A custom size is ``NAME=PxMxN[:dense|powerlaw|memmap|theory]`` (e.g. ``tiny=60x200x8``).
 
-Every measurement runs in a fresh subprocess (``python -m predictivity.benchmark --worker``) so
+Every measurement runs in a fresh subprocess (``python -m predictivity.bench.regression --worker``) so
 that ``peak_mb`` is that process's own peak resident set (``resource.getrusage(RUSAGE_SELF)
 .ru_maxrss`` — which, unlike tracemalloc, sees BLAS buffers and the resident pages of a memory
 map; it includes the interpreter and its imports, about 100–150 MB; ``base_mb`` is the resident
@@ -43,7 +43,7 @@ never change them.
 Methods (``method`` column), all on the same outer folds (K = 5, :func:`make_folds`, seed 0) and
 the same grid of ``--n-alphas`` (20) alphas log-spaced over 10^-2 … 10^8:
 
-- ``predictivity``: :func:`predictivity.regression.cross_validated_ridge`, in ``float32``
+- ``predictivity``: :func:`predictivity.core.ridge.cross_validated_ridge`, in ``float32``
   (float32 activations, float32 Gram blocks summed in float64) and ``float64``; eigensolver,
   LOO search and scores are float64 in both.
 - ``sklearn_ridgecv``: ``RidgeCV(alphas, alpha_per_target=True, fit_intercept=True)`` fitted on
@@ -88,7 +88,7 @@ R(α) = Q diag(α/(s+α)) QᵀỸ on all p training stimuli: 2p²N flops per alp
 scikit-learn's ``_RidgeGCV`` spends (plus 2pMN per alpha for its coefficients). Computed that way
 (``loo_search="exhaustive"``), size A costs ≈ P²M + K·9p³ + K·n_α·2p²N ≈ 2.2× the floor and
 could not meet the ≤ 1.2× goal. The default ``loo_search="bounded"``
-(:func:`predictivity.regression._kernel_loo_select`) returns the same alphas while computing R(α)
+(:func:`predictivity.core.ridge._kernel_loo_select`) returns the same alphas while computing R(α)
 only for the (alpha, target) pairs that rigorous bounds cannot rule out: on A and PL about 2.6
 and 1.8 "alpha-equivalents" (2p²N each) per fold instead of 20, which is below the floor's
 n_α·2qpN = 5 alpha-equivalents for n_α = 20 and K = 5, and pays for what the floor leaves out
@@ -106,7 +106,7 @@ curve — the two may pick different alphas. On D in float64, 1 of the 250 check
 choices differs that way (α = 0.01 vs 0.034, errors equal to 2·10⁻¹⁰).
 
 PR and theory rows (``stage`` = ``spectra`` / ``theory``): PR's floor is the Gram, P²M; the theory
-stage (:func:`predictivity.theory.layer_theory`, 12-point p grid, 5 subsets) has floor
+stage (:func:`predictivity.core.theory.layer_theory`, 12-point p grid, 5 subsets) has floor
 P²M + 9P³ + 2P²N + Σ_p 5·(p³/3 + 2p²N + 2PpN) (Gram, eigendecomposition, target weights, and per
 subset a Cholesky factorisation, its solves and the predictions on all P stimuli).
 
@@ -184,7 +184,7 @@ def parse_size(token: str) -> Size:
 
 def _make_data(size: Size, folder: str, seed: int, n_folds: int) -> dict:
     """Write the seeded data of one size into ``folder``; returns the paths."""
-    from .regression import make_folds
+    from predictivity.core.ridge import make_folds
 
     rng = np.random.default_rng([seed, size.P, size.M, size.N])
     P, M, N = size.P, size.M, size.N
@@ -298,7 +298,7 @@ def _gemm_rates(n: int, repeats: int = 3) -> dict:
         a = rng.standard_normal((n, n)).astype(dt)
         b = rng.standard_normal((n, n)).astype(dt)
         a @ b
-        sec, _ = _timed(lambda: a @ b, repeats)
+        sec, _ = _timed(lambda a=a, b=b: a @ b, repeats)
         rates[dt] = 2.0 * n ** 3 / sec / 1e9
     return rates
 
@@ -326,19 +326,19 @@ def _run_task_inner(task: dict) -> dict:
     result: dict = {"base_mb": base, "rates": rates}
 
     if kind == "spectra":
-        from .spectra import participation_ratios
+        from predictivity.core.spectra import participation_ratios
         sec, pr = _timed(lambda: participation_ratios(X), repeats)
         result.update(seconds=sec, value=float(pr["pr"]))
     elif kind == "theory":
-        from .regression import training_size
-        from .theory import layer_theory, p_grid
+        from predictivity.core.ridge import training_size
+        from predictivity.core.theory import layer_theory, p_grid
         p_train = training_size(P, len(folds))
         p_values = p_grid(P, include=(p_train,))
         Yc = Y - Y.mean(axis=0)
         sec, df = _timed(lambda: layer_theory(X, Yc, 0.01, p_values, p_train, n_subsets=5), repeats)
         result.update(seconds=sec, p_values=[int(p) for p in p_values])
     elif method == "predictivity":
-        from .regression import _cross_validated_ridge
+        from predictivity.core.ridge import _cross_validated_ridge
         sec, (df, chosen) = _timed(
             lambda: _cross_validated_ridge(X, Y, folds, alphas, dtype=dtype), repeats)
         result.update(seconds=sec)
@@ -423,7 +423,7 @@ def run_worker(task: dict, *, env: dict, mem_limit: int, timeout: float) -> dict
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
 
-    cmd = [sys.executable, "-m", "predictivity.benchmark", "--worker", json.dumps(task)]
+    cmd = [sys.executable, "-m", "predictivity.bench.regression", "--worker", json.dumps(task)]
     try:
         proc = subprocess.run(cmd, env=env, preexec_fn=limit, capture_output=True, text=True,
                               timeout=timeout)
@@ -644,8 +644,8 @@ def _ratio_to_ours(df: pd.DataFrame, r) -> float:
 
 def _theory_rows(size, paths, base, rates, env, mem_limit, timeout, repeats, threads, log,
                  gemm_size=2000):
-    from .regression import training_size
-    from .theory import p_grid
+    from predictivity.core.ridge import training_size
+    from predictivity.core.theory import p_grid
 
     rows = []
     P, M, N = size.P, size.M, size.N
@@ -670,7 +670,7 @@ def _theory_rows(size, paths, base, rates, env, mem_limit, timeout, repeats, thr
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m predictivity.benchmark",
+    parser = argparse.ArgumentParser(prog="python -m predictivity.bench",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=DEFAULT_SIZES,
                         help=f"comma-separated sizes (default {DEFAULT_SIZES}; or NAME=PxMxN[:kind])")

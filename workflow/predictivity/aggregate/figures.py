@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from predictivity.fits import bootstrap_lines, study_metrics
+from predictivity.aggregate.fits import bootstrap_lines, study_metrics
 
 MARKERS = {"trained": "o", "untrained": "X", "unknown": "s"}
 METRIC_LABEL = {
@@ -103,7 +103,7 @@ def r2_vs_log_pr(layers: pd.DataFrame, fits: pd.DataFrame, n_boot: int = 1000,
     Points are coloured by model and shaped by training status (``trained`` column: o trained,
     X untrained, square unknown). The line is the study's OLS fit from ``fits`` (scope = study,
     metric as plotted); the band is the pointwise 2.5–97.5 % range of the bootstrap lines
-    (:func:`predictivity.fits.bootstrap_lines`, same resampling of models and same ``seed`` as
+    (:func:`predictivity.aggregate.fits.bootstrap_lines`, same resampling of models and same ``seed`` as
     the fits table's slope CI, so with equal ``n_boot`` the band and the CI come from the same
     replicates). The panel states r, the slope per e-fold of PR with its CI, and n.
     """
@@ -197,7 +197,7 @@ def theory_vs_empirical(layers: pd.DataFrame) -> Figure:
         models = list(pd.unique(g["model"].astype(str)))
         colours = _model_colours(models)
         vals = []
-        for tcol, ecol, label, marker in pairs:
+        for tcol, ecol, _label, marker in pairs:
             t = pd.to_numeric(g[tcol], errors="coerce")
             e = pd.to_numeric(g[ecol], errors="coerce")
             ok = t.notna() & e.notna()

@@ -14,9 +14,9 @@ import logging
 
 import numpy as np
 
-from .data import check_recordings, constant_targets
-from .errors import InputError
-from .regression import split_half_ceiling
+from predictivity.checks import check_recordings, constant_targets
+from predictivity.core.reliability import split_half_ceiling
+from predictivity.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def dataset_recordings(params: dict, stimulus_ids, source: str, defaults: dict |
     defaults : loader options the study implies (e.g. the MEC arena's box_width and n_bins),
     overridden by the user's `options`.
     """
-    from .datasets import align_to_stimuli, load_dataset
+    from predictivity.datasets import align_to_stimuli, load_dataset
 
     options = dict(defaults or {})
     options.update(params.get("options") or {})

@@ -4,7 +4,7 @@ Conventions (the contract; those of Canatar et al. 2024, code "SNAP"):
 
 - G = X_c X_cᵀ ∈ R^{P×P}, the Gram of the activations centred over all P stimuli.
 - λ_i, i = 1 … P: eigenvalues of **G/P**; u_i unit-norm eigenvectors, v_i = √P·u_i;
-  target weights w_in = v_iᵀ Y_c[:, n] / P (:func:`predictivity.spectra.target_weights`).
+  target weights w_in = v_iᵀ Y_c[:, n] / P (:func:`predictivity.core.spectra.target_weights`).
 - Ridge with p training stimuli uses the **unnormalised** G and ridge p·λ_reg:
   ŷ = G[:, tr] (G[tr, tr] + p·λ_reg·I)⁻¹ Y_c[tr], so the regression α of DESIGN §3.1 is p·λ_reg.
 
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from .errors import InputError
+from predictivity.errors import InputError
 
 __all__ = [
     "solve_kappa",
@@ -171,7 +171,7 @@ def theory_learning_curve(eigenvalues: np.ndarray, W: np.ndarray, p_values, lamb
     ----------
     eigenvalues : (K,) eigenvalues of G/P. Pass the **full** spectrum (K = P, zero modes
         included): target variance on omitted modes would be missing from E_g.
-    W : (K, N) (or (K,)) target weights from :func:`predictivity.spectra.target_weights`.
+    W : (K, N) (or (K,)) target weights from :func:`predictivity.core.spectra.target_weights`.
     p_values : (n_p,) training sizes.
     lambda_reg : λ_reg ≥ 0 (one per layer: median chosen α / p_train).
     n_stimuli : P for E_test; default K = len(eigenvalues).
@@ -263,7 +263,7 @@ def empirical_learning_curve(G: np.ndarray, Yc: np.ndarray, p_values, lambda_reg
 
     Parameters
     ----------
-    G : (P, P) centred Gram over all P stimuli (:func:`predictivity.gram.centred_gram`).
+    G : (P, P) centred Gram over all P stimuli (:func:`predictivity.core.gram.centred_gram`).
     Yc : (P, N) (or (P,)) column-centred targets.
     p_values : (n_p,) integer training sizes, 1 ≤ p ≤ P.
     lambda_reg : λ_reg ≥ 0; the ridge is p·λ_reg.
@@ -382,8 +382,8 @@ def layer_theory(X: np.ndarray, Yc: np.ndarray, lambda_reg: float, p_values, p_t
     variance outside the span of X counts as unlearnable). Adds ``at_p_train`` (the row whose p is
     the K-fold training size, from which the layers table takes theory_r2 and empirical_r2_all).
     """
-    from .gram import centred_gram
-    from .spectra import eigenspectrum, target_weights
+    from predictivity.core.gram import centred_gram
+    from predictivity.core.spectra import eigenspectrum, target_weights
 
     G = centred_gram(X)
     lam, U = eigenspectrum(G)
