@@ -10,6 +10,7 @@ min_version("9.0")
 
 
 if not workflow.overwrite_configfiles:
+
     # The demo config only when no --configfile is given: `--configfile my.yaml` then means "only
     # my config". (Cluster jobs receive --configfile but not --replace-workflow-config in
     # Snakemake 9.27, so merging would add the demo's studies inside every cluster job.)
@@ -18,7 +19,9 @@ if not workflow.overwrite_configfiles:
 
 from predictivity.config import check_config, load_schema
 
-_schema_path = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+_schema_path = os.path.join(
+    workflow.basedir, "workflow", "schemas", "config.schema.yaml"
+)
 check_config(config, load_schema(_schema_path))  # one readable line naming the bad key
 validate(config, _schema_path)  # fills the schema's defaults
 
@@ -41,6 +44,6 @@ report: "workflow/report/workflow.rst"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

@@ -1,4 +1,5 @@
 """Stage 3 (auditory): per-layer, time-averaged activations of an audio network for the sounds."""
+
 import time
 
 import numpy as np
@@ -14,10 +15,23 @@ def main(smk):
     key = f"studies.{smk.wildcards.study}.models.{smk.wildcards.model}"
     sounds = np.load(smk.input.sounds, allow_pickle=False)
     t0 = time.perf_counter()
-    layers = model_activations(opts["network"], sounds, smk.params.sample_rate, seed=opts.get("init_seed", 0),
-                               threads=smk.threads, options=dict(opts.get("options") or {}), source=key)
+    layers = model_activations(
+        opts["network"],
+        sounds,
+        smk.params.sample_rate,
+        seed=opts.get("init_seed", 0),
+        threads=smk.threads,
+        options=dict(opts.get("options") or {}),
+        source=key,
+    )
     out = {name: check_layer(name, A, len(sounds), key) for name, A in layers.items()}
-    log.info("%s: %d layers × %d sounds in %.1f s", opts["network"], len(out), len(sounds), time.perf_counter() - t0)
+    log.info(
+        "%s: %d layers × %d sounds in %.1f s",
+        opts["network"],
+        len(out),
+        len(sounds),
+        time.perf_counter() - t0,
+    )
     save_npz(smk.output[0], out)
 
 

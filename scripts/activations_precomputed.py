@@ -1,4 +1,5 @@
 """Stage 3 (precomputed): validate a user's per-layer .npz → results/activations/{study}/{model}.npz."""
+
 from predictivity.checks import check_layer
 from predictivity.fileio import load_npz, read_stimuli, save_npz
 from predictivity.scripting import log, run

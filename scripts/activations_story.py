@@ -1,4 +1,5 @@
 """Stage 3 (story): a language model's word representations → TRs (Lanczos) → FIR delays, per layer."""
+
 import time
 
 from predictivity.checks import check_layer
@@ -13,15 +14,32 @@ def main(smk):
     ds_opts, opts, feats = smk.params.dataset, smk.params.options, smk.params.features
     key = f"studies.{smk.wildcards.study}.models.{smk.wildcards.model}"
     t0 = time.perf_counter()
-    ds = load_dataset(ds_opts["loader"], ds_opts["path"], ds_opts.get("options"), verified=ds_opts["verified"],
-                      source=f"studies.{smk.wildcards.study}.dataset")
+    ds = load_dataset(
+        ds_opts["loader"],
+        ds_opts["path"],
+        ds_opts.get("options"),
+        verified=ds_opts["verified"],
+        source=f"studies.{smk.wildcards.study}.dataset",
+    )
     stimuli = read_stimuli(smk.input.stimuli)
     stimuli["tr_index"] = stimuli["tr_index"].astype(int)
-    tokenizer, model = load_model(opts.get("network", "minilm"), trained=opts.get("trained", True),
-                                  seed=opts.get("init_seed", 0), source=key)
-    layers = story_activations(ds.extra["words"], stimuli, ds.extra["tr_times"], tokenizer, model,
-                               delays=tuple(feats["delays"]), context_words=feats["context_words"],
-                               batch_size=opts.get("batch_size", 16), threads=smk.threads)
+    tokenizer, model = load_model(
+        opts.get("network", "minilm"),
+        trained=opts.get("trained", True),
+        seed=opts.get("init_seed", 0),
+        source=key,
+    )
+    layers = story_activations(
+        ds.extra["words"],
+        stimuli,
+        ds.extra["tr_times"],
+        tokenizer,
+        model,
+        delays=tuple(feats["delays"]),
+        context_words=feats["context_words"],
+        batch_size=opts.get("batch_size", 16),
+        threads=smk.threads,
+    )
     out = {name: check_layer(name, A, len(stimuli), key) for name, A in layers.items()}
     log.info("%d layers × %d TRs in %.1f s", len(out), len(stimuli), time.perf_counter() - t0)
     save_npz(smk.output[0], out)

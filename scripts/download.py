@@ -1,4 +1,5 @@
 """Stage 0: fetch one configured download, verify its sha256, unpack it if asked → results/downloads/{name}/."""
+
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,9 +17,16 @@ def main(smk):
     out.parent.mkdir(parents=True, exist_ok=True)
     basename = Path(urlparse(opts["url"]).path).name or name
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{name}.") as tmp:
-        got = fetch(opts["url"], Path(tmp) / basename, sha256=opts.get("sha256"),
-                    checksums_tsv=smk.params.checksums, key=key)
-        log.info("%s: %d bytes, sha256 %s (%s)", opts["url"], got.bytes, got.sha256, got.checked_against)
+        got = fetch(
+            opts["url"],
+            Path(tmp) / basename,
+            sha256=opts.get("sha256"),
+            checksums_tsv=smk.params.checksums,
+            key=key,
+        )
+        log.info(
+            "%s: %d bytes, sha256 %s (%s)", opts["url"], got.bytes, got.sha256, got.checked_against
+        )
         if opts.get("unpack"):
             unpack(got.path, out, key=key)
         else:

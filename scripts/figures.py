@@ -1,4 +1,5 @@
 """Stage 9: the four figures (PNG + SVG) in results/figures/."""
+
 import pandas as pd
 
 from predictivity.aggregate import figures
@@ -16,14 +17,19 @@ def _concat(paths, entries):
 
 
 def main(smk):
-    layers = pd.concat([pd.read_parquet(smk.input.layers)]
-                       + [pd.read_parquet(p) for p in smk.input.table_studies], ignore_index=True)
+    layers = pd.concat(
+        [pd.read_parquet(smk.input.layers)] + [pd.read_parquet(p) for p in smk.input.table_studies],
+        ignore_index=True,
+    )
     fits = pd.read_parquet(smk.input.fits)
     made = {
-        "r2_vs_log_pr": figures.r2_vs_log_pr(layers, fits, n_boot=smk.params.options["n_boot"],
-                                             seed=smk.params.options["seed"]),
+        "r2_vs_log_pr": figures.r2_vs_log_pr(
+            layers, fits, n_boot=smk.params.options["n_boot"], seed=smk.params.options["seed"]
+        ),
         "theory_vs_empirical": figures.theory_vs_empirical(layers),
-        "learning_curves": figures.learning_curves(_concat(smk.input.theory, smk.params.entries), layers),
+        "learning_curves": figures.learning_curves(
+            _concat(smk.input.theory, smk.params.entries), layers
+        ),
         "spectra": figures.spectra(_concat(smk.input.spectra, smk.params.entries), layers),
     }
     for name, fig in made.items():

@@ -1,4 +1,5 @@
 """Stage 7: join regression, spectra and theory of every model → results/tables/layers.parquet."""
+
 import pandas as pd
 
 from predictivity.aggregate.tables import layers_table, model_layers
@@ -12,12 +13,20 @@ def main(smk):
     for path in smk.input.recordings:
         study = path.split("/")[-1][: -len(".npz")]
         rec_by_study[study] = int(load_npz(path, "recordings")["n_targets_dropped"])
-    for entry, reg, spec, theory in zip(smk.params.entries, smk.input.regression, smk.input.spectra,
-                                        smk.input.theory):
-        parts.append(model_layers(entry["study"], entry["model"], pd.read_parquet(reg),
-                                  pd.read_parquet(spec), pd.read_parquet(theory),
-                                  trained=entry["trained"],
-                                  n_targets_dropped=rec_by_study[entry["study"]]))
+    for entry, reg, spec, theory in zip(
+        smk.params.entries, smk.input.regression, smk.input.spectra, smk.input.theory
+    ):
+        parts.append(
+            model_layers(
+                entry["study"],
+                entry["model"],
+                pd.read_parquet(reg),
+                pd.read_parquet(spec),
+                pd.read_parquet(theory),
+                trained=entry["trained"],
+                n_targets_dropped=rec_by_study[entry["study"]],
+            )
+        )
     table = layers_table(parts)
     log.info("%d layers from %d studies", len(table), table["study"].nunique())
     save_parquet(table, smk.output[0])

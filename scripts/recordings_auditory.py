@@ -1,4 +1,5 @@
 """Stage 2 (auditory): simulated voxels, or real recordings (`dataset`), for the sounds → results/recordings/{study}.npz."""
+
 import numpy as np
 
 from predictivity.auditory import simulate_voxels
@@ -11,11 +12,15 @@ def main(smk):
     study = smk.wildcards.study
     if smk.params.dataset:
         stimuli = read_stimuli(smk.input.stimuli)
-        arrays, voxels = dataset_recordings(smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset")
+        arrays, voxels = dataset_recordings(
+            smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset"
+        )
     else:
         sounds = np.load(smk.input.sounds, allow_pickle=False)
         key = f"studies.{study}.simulate"
-        responses, voxels = simulate_voxels(sounds, smk.params.sample_rate, **smk.params.options, source=key)
+        responses, voxels = simulate_voxels(
+            sounds, smk.params.sample_rate, **smk.params.options, source=key
+        )
         arrays = prepare_recordings(responses, key, voxels["target_name"].tolist())
     save_npz(smk.output.recordings, arrays)
     save_tsv(voxels, smk.output.voxels)

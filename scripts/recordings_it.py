@@ -1,4 +1,5 @@
 """Stage 2 (it): simulated IT sites, or real recordings (`dataset`), for the images → results/recordings/{study}.npz."""
+
 import numpy as np
 
 from predictivity.fileio import read_stimuli, save_npz, save_tsv
@@ -11,7 +12,9 @@ def main(smk):
     study = smk.wildcards.study
     if smk.params.dataset:
         stimuli = read_stimuli(smk.input.stimuli)
-        arrays, sites = dataset_recordings(smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset")
+        arrays, sites = dataset_recordings(
+            smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset"
+        )
     else:
         images = np.load(smk.input.images, allow_pickle=False)
         key = f"studies.{study}.simulate"

@@ -1,4 +1,5 @@
 """Stage 2 (language): simulated voxels, or real recordings (`dataset`), for the sentences → results/recordings/{study}.npz."""
+
 from predictivity.fileio import read_stimuli, save_npz
 from predictivity.language import simulate_language_voxels
 from predictivity.scripting import run
@@ -9,7 +10,9 @@ def main(smk):
     stimuli = read_stimuli(smk.input.stimuli)
     study = smk.wildcards.study
     if smk.params.dataset:
-        arrays, _ = dataset_recordings(smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset")
+        arrays, _ = dataset_recordings(
+            smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset"
+        )
     else:
         key = f"studies.{study}.simulate"
         responses, voxels = simulate_language_voxels(stimuli, **smk.params.simulate, source=key)

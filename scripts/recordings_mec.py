@@ -1,4 +1,5 @@
 """Stage 2 (mec): simulated MEC cells, or real rate maps (`dataset`), on the arena bins → results/recordings/{study}.npz."""
+
 from predictivity.fileio import read_stimuli, save_npz, save_tsv
 from predictivity.mec import simulate_mec
 from predictivity.scripting import run
@@ -9,12 +10,18 @@ def main(smk):
     stimuli = read_stimuli(smk.input.stimuli)
     study = smk.wildcards.study
     if smk.params.dataset:
-        arrays, cells = dataset_recordings(smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset",
-                                           defaults={"box_width": smk.params.box_width, "n_bins": smk.params.n_bins})
+        arrays, cells = dataset_recordings(
+            smk.params.dataset,
+            stimuli["stimulus_id"],
+            f"studies.{study}.dataset",
+            defaults={"box_width": smk.params.box_width, "n_bins": smk.params.n_bins},
+        )
     else:
         xy = stimuli[["x", "y"]].astype(float).to_numpy()
         key = f"studies.{study}.recordings"
-        counts, cells = simulate_mec(xy, **smk.params.options, box_width=smk.params.box_width, config_key=key)
+        counts, cells = simulate_mec(
+            xy, **smk.params.options, box_width=smk.params.box_width, config_key=key
+        )
         arrays = prepare_recordings(counts, key, cells["target_name"].tolist())
     save_npz(smk.output.recordings, arrays)
     save_tsv(cells, smk.output.cells)

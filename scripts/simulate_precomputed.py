@@ -1,4 +1,5 @@
 """Write the offline demo's precomputed arrays (predictivity.studies.precomputed.simulate)."""
+
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Stage 4: eigenvalues, participation ratios, power-law exponent, alignment → results/spectra/{study}/{model}.parquet."""
+
 from predictivity.core.spectra import model_spectra
 from predictivity.fileio import load_npz, save_parquet
 from predictivity.scripting import log, run
@@ -9,8 +10,14 @@ def main(smk):
     layers = load_npz(smk.input.activations, "activations")
     df = model_spectra(layers, rec["mean"])
     for row in df.drop_duplicates("layer").itertuples():
-        log.info("layer %s: PR %.2f (uncentred %.2f, double-centred %.2f), power-law alpha %.2f",
-                 row.layer, row.pr, row.pr_uncentred, row.pr_double_centred, row.powerlaw_alpha)
+        log.info(
+            "layer %s: PR %.2f (uncentred %.2f, double-centred %.2f), power-law alpha %.2f",
+            row.layer,
+            row.pr,
+            row.pr_uncentred,
+            row.pr_double_centred,
+            row.powerlaw_alpha,
+        )
     save_parquet(df, smk.output[0])
 
 

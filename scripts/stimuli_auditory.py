@@ -1,4 +1,5 @@
 """Stage 1 (auditory): synthesised sounds (or a WAV folder) → results/stimuli/{study}.tsv + .sounds.npy."""
+
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,13 @@ def main(smk):
     key = f"studies.{smk.wildcards.study}.sounds"
     folder = smk.params.folder  # wav_folder, inside its download directory when `download` is set
     if folder:
-        sounds, table = load_wav_folder(folder, duration=opts["duration"],
-                                        sample_rate=opts["sample_rate"], source=folder)
+        sounds, table = load_wav_folder(
+            folder, duration=opts["duration"], sample_rate=opts["sample_rate"], source=folder
+        )
     else:
-        sounds, table = synthesize_sounds(opts["n_sounds"], opts["duration"], opts["sample_rate"], opts["seed"])
+        sounds, table = synthesize_sounds(
+            opts["n_sounds"], opts["duration"], opts["sample_rate"], opts["seed"]
+        )
     check_n_stimuli(len(table), smk.params.folds, folder or key)
     log.info("%d sounds of %.1f s at %d Hz", len(table), opts["duration"], opts["sample_rate"])
     Path(smk.output.sounds).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
 """Stage 1 (it): images made offline (or a user folder) → results/stimuli/{study}.tsv + .images.npy."""
+
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ def main(smk):
         images, table = make_images(opts["n_images"], opts["image_size"], opts["seed"], source=key)
     check_n_stimuli(len(table), smk.params.folds, folder or key)
     check_groups(table, smk.params.folds, folder or key)
-    log.info("%d images of %d px from %d sources", len(table), images.shape[1], table["group"].nunique())
+    log.info(
+        "%d images of %d px from %d sources", len(table), images.shape[1], table["group"].nunique()
+    )
     Path(smk.output.images).parent.mkdir(parents=True, exist_ok=True)
     np.save(smk.output.images, images)
     save_tsv(table, smk.output.table)

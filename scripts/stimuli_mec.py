@@ -1,4 +1,5 @@
 """Stage 1 (mec): the binned arena → results/stimuli/{study}.tsv (ids like x03_y17)."""
+
 from predictivity.checks import check_n_stimuli
 from predictivity.fileio import save_tsv
 from predictivity.mec import arena_bins

@@ -1,4 +1,5 @@
 """Stage 8 (table kind): read a published per-layer table → results/tables/studies/{study}.parquet."""
+
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +16,11 @@ def main(smk):
     try:
         raw = pd.read_parquet(path) if Path(path).suffix == ".parquet" else pd.read_csv(path)
     except Exception as e:  # noqa: BLE001
-        raise InputError(path, f"cannot read the table ({type(e).__name__}: {e}).",
-                         "Give a CSV (comma-separated, header row) or a Parquet file.") from None
+        raise InputError(
+            path,
+            f"cannot read the table ({type(e).__name__}: {e}).",
+            "Give a CSV (comma-separated, header row) or a Parquet file.",
+        ) from None
     table = standardise_table(raw, study, dict(smk.params.columns), smk.params.filter, source=path)
     log.info("%d layers of %d models", len(table), table["model"].nunique())
     save_parquet(table, smk.output[0])

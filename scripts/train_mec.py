@@ -1,4 +1,5 @@
 """Stage 3 (mec): train one RNN path integrator (or keep its untrained twin) → .pt + history."""
+
 import time
 from pathlib import Path
 
@@ -14,14 +15,24 @@ def main(smk):
     network = dict(smk.params.network)
     model = build_rnn(**network, box_width=smk.params.box_width, config_key=key)
     t0 = time.perf_counter()
-    model, history = train_path_integrator(model, dict(smk.params.training), seed=network.get("seed", 0),
-                                           threads=smk.threads, trajectory_options=dict(smk.params.trajectories),
-                                           config_key=f"{key}.training",
-                                           trajectories_key=f"studies.{smk.wildcards.study}.trajectories")
+    model, history = train_path_integrator(
+        model,
+        dict(smk.params.training),
+        seed=network.get("seed", 0),
+        threads=smk.threads,
+        trajectory_options=dict(smk.params.trajectories),
+        config_key=f"{key}.training",
+        trajectories_key=f"studies.{smk.wildcards.study}.trajectories",
+    )
     last = history.iloc[-1]
-    log.info("%s: %d steps in %.1f s; decoding error %.1f cm (step 0: %.1f cm)", smk.wildcards.model,
-             int(last["step"]), time.perf_counter() - t0, last["decoding_error_cm"],
-             history.iloc[0]["decoding_error_cm"])
+    log.info(
+        "%s: %d steps in %.1f s; decoding error %.1f cm (step 0: %.1f cm)",
+        smk.wildcards.model,
+        int(last["step"]),
+        time.perf_counter() - t0,
+        last["decoding_error_cm"],
+        history.iloc[0]["decoding_error_cm"],
+    )
     Path(smk.output.model).parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), smk.output.model)
     save_tsv(history, smk.output.history)

@@ -17,15 +17,26 @@ SNAKEFILE = REPO / "Snakefile"
 def run_snakemake(workdir: Path, config: dict | None = None, *args: str, check: bool = True):
     """Run the real workflow from *another* directory, with only the given config (the README's
     "run from anywhere" form). Returns the CompletedProcess (stdout+stderr merged)."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
-           "--cores", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+    ]
     if config is not None:
         cfg = workdir / "config.yaml"
         cfg.write_text(yaml.safe_dump(config))
         cmd += ["--configfile", str(cfg), "--replace-workflow-config"]
     cmd += list(args)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run(cmd, cwd=workdir.parent, capture_output=True, text=True, env=env, timeout=900)
+    proc = subprocess.run(
+        cmd, cwd=workdir.parent, capture_output=True, text=True, env=env, timeout=900
+    )
     proc.output = proc.stdout + proc.stderr
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.output[-6000:]}")
@@ -51,8 +62,14 @@ def write_study(root: Path, P=60, N=8, R=2, layers=((40,), (90,), (5, 6)), seed=
         np.savez(root / f"{m}.npz", **arrays)
         model_paths[m] = f"{root.name}/{m}.npz"
     return {
-        "studies": {"toy": {"kind": "precomputed", "recordings": f"{root.name}/rec.npy",
-                            "stimulus_ids": f"{root.name}/ids.txt", "models": model_paths}},
+        "studies": {
+            "toy": {
+                "kind": "precomputed",
+                "recordings": f"{root.name}/rec.npy",
+                "stimulus_ids": f"{root.name}/ids.txt",
+                "models": model_paths,
+            }
+        },
         "regression": {"folds": 5, "seed": 0},
         "theory": {"n_p": 5, "n_subsets": 2},
     }

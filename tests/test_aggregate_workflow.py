@@ -14,9 +14,15 @@ def _table(path, n_models=3, n_layers=4, seed=0):
     for m in range(n_models):
         for k in range(n_layers):
             ed = float(np.exp(rng.uniform(0.5, 3.0)))
-            rows.append({"arch": f"net{m}|{'Untrained' if m == 0 else 'Supervised'}", "layer_name": f"l{k}",
-                         "ED": ed, "encoding_score": 0.1 + 0.05 * np.log(ed) + rng.normal(0, 0.01),
-                         "region": "IT" if k < 3 else "V4"})
+            rows.append(
+                {
+                    "arch": f"net{m}|{'Untrained' if m == 0 else 'Supervised'}",
+                    "layer_name": f"l{k}",
+                    "ED": ed,
+                    "encoding_score": 0.1 + 0.05 * np.log(ed) + rng.normal(0, 0.01),
+                    "region": "IT" if k < 3 else "V4",
+                }
+            )
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
@@ -24,10 +30,12 @@ def test_table_study_enters_fits_figures_and_report(tmp_path):
     work = tmp_path / "w"
     cfg = write_study(work / "data", models=("m1", "m2"))
     _table(work / "data/published.csv")
-    cfg["studies"]["paper"] = {"kind": "table", "path": "data/published.csv",
-                               "columns": {"model": "arch", "layer": "layer_name", "pr": "ED",
-                                           "score": "encoding_score"},
-                               "filter": {"region": "IT"}}
+    cfg["studies"]["paper"] = {
+        "kind": "table",
+        "path": "data/published.csv",
+        "columns": {"model": "arch", "layer": "layer_name", "pr": "ED", "score": "encoding_score"},
+        "filter": {"region": "IT"},
+    }
     cfg["fits"] = {"n_boot": 50, "seed": 0}
     run_snakemake(work, cfg)
     fits = pd.read_parquet(work / "results/tables/fits.parquet")
@@ -42,7 +50,7 @@ def test_table_study_enters_fits_figures_and_report(tmp_path):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
         assert (work / f"results/figures/{name}.svg").stat().st_size > 1000
     report = run_snakemake(work, cfg, "--report", "results/report.html")
-    html = (work / "results/report.html")
+    html = work / "results/report.html"
     assert html.exists() and html.stat().st_size > 10000, report.output[-2000:]
 
 
@@ -51,9 +59,20 @@ def test_table_study_with_missing_column_fails_cleanly(tmp_path):
     work.mkdir()
     (work / "data").mkdir()
     _table(work / "data/published.csv")
-    cfg = {"studies": {"paper": {"kind": "table", "path": "data/published.csv",
-                                 "columns": {"model": "arch", "layer": "layer_name", "pr": "EDX",
-                                             "score": "encoding_score"}}}}
+    cfg = {
+        "studies": {
+            "paper": {
+                "kind": "table",
+                "path": "data/published.csv",
+                "columns": {
+                    "model": "arch",
+                    "layer": "layer_name",
+                    "pr": "EDX",
+                    "score": "encoding_score",
+                },
+            }
+        }
+    }
     proc = run_snakemake(work, cfg, check=False)
     assert proc.returncode != 0
     assert "data/published.csv" in proc.output and "EDX" in proc.output
@@ -64,10 +83,21 @@ def test_only_a_table_study_runs(tmp_path):
     work = tmp_path / "w"
     (work / "data").mkdir(parents=True)
     _table(work / "data/published.csv", n_models=4)
-    cfg = {"studies": {"paper": {"kind": "table", "path": "data/published.csv",
-                                 "columns": {"model": "arch", "layer": "layer_name", "pr": "ED",
-                                             "score": "encoding_score"}}},
-           "fits": {"n_boot": 50}}
+    cfg = {
+        "studies": {
+            "paper": {
+                "kind": "table",
+                "path": "data/published.csv",
+                "columns": {
+                    "model": "arch",
+                    "layer": "layer_name",
+                    "pr": "ED",
+                    "score": "encoding_score",
+                },
+            }
+        },
+        "fits": {"n_boot": 50},
+    }
     run_snakemake(work, cfg)
     fits = pd.read_parquet(work / "results/tables/fits.parquet")
     assert set(fits["scope"]) == {"paper"}

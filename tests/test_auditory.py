@@ -103,7 +103,10 @@ def test_activation_shapes_layer_order_and_untrained_seed(sounds, offline):
         acts = A.model_activations(name, few, SR, threads=1)
         assert list(acts) == list(layers), name
         for layer, units in layers.items():
-            assert acts[layer].shape == (4, units) and acts[layer].dtype == np.float32, (name, layer)
+            assert acts[layer].shape == (4, units) and acts[layer].dtype == np.float32, (
+                name,
+                layer,
+            )
             assert np.all(np.isfinite(acts[layer])), (name, layer)
     for name in ("crepe_tiny_untrained", "resemblyzer_untrained"):
         a = A.model_activations(name, few, SR, seed=5)
@@ -137,8 +140,9 @@ def test_crepe_pretrained_pitch_is_right(offline):
 def test_resemblyzer_pretrained_separates_voices(offline):
     """Two utterances of one synthetic voice embed closer than utterances of two voices with the
     packaged weights; with random weights every embedding is nearly the same vector."""
-    utts = np.stack([A.synthesize_speech(v, seed=s, duration=2.0)
-                     for v in ("male", "child") for s in (1, 2)])
+    utts = np.stack(
+        [A.synthesize_speech(v, seed=s, duration=2.0) for v in ("male", "child") for s in (1, 2)]
+    )
     same_pairs, diff_pairs = [(0, 1), (2, 3)], [(0, 2), (0, 3), (1, 2), (1, 3)]
 
     def margin(trained):
@@ -153,13 +157,17 @@ def test_resemblyzer_pretrained_separates_voices(offline):
 
 def test_unknown_model_is_an_input_error():
     with pytest.raises(InputError) as err:
-        A.model_activations("wav2vec", np.zeros((2, 1600), np.float32), SR, source="studies.aud.models")
+        A.model_activations(
+            "wav2vec", np.zeros((2, 1600), np.float32), SR, source="studies.aud.models"
+        )
     msg = str(err.value)
     assert err.value.source == "studies.aud.models"
     assert "wav2vec" in msg and "crepe_tiny" in msg and "resemblyzer" in msg and "filterbank" in msg
     assert A.model_family("crepe_tiny_untrained") == "crepe"
     with pytest.raises(InputError, match="hop_size"):
-        A.model_activations("crepe_tiny", np.zeros((2, 1600), np.float32), SR, options={"hop_size": 3})
+        A.model_activations(
+            "crepe_tiny", np.zeros((2, 1600), np.float32), SR, options={"hop_size": 3}
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +178,9 @@ def test_wav_round_trip(tmp_path):
     mono = 0.5 * np.sin(2 * np.pi * 300 * t16)
     wavfile.write(tmp_path / "a_mono16k.wav", SR, np.round(mono * 32767).astype(np.int16))
     t44 = np.arange(int(3.0 * 44100)) / 44100
-    stereo = np.stack([0.3 * np.sin(2 * np.pi * 440 * t44), 0.3 * np.sin(2 * np.pi * 440 * t44)], axis=1)
+    stereo = np.stack(
+        [0.3 * np.sin(2 * np.pi * 440 * t44), 0.3 * np.sin(2 * np.pi * 440 * t44)], axis=1
+    )
     wavfile.write(tmp_path / "b_stereo44k.wav", 44100, stereo.astype(np.float32))
     (tmp_path / "notes.txt").write_text("not a sound")
 
@@ -182,12 +192,12 @@ def test_wav_round_trip(tmp_path):
     np.testing.assert_allclose(stim.original_duration, [1.5, 3.0])
     # 16 kHz mono: samples kept (int16 quantisation), padded with zeros after 1.5 s
     n = int(1.5 * SR)
-    np.testing.assert_allclose(waves[0, 200:n - 200], mono[200:n - 200], atol=1e-4)
+    np.testing.assert_allclose(waves[0, 200 : n - 200], mono[200 : n - 200], atol=1e-4)
     assert np.all(waves[0, n:] == 0)
     # 44.1 kHz stereo: resampled to 16 kHz, mixed to mono, trimmed to 2 s; still 440 Hz, amp 0.3
     spec = np.abs(np.fft.rfft(waves[1]))
     assert abs(np.fft.rfftfreq(waves.shape[1], 1 / SR)[spec.argmax()] - 440) < 1.0
-    assert abs(np.abs(waves[1, SR // 2:SR]).max() - 0.3) < 0.01
+    assert abs(np.abs(waves[1, SR // 2 : SR]).max() - 0.3) < 0.01
 
     # a list of files keeps the given order; normalisation gives peak 0.9
     waves2, stim2 = A.load_wav_folder([tmp_path / "b_stereo44k.wav", tmp_path / "a_mono16k.wav"])

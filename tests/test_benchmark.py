@@ -6,17 +6,38 @@ import pytest
 
 from predictivity.bench import regression as benchmark
 
-REQUIRED = ["size", "P", "M", "N", "method", "dtype", "seconds", "peak_mb", "ratio_to_floor",
-            "ratio_to_ours", "alphas_equal_sklearn", "status"]
+REQUIRED = [
+    "size",
+    "P",
+    "M",
+    "N",
+    "method",
+    "dtype",
+    "seconds",
+    "peak_mb",
+    "ratio_to_floor",
+    "ratio_to_ours",
+    "alphas_equal_sklearn",
+    "status",
+]
 
 
 def test_benchmark_writes_the_table_on_tiny_sizes(tmp_path, capsys):
     out = tmp_path / "bench" / "regression.parquet"
-    code = benchmark.main([
-        "--sizes", "tinyK=60x200x8,tinyC=60x20x6,tinyM=40x300x10:memmap,tinyT=60x40x4:theory",
-        "--methods", "predictivity,sklearn_ridgecv", "--out", str(out), "--gemm-size", "200",
-        "--timeout", "300",
-    ])
+    code = benchmark.main(
+        [
+            "--sizes",
+            "tinyK=60x200x8,tinyC=60x20x6,tinyM=40x300x10:memmap,tinyT=60x40x4:theory",
+            "--methods",
+            "predictivity,sklearn_ridgecv",
+            "--out",
+            str(out),
+            "--gemm-size",
+            "200",
+            "--timeout",
+            "300",
+        ]
+    )
     assert code == 0
     df = pd.read_parquet(out)
     assert set(REQUIRED) <= set(df.columns)
@@ -47,5 +68,5 @@ def test_size_parsing():
 def test_floor_formula():
     folds = [np.arange(0, 400), np.arange(400, 800)]
     P, M, N = 800, 1000, 10
-    expected = P * P * M + 2 * (9 * 400 ** 3 + 20 * 2 * 400 * 400 * N)
+    expected = P * P * M + 2 * (9 * 400**3 + 20 * 2 * 400 * 400 * N)
     assert benchmark.regression_floor_flops(P, M, N, folds, 20) == expected

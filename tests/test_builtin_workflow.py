@@ -28,22 +28,64 @@ SENTENCES = [
 def tiny_config(sentences_path):
     return {
         "studies": {
-            "mec": {"kind": "mec", "stimuli": {"n_bins": 5},
-                    "recordings": {"n_grid": 12, "n_border": 4, "n_head_direction": 2, "n_heterogeneous": 6},
-                    "training": {"n_train_steps": 10, "batch_size": 20, "n_validation": 20, "log_every": 5},
-                    "rate_maps": {"n_trajectories": 200},
-                    "models": {"rnn": {"cell": "rnn", "activation": "relu", "n_hidden": 16, "n_place_cells": 32},
-                               "rnn_untrained": {"cell": "rnn", "activation": "relu", "n_hidden": 16,
-                                                 "n_place_cells": 32, "training": {"n_train_steps": 0}}}},
-            "it": {"kind": "it", "images": {"n_images": 25, "image_size": 64},
-                   "simulate": {"n_sites": 10, "feature_size": 32},
-                   "models": {"squeeze": {"arch": "squeezenet1_1", "layers": ["features.1", "features.4", "features.7"]}}},
-            "auditory": {"kind": "auditory", "sounds": {"n_sounds": 22, "duration": 0.5},
-                         "simulate": {"n_voxels": 10},
-                         "models": {"filterbank": {"network": "filterbank"},
-                                    "resemblyzer_untrained": {"network": "resemblyzer_untrained"}}},
-            "language": {"kind": "language", "sentences": str(sentences_path), "simulate": {"n_voxels": 10},
-                         "models": {"minilm": {"network": "minilm"}}},
+            "mec": {
+                "kind": "mec",
+                "stimuli": {"n_bins": 5},
+                "recordings": {
+                    "n_grid": 12,
+                    "n_border": 4,
+                    "n_head_direction": 2,
+                    "n_heterogeneous": 6,
+                },
+                "training": {
+                    "n_train_steps": 10,
+                    "batch_size": 20,
+                    "n_validation": 20,
+                    "log_every": 5,
+                },
+                "rate_maps": {"n_trajectories": 200},
+                "models": {
+                    "rnn": {
+                        "cell": "rnn",
+                        "activation": "relu",
+                        "n_hidden": 16,
+                        "n_place_cells": 32,
+                    },
+                    "rnn_untrained": {
+                        "cell": "rnn",
+                        "activation": "relu",
+                        "n_hidden": 16,
+                        "n_place_cells": 32,
+                        "training": {"n_train_steps": 0},
+                    },
+                },
+            },
+            "it": {
+                "kind": "it",
+                "images": {"n_images": 25, "image_size": 64},
+                "simulate": {"n_sites": 10, "feature_size": 32},
+                "models": {
+                    "squeeze": {
+                        "arch": "squeezenet1_1",
+                        "layers": ["features.1", "features.4", "features.7"],
+                    }
+                },
+            },
+            "auditory": {
+                "kind": "auditory",
+                "sounds": {"n_sounds": 22, "duration": 0.5},
+                "simulate": {"n_voxels": 10},
+                "models": {
+                    "filterbank": {"network": "filterbank"},
+                    "resemblyzer_untrained": {"network": "resemblyzer_untrained"},
+                },
+            },
+            "language": {
+                "kind": "language",
+                "sentences": str(sentences_path),
+                "simulate": {"n_voxels": 10},
+                "models": {"minilm": {"network": "minilm"}},
+            },
         },
         "theory": {"n_p": 3, "n_subsets": 2},
         "fits": {"n_boot": 20},
@@ -59,7 +101,9 @@ def test_four_builtin_kinds_end_to_end(tmp_path):
     assert set(layers["study"]) == {"mec", "it", "auditory", "language"}
     counts = layers.groupby("study")["n_stimuli"].first().to_dict()
     assert counts == {"mec": 25, "it": 25, "auditory": 22, "language": 15}
-    assert list(layers.loc[layers["model"] == "minilm", "layer"]) == ["embeddings"] + [f"layer{i}" for i in range(1, 7)]
+    assert list(layers.loc[layers["model"] == "minilm", "layer"]) == ["embeddings"] + [
+        f"layer{i}" for i in range(1, 7)
+    ]
     trained = layers.drop_duplicates("model").set_index("model")["trained"]
     assert trained["rnn"] == True and trained["rnn_untrained"] == False  # noqa: E712
     assert pd.isna(trained["filterbank"])

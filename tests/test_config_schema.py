@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
 
-@pytest.mark.parametrize("section", ["stimuli", "recordings", "trajectories", "training", "rate_maps"])
+@pytest.mark.parametrize(
+    "section", ["stimuli", "recordings", "trajectories", "training", "rate_maps"]
+)
 def test_mec_schema_defaults_equal_module_defaults(section):
     props = SCHEMA["definitions"]["mec_study"]["properties"][section]["properties"]
     assert {k: v.get("default") for k, v in props.items()} == mec.DEFAULTS[section]
@@ -22,7 +24,9 @@ def test_mec_schema_defaults_equal_module_defaults(section):
 def test_mec_model_schema_defaults_equal_module_defaults():
     model = SCHEMA["definitions"]["mec_study"]["properties"]["models"]["patternProperties"]
     props = next(iter(model.values()))["properties"]
-    assert {k: v.get("default") for k, v in props.items() if k != "training"} == mec.DEFAULTS["model"]
+    assert {k: v.get("default") for k, v in props.items() if k != "training"} == mec.DEFAULTS[
+        "model"
+    ]
 
 
 def test_demo_config_is_valid():
@@ -47,6 +51,10 @@ def test_conda_env_pins_match_pyproject():
     env_pins = {d.split("==")[0].lower(): d.split("==")[1] for d in pip}
     for name, version in env_pins.items():
         assert pinned.get(name) == version, (name, version, pinned.get(name))
-    runtime = set(pinned) - {"snakemake", "snakemake-executor-plugin-slurm",
-                             "snakemake-executor-plugin-slurm-jobstep", "pygments"}
+    runtime = set(pinned) - {
+        "snakemake",
+        "snakemake-executor-plugin-slurm",
+        "snakemake-executor-plugin-slurm-jobstep",
+        "pygments",
+    }
     assert runtime <= set(env_pins), runtime - set(env_pins)

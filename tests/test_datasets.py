@@ -25,6 +25,7 @@ from predictivity.studies.recordings import prepare_recordings
 # writers of the real formats
 # ------------------------------------------------------------------------------------------
 
+
 def cell(values, shape=None) -> np.ndarray:
     """A MATLAB cell array (object ndarray) for scipy.io.savemat."""
     c = np.empty(len(values), dtype=object)
@@ -87,12 +88,18 @@ def write_mat73(path, variables: dict) -> None:
 # MATLAB reader
 # ------------------------------------------------------------------------------------------
 
+
 def test_read_mat_v5_and_v73_agree(tmp_path):
     rng = np.random.default_rng(0)
     R = rng.standard_normal((5, 3))
-    variables = {"R": R, "names": cell(["a", "bé", "ccc", "d", "e"]),
-                 "comp": cell(["x", "y", "z"], (3, 1)), "one": cell(["only"], (1, 1)),
-                 "s": {"field": np.arange(4.0).reshape(2, 2), "label": "hello"}, "scalar": 7.0}
+    variables = {
+        "R": R,
+        "names": cell(["a", "bé", "ccc", "d", "e"]),
+        "comp": cell(["x", "y", "z"], (3, 1)),
+        "one": cell(["only"], (1, 1)),
+        "s": {"field": np.arange(4.0).reshape(2, 2), "label": "hello"},
+        "scalar": 7.0,
+    }
     sio.savemat(tmp_path / "v5.mat", variables)
     write_mat73(tmp_path / "v73.mat", variables)
     assert h5py.is_hdf5(tmp_path / "v73.mat")
@@ -120,15 +127,17 @@ def test_read_mat_bad_file(tmp_path):
 # 1. NH2015 components
 # ------------------------------------------------------------------------------------------
 
+
 def _components_vars(rng, n_sounds=165, n_vox=40):
     names = [f"stim{i}_sound_{i % 11}" for i in range(n_sounds)]
     return {
         "R": rng.standard_normal((n_sounds, 6)),
         "W": rng.standard_normal((6, n_vox)),
-        "stim_names": cell(names),                                       # 1 × 165 cell
+        "stim_names": cell(names),  # 1 × 165 cell
         "category_labels": cell([f"cat{i % 11}" for i in range(n_sounds)], (n_sounds, 1)),
-        "component_names": cell(["low_freq", "high_freq", "pitch", "speech", "music", "song"],
-                                (6, 1)),                                 # 6 × 1 cell
+        "component_names": cell(
+            ["low_freq", "high_freq", "pitch", "speech", "music", "song"], (6, 1)
+        ),  # 6 × 1 cell
     }
 
 
@@ -141,7 +150,10 @@ def test_nh2015_components(tmp_path, version):
         sio.savemat(path, v)
         # the file reads back the way the Tuckute et al. code indexes it
         raw = sio.loadmat(path)
-        assert raw["stim_names"][0][0][0] == "stim0_sound_0" and raw["component_names"][0][0][0] == "low_freq"
+        assert (
+            raw["stim_names"][0][0][0] == "stim0_sound_0"
+            and raw["component_names"][0][0][0] == "low_freq"
+        )
     else:
         write_mat73(path, v)
     d = ds.load_nh2015_components(path)
@@ -174,36 +186,64 @@ def test_nh2015_components_shape_mismatch(tmp_path):
 # 2. Tuckute et al. 2023 release (NH2015, B2021)
 # ------------------------------------------------------------------------------------------
 
-SOUNDS = [f"stim{i}_{w}" for i, w in enumerate(itertools.islice(itertools.cycle(
-    ["alarm_clock", "bird", "speech", "music", "dog"]), 165))]
+SOUNDS = [
+    f"stim{i}_{w}"
+    for i, w in enumerate(
+        itertools.islice(itertools.cycle(["alarm_clock", "bird", "speech", "music", "dog"]), 165)
+    )
+]
 
 
 def write_tuckute_release(root, rng, n_vox=30, n_b=20, n_b_sounds=192):
     nh, b = root / "data" / "neural" / "NH2015", root / "data" / "neural" / "B2021"
     nh.mkdir(parents=True)
     b.mkdir(parents=True)
-    stim_meta = np.array([(f"{s}.wav".encode(), i % 11) for i, s in enumerate(SOUNDS)],
-                         dtype=[("stim_name", "S64"), ("category", "<i8")])
+    stim_meta = np.array(
+        [(f"{s}.wav".encode(), i % 11) for i, s in enumerate(SOUNDS)],
+        dtype=[("stim_name", "S64"), ("category", "<i8")],
+    )
     np.save(nh / "neural_stim_meta.npy", stim_meta)
     Y = rng.standard_normal((165, n_vox, 3))
     n_reps = np.where(np.arange(n_vox) % 5 == 4, 2, 3)
     Y[:, n_reps == 2, 2] = np.nan  # voxels of subjects with only two scans
     np.save(nh / "voxel_features_array.npy", Y)
-    vmeta = np.array([(i // 10, b"lh" if i % 2 else b"rh", i, -i, i, n_reps[i]) for i in range(n_vox)],
-                     dtype=[("subj_idx", "<i8"), ("hemi", "S2"), ("x_ras", "<i8"), ("y_ras", "<i8"),
-                            ("voxel_id", "<i8"), ("n_reps", "<i8")])
+    vmeta = np.array(
+        [(i // 10, b"lh" if i % 2 else b"rh", i, -i, i, n_reps[i]) for i in range(n_vox)],
+        dtype=[
+            ("subj_idx", "<i8"),
+            ("hemi", "S2"),
+            ("x_ras", "<i8"),
+            ("y_ras", "<i8"),
+            ("voxel_id", "<i8"),
+            ("n_reps", "<i8"),
+        ],
+    )
     np.save(nh / "voxel_features_meta.npy", vmeta)
     kept = np.flatnonzero(n_reps == 3)
-    pd.DataFrame({"subj_idx": kept // 10, "hemi": ["lh" if i % 2 else "rh" for i in kept],
-                  "voxel_id": kept, "tonotopic": (kept % 3 == 0).astype(float),
-                  "speech": (kept % 2 == 0).astype(float), "any_roi": (kept % 3 == 0).astype(float),
-                  "kell_r_reliability": rng.random(len(kept))}).to_pickle(nh / "df_roi_meta.pkl")
+    pd.DataFrame(
+        {
+            "subj_idx": kept // 10,
+            "hemi": ["lh" if i % 2 else "rh" for i in kept],
+            "voxel_id": kept,
+            "tonotopic": (kept % 3 == 0).astype(float),
+            "speech": (kept % 2 == 0).astype(float),
+            "any_roi": (kept % 3 == 0).astype(float),
+            "kell_r_reliability": rng.random(len(kept)),
+        }
+    ).to_pickle(nh / "df_roi_meta.pkl")
     YB = rng.standard_normal((n_b_sounds, n_b, 3))
     np.save(b / "voxel_features_array.npy", YB)
-    pd.DataFrame({"subj_idx": np.arange(n_b) // 5, "voxel_id": np.arange(n_b),
-                  "pitch": (np.arange(n_b) % 4 == 0).astype(float)}).to_pickle(b / "df_roi_meta.pkl")
+    pd.DataFrame(
+        {
+            "subj_idx": np.arange(n_b) // 5,
+            "voxel_id": np.arange(n_b),
+            "pitch": (np.arange(n_b) % 4 == 0).astype(float),
+        }
+    ).to_pickle(b / "df_roi_meta.pkl")
     b_names = [f"{s}.wav" for s in SOUNDS] + [f"extra{i}.wav" for i in range(n_b_sounds - 165)]
-    sio.savemat(b / "stim_info_v4.mat", {"stim_info": {"stim_names": cell(b_names, (n_b_sounds, 1))}})
+    sio.savemat(
+        b / "stim_info_v4.mat", {"stim_info": {"stim_names": cell(b_names, (n_b_sounds, 1))}}
+    )
     return Y, kept, YB
 
 
@@ -222,7 +262,9 @@ def test_tuckute2023_from_verified_archive(tmp_path):
         tar.add(src / "data", arcname="data")
     # the download rule's path: fetch (checksum recorded) → unpack → load with verified=True
     table = tmp_path / "checksums.tsv"
-    got = fetch(arc.as_uri(), tmp_path / "dl" / "data.tar", checksums_tsv=table, key="auditory.archive")
+    got = fetch(
+        arc.as_uri(), tmp_path / "dl" / "data.tar", checksums_tsv=table, key="auditory.archive"
+    )
     root = unpack(got.path, tmp_path / "dl" / "tuckute2023")
     d = ds.load_tuckute2023(root, "NH2015", verified=True)
     assert d.responses.shape == (165, len(kept), 3)
@@ -233,7 +275,9 @@ def test_tuckute2023_from_verified_archive(tmp_path):
     assert d.targets.target_name[0] == f"NH2015_v{kept[0]}"
     assert {"tonotopic", "speech", "kell_r_reliability", "hemi"} <= set(d.targets.columns)
     roi = ds.load_tuckute2023(root, "NH2015", verified=True, roi="tonotopic")
-    assert (roi.targets.tonotopic == 1).all() and roi.responses.shape[1] == int((kept % 3 == 0).sum())
+    assert (roi.targets.tonotopic == 1).all() and roi.responses.shape[1] == int(
+        (kept % 3 == 0).sum()
+    )
     b = ds.load_tuckute2023(root / "data", "B2021", verified=True)
     assert b.responses.shape == (165, 20, 3)
     np.testing.assert_array_equal(b.responses, YB[:165])
@@ -253,8 +297,10 @@ def test_tuckute2023_missing_directory(tmp_path):
 # 3. MajajHong2015 (BrainIO netCDF-4)
 # ------------------------------------------------------------------------------------------
 
-def write_brainio_assembly(path, rng, with_object_name=True, name="dicarlo.MajajHong2015.public",
-                           id_name="image_id"):
+
+def write_brainio_assembly(
+    path, rng, with_object_name=True, name="dicarlo.MajajHong2015.public", id_name="image_id"
+):
     xr = pytest.importorskip("xarray")
     pytest.importorskip("h5netcdf")
     images = [f"img{i:02d}" for i in range(12)]
@@ -281,8 +327,9 @@ def write_brainio_assembly(path, rng, with_object_name=True, name="dicarlo.Majaj
         coords["object_name"] = ("presentation", [objects[r[0]] for r in rows])
     da = xr.DataArray(data, dims=("presentation", "neuroid", "time_bin"), coords=coords)
     dset = da.to_dataset(name=name)
-    dset.attrs.update(identifier="dicarlo.MajajHong2015.public",
-                      stimulus_set_identifier="dicarlo.hvm-public")
+    dset.attrs.update(
+        identifier="dicarlo.MajajHong2015.public", stimulus_set_identifier="dicarlo.hvm-public"
+    )
     dset.to_netcdf(path, engine="h5netcdf")
     return data, rows, images, objects, reps, region
 
@@ -310,8 +357,9 @@ def test_majajhong2015(tmp_path, caplog):
     # other time bin and region
     v4 = ds.load_majajhong2015(path, region="V4", time_bin=(0, 50))
     p0 = rows.index(("img00", 0))
-    np.testing.assert_allclose(v4.responses[list(v4.stimuli.stimulus_id).index("img00"), :, 0],
-                               data[p0, :4, 0])
+    np.testing.assert_allclose(
+        v4.responses[list(v4.stimuli.stimulus_id).index("img00"), :, 0], data[p0, :4, 0]
+    )
     with pytest.raises(InputError, match="no unique time bin"):
         ds.load_majajhong2015(path, time_bin=(70, 270))
     with pytest.raises(InputError, match="region"):
@@ -321,14 +369,20 @@ def test_majajhong2015(tmp_path, caplog):
 def test_majajhong2015_object_name_from_stimulus_csv(tmp_path):
     rng = np.random.default_rng(6)
     path = tmp_path / "assy.nc"
-    _, _, images, objects, _, _ = write_brainio_assembly(path, rng, with_object_name=False, name="data",
-                                                         id_name="stimulus_id")  # newer packaging
+    _, _, images, objects, _, _ = write_brainio_assembly(
+        path, rng, with_object_name=False, name="data", id_name="stimulus_id"
+    )  # newer packaging
     with pytest.raises(InputError, match="stimulus CSV"):
         ds.load_majajhong2015(path)
     csv = tmp_path / "image_dicarlo_hvm-public.csv"
-    pd.DataFrame({"image_id": images, "object_name": [objects[i] for i in images],
-                  "category_name": ["animals"] * 12,
-                  "filename": [f"{i}.png" for i in images]}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {
+            "image_id": images,
+            "object_name": [objects[i] for i in images],
+            "category_name": ["animals"] * 12,
+            "filename": [f"{i}.png" for i in images],
+        }
+    ).to_csv(csv, index=False)
     d = ds.load_majajhong2015(path, stimulus_csv=csv)
     assert list(d.stimuli.group) == [objects[i] for i in d.stimuli.stimulus_id]
     assert (d.stimuli.category_name == "animals").all()
@@ -344,6 +398,7 @@ def test_majajhong2015_object_name_from_stimulus_csv(tmp_path):
 # 4. Pereira 2018
 # ------------------------------------------------------------------------------------------
 
+
 def write_pereira(path, rng, n_sent=12, n_vox=30, version="v5"):
     X = rng.standard_normal((n_sent, n_vox))
     sentences = [f"Sentence number {i} about a topic." for i in range(n_sent)]
@@ -351,15 +406,23 @@ def write_pereira(path, rng, n_sent=12, n_vox=30, version="v5"):
     meta = {
         "atlases": cell(["languageLH", "gordon"]),
         "rois": cell([cell(["LH_AntTemp", "LH_PostTemp"], (2, 1)), cell(["g1"], (1, 1))]),
-        "roiColumns": cell([cell([np.array([[1.], [2.], [3.]]), np.array([[10.], [11.]])], (2, 1)),
-                            cell([np.array([[20.], [21.], [2.]])], (1, 1))]),
+        "roiColumns": cell(
+            [
+                cell([np.array([[1.0], [2.0], [3.0]]), np.array([[10.0], [11.0]])], (2, 1)),
+                cell([np.array([[20.0], [21.0], [2.0]])], (1, 1)),
+            ]
+        ),
         "colToCoord": rng.integers(0, 80, size=(n_vox, 3)).astype(float),
         "nvoxels": float(n_vox),
     }
-    v = {"examples_passagesentences": X, "keySentences": cell(sentences, (n_sent, 1)),
-         "labelsPassageForEachSentence": passage[:, None],
-         "labelsPassageCategory": np.array([[1.], [2.], [1.], [2.]]),
-         "keyPassageCategory": cell(["beekeeping", "dreams"]), "meta": meta}
+    v = {
+        "examples_passagesentences": X,
+        "keySentences": cell(sentences, (n_sent, 1)),
+        "labelsPassageForEachSentence": passage[:, None],
+        "labelsPassageCategory": np.array([[1.0], [2.0], [1.0], [2.0]]),
+        "keyPassageCategory": cell(["beekeeping", "dreams"]),
+        "meta": meta,
+    }
     if version == "v5":
         sio.savemat(path, v)
     else:
@@ -399,8 +462,10 @@ def test_pereira2018(tmp_path, version):
 def test_pereira2018_experiment1(tmp_path):
     rng = np.random.default_rng(8)
     X = rng.standard_normal((180, 25))
-    sio.savemat(tmp_path / "data_180concepts_sentences.mat",
-                {"examples": X, "keyConcept": cell([f"word{i}" for i in range(180)], (180, 1))})
+    sio.savemat(
+        tmp_path / "data_180concepts_sentences.mat",
+        {"examples": X, "keyConcept": cell([f"word{i}" for i in range(180)], (180, 1))},
+    )
     d = ds.load_pereira2018(tmp_path / "data_180concepts_sentences.mat")
     assert d.responses.shape == (180, 25, 1) and d.stimuli.concept[5] == "word5"
     assert "group" not in d.stimuli.columns
@@ -410,21 +475,47 @@ def test_pereira2018_experiment1(tmp_path):
 # 5. LeBel 2023: TextGrid, Lanczos, FIR, loader
 # ------------------------------------------------------------------------------------------
 
+
 def textgrid_long(tiers: dict[str, list[tuple[float, float, str]]], xmax: float) -> str:
-    out = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0 ",
-           f"xmax = {xmax} ", "tiers? <exists> ", f"size = {len(tiers)} ", "item []: "]
+    out = [
+        'File type = "ooTextFile"',
+        'Object class = "TextGrid"',
+        "",
+        "xmin = 0 ",
+        f"xmax = {xmax} ",
+        "tiers? <exists> ",
+        f"size = {len(tiers)} ",
+        "item []: ",
+    ]
     for t, (name, ivs) in enumerate(tiers.items(), 1):
-        out += [f"    item [{t}]:", '        class = "IntervalTier" ', f'        name = "{name}" ',
-                "        xmin = 0 ", f"        xmax = {xmax} ", f"        intervals: size = {len(ivs)} "]
+        out += [
+            f"    item [{t}]:",
+            '        class = "IntervalTier" ',
+            f'        name = "{name}" ',
+            "        xmin = 0 ",
+            f"        xmax = {xmax} ",
+            f"        intervals: size = {len(ivs)} ",
+        ]
         for i, (a, b, lab) in enumerate(ivs, 1):
-            out += [f"        intervals [{i}]:", f"            xmin = {a} ", f"            xmax = {b} ",
-                    f'            text = "{lab}" ']
+            out += [
+                f"        intervals [{i}]:",
+                f"            xmin = {a} ",
+                f"            xmax = {b} ",
+                f'            text = "{lab}" ',
+            ]
     return "\n".join(out) + "\n"
 
 
 def textgrid_short(tiers, xmax) -> str:
-    out = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "0", str(xmax), "<exists>",
-           str(len(tiers))]
+    out = [
+        'File type = "ooTextFile"',
+        'Object class = "TextGrid"',
+        "",
+        "0",
+        str(xmax),
+        "<exists>",
+        str(len(tiers)),
+    ]
     for name, ivs in tiers.items():
         out += ['"IntervalTier"', f'"{name}"', "0", str(xmax), str(len(ivs))]
         for a, b, lab in ivs:
@@ -444,8 +535,10 @@ def _story_words(rng, duration):
 
 
 def test_textgrid_long_and_short_formats(tmp_path):
-    tiers = {"phone": [(0, 0.2, "AY1"), (0.2, 0.5, "sp")],
-             "word": [(0, 0.2, "I"), (0.2, 0.5, "sp"), (0.5, 0.9, 'said ""hi""'), (0.9, 1.2, "")]}
+    tiers = {
+        "phone": [(0, 0.2, "AY1"), (0.2, 0.5, "sp")],
+        "word": [(0, 0.2, "I"), (0.2, 0.5, "sp"), (0.5, 0.9, 'said ""hi""'), (0.9, 1.2, "")],
+    }
     (tmp_path / "l.TextGrid").write_text(textgrid_long(tiers, 1.2))
     (tmp_path / "s.TextGrid").write_text(textgrid_short(tiers, 1.2))
     (tmp_path / "u.TextGrid").write_text(textgrid_long(tiers, 1.2), encoding="utf-16")
@@ -473,7 +566,7 @@ def _lanczos_brute(word_times, feats, tr_times, window, cutoff_mult):
             elif abs(t) > window:
                 val = 0.0
             else:
-                val = window * np.sin(np.pi * t) * np.sin(np.pi * t / window) / (np.pi ** 2 * t ** 2)
+                val = window * np.sin(np.pi * t) * np.sin(np.pi * t / window) / (np.pi**2 * t**2)
             out[i] += val * feats[j]
     return out
 
@@ -486,11 +579,16 @@ def test_lanczos_matches_brute_force(window, cutoff_mult):
     feats = rng.standard_normal((150, 4))
     tr_times = ds.lebel_tr_times(35)
     got = ds.lanczos_downsample(word_times, feats, tr_times, window=window, cutoff_mult=cutoff_mult)
-    np.testing.assert_allclose(got, _lanczos_brute(word_times, feats, tr_times, window, cutoff_mult),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        got,
+        _lanczos_brute(word_times, feats, tr_times, window, cutoff_mult),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     # one "word" per TR at the TR times: Lanczos interpolation reproduces the samples exactly
-    np.testing.assert_allclose(ds.lanczos_downsample(tr_times, feats[:35], tr_times), feats[:35],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        ds.lanczos_downsample(tr_times, feats[:35], tr_times), feats[:35], atol=1e-12
+    )
 
 
 def test_fir_delays():
@@ -501,8 +599,10 @@ def test_fir_delays():
     for k, d in enumerate((1, 2, 3, 4)):
         for t in range(10):
             expect = X[t - d] if t - d >= 0 else np.zeros(3)
-            np.testing.assert_array_equal(D[t, 3 * k:3 * k + 3], expect)
-    np.testing.assert_array_equal(ds.fir_delays(X, (0, -1))[:, 3:], np.vstack([X[1:], np.zeros((1, 3))]))
+            np.testing.assert_array_equal(D[t, 3 * k : 3 * k + 3], expect)
+    np.testing.assert_array_equal(
+        ds.fir_delays(X, (0, -1))[:, 3:], np.vstack([X[1:], np.zeros((1, 3))])
+    )
     groups = ["a"] * 4 + ["b"] * 6
     G = ds.fir_delays(X, (1, 2), groups=groups)
     np.testing.assert_array_equal(G[4], np.zeros(6))  # story b's first TR sees nothing of story a
@@ -537,7 +637,9 @@ def test_lebel2023(tmp_path):
     d = ds.load_lebel2023(resp_dir, tg_dir, list(stories), respdict=respdict)
     n = {s: v - 20 for s, v in stories.items()}
     assert d.responses.shape == (sum(n.values()), 15, 1)
-    np.testing.assert_allclose(d.responses[:n["alternateithicatom"], :, 0], resps["alternateithicatom"])
+    np.testing.assert_allclose(
+        d.responses[: n["alternateithicatom"], :, 0], resps["alternateithicatom"]
+    )
     assert list(d.stimuli.group.unique()) == list(stories)
     assert d.stimuli.stimulus_id[0] == "alternateithicatom_tr0010"
     assert d.stimuli.tr_time[0] == pytest.approx(10 * 2.0 - 10 + 1)
@@ -549,10 +651,14 @@ def test_lebel2023(tmp_path):
     X = ds.lebel_tr_features(words, feats, d.stimuli, d.extra["tr_times"])
     assert X.shape == (len(d.stimuli), 20)
     s0 = words.story == "alternateithicatom"
-    Z = ds.lanczos_downsample(words.time[s0], feats[s0.to_numpy()], d.extra["tr_times"]["alternateithicatom"])
-    Z = Z[d.stimuli.tr_index[:n["alternateithicatom"]]]
+    Z = ds.lanczos_downsample(
+        words.time[s0], feats[s0.to_numpy()], d.extra["tr_times"]["alternateithicatom"]
+    )
+    Z = Z[d.stimuli.tr_index[: n["alternateithicatom"]]]
     Z = (Z - Z.mean(0)) / Z.std(0)
-    np.testing.assert_allclose(X[:n["alternateithicatom"], 5:10], ds.fir_delays(Z, (2,)), atol=1e-12)
+    np.testing.assert_allclose(
+        X[: n["alternateithicatom"], 5:10], ds.fir_delays(Z, (2,)), atol=1e-12
+    )
     # without respdict the grid is inferred from the response length
     d2 = ds.load_lebel2023(resp_dir, tg_dir, ["souls"])
     assert list(d2.stimuli.tr_index) == list(range(10, 10 + n["souls"]))
@@ -565,6 +671,7 @@ def test_lebel2023(tmp_path):
 # ------------------------------------------------------------------------------------------
 # 6. MEC rate maps from user files
 # ------------------------------------------------------------------------------------------
+
 
 def test_mec_rate_map_npy_rebinned(tmp_path):
     rng = np.random.default_rng(12)
@@ -607,19 +714,32 @@ def test_mec_positions_and_spikes_npz_and_mat(tmp_path):
     iy = np.clip(np.floor((pos[:, 1] + box / 2) / box * nb).astype(int), 0, nb - 1)
     b = iy * nb + ix
     occ = np.bincount(b, minlength=nb * nb) * dt
-    ref = np.stack([np.bincount(b, weights=spikes[:, c], minlength=nb * nb) for c in range(3)], 1) / occ[:, None]
+    ref = (
+        np.stack([np.bincount(b, weights=spikes[:, c], minlength=nb * nb) for c in range(3)], 1)
+        / occ[:, None]
+    )
     np.testing.assert_allclose(d.responses[:, :, 0], ref)
     assert d.target_names == ["cell0", "cell1", "cell2"]
-    halves = ds.load_mec_recordings(tmp_path / "s.npz", box_width=box, n_bins=nb, origin="corner",
-                                    split_halves=True, unvisited="mean")
+    halves = ds.load_mec_recordings(
+        tmp_path / "s.npz",
+        box_width=box,
+        n_bins=nb,
+        origin="corner",
+        split_halves=True,
+        unvisited="mean",
+    )
     assert halves.responses.shape == (nb * nb, 3, 2)
     # same data as MATLAB v5 (rate maps variable)
     sio.savemat(tmp_path / "maps.mat", {"rate_maps": ref.T.reshape(3, nb, nb)})
     m = ds.load_mec_recordings(tmp_path / "maps.mat", box_width=box, n_bins=nb)
     np.testing.assert_allclose(m.responses[:, :, 0], ref)
     write_mat73(tmp_path / "maps73.mat", {"rate_maps": ref.T.reshape(3, nb, nb)})
-    np.testing.assert_allclose(ds.load_mec_recordings(tmp_path / "maps73.mat", box_width=box,
-                                                      n_bins=nb).responses[:, :, 0], ref)
+    np.testing.assert_allclose(
+        ds.load_mec_recordings(tmp_path / "maps73.mat", box_width=box, n_bins=nb).responses[
+            :, :, 0
+        ],
+        ref,
+    )
 
 
 def write_nwb(path, times, pos, spike_times, conversion=0.01):
@@ -629,7 +749,9 @@ def write_nwb(path, times, pos, spike_times, conversion=0.01):
         f.attrs["namespace"] = "core"
         f.attrs["nwb_version"] = "2.7.0"
         u = f.create_group("units")
-        u.attrs.update(neurodata_type="Units", namespace="core", colnames=np.array([b"spike_times"]))
+        u.attrs.update(
+            neurodata_type="Units", namespace="core", colnames=np.array([b"spike_times"])
+        )
         u.create_dataset("id", data=np.arange(100, 100 + len(spike_times)))
         u.create_dataset("spike_times", data=np.concatenate(spike_times))
         u.create_dataset("spike_times_index", data=np.cumsum([len(s) for s in spike_times]))
@@ -654,8 +776,9 @@ def test_mec_nwb(tmp_path):
     info = ds.read_nwb_units_position(tmp_path / "sess.nwb")
     np.testing.assert_allclose(info["positions"], pos)
     assert info["series"].endswith("Position/animal_position")
-    d = ds.load_mec_recordings(tmp_path / "sess.nwb", box_width=box, n_bins=nb, origin="centre",
-                               unvisited="mean")
+    d = ds.load_mec_recordings(
+        tmp_path / "sess.nwb", box_width=box, n_bins=nb, origin="centre", unvisited="mean"
+    )
     assert d.target_names == ["100", "101"]
     b = np.clip(np.floor((pos + box / 2) / box * nb).astype(int), 0, nb - 1)
     b = b[:, 1] * nb + b[:, 0]

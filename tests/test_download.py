@@ -126,6 +126,7 @@ def test_shipped_checksum_table_is_valid():
 # unpack
 # ------------------------------------------------------------------------------------------
 
+
 def _make_tar(path: Path, files: dict[str, bytes], mode="w:gz"):
     with tarfile.open(path, mode) as tar:
         for name, data in files.items():
@@ -134,8 +135,11 @@ def _make_tar(path: Path, files: dict[str, bytes], mode="w:gz"):
             tar.addfile(info, io.BytesIO(data))
 
 
-FILES = {"data/neural/a.npy": b"A" * 5000, "data/neural/b/c.txt": os.urandom(200_000),
-         "data/README": b"hello"}
+FILES = {
+    "data/neural/a.npy": b"A" * 5000,
+    "data/neural/b/c.txt": os.urandom(200_000),
+    "data/README": b"hello",
+}
 
 
 @pytest.mark.parametrize("mode,name", [("w:gz", "d.tar.gz"), ("w", "d.tar"), ("w:xz", "d.txz")])
@@ -233,6 +237,7 @@ def _record(args):
 
 def test_parallel_recording_keeps_every_row(tmp_path):
     import multiprocessing as mp
+
     table = tmp_path / "checksums.tsv"
     with mp.get_context("fork").Pool(4) as pool:
         pool.map(_record, [(table, i) for i in range(16)])

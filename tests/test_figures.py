@@ -21,15 +21,27 @@ def make_layers():
             for i in range(5):
                 lp = rng.uniform(0.5, 4.0)
                 y = 0.1 + 0.05 * lp + rng.normal(0, 0.02)
-                row = dict(study=study, model=model, layer=f"layer{i}", layer_index=i,
-                           pr=float(np.exp(lp)), log_pr=lp,
-                           trained=[True, False, np.nan][m % 3])
+                row = dict(
+                    study=study,
+                    model=model,
+                    layer=f"layer{i}",
+                    layer_index=i,
+                    pr=float(np.exp(lp)),
+                    log_pr=lp,
+                    trained=[True, False, np.nan][m % 3],
+                )
                 if table:
                     row.update(score=y, r2=np.nan, pearson_r=np.nan)
                 else:
                     t = y + 0.15 + rng.normal(0, 0.02)
-                    row.update(r2=y, pearson_r=np.sqrt(y), r2_pooled=y + 0.01,
-                               theory_r2=t, theory_r2_test=t - 0.1, empirical_r2_all=t + 0.02)
+                    row.update(
+                        r2=y,
+                        pearson_r=np.sqrt(y),
+                        r2_pooled=y + 0.01,
+                        theory_r2=t,
+                        theory_r2_test=t - 0.1,
+                        empirical_r2_all=t + 0.02,
+                    )
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -39,9 +51,22 @@ def make_theory(layers):
     for _, r in layers[~layers.study.eq("eb")].iterrows():
         for p in (10, 20, 40, 80, 160, 320):
             eg = 1 / (1 + 0.01 * p * r.pr)
-            rows.append(dict(study=r.study, model=r.model, layer=r.layer, p=p, lambda_reg=0.1,
-                             kappa=1.0, gamma=0.5, eg_theory=eg, eg_empirical=eg * 1.05,
-                             eg_empirical_sd=0.01, r_em=0.3, d_em=4.0))
+            rows.append(
+                dict(
+                    study=r.study,
+                    model=r.model,
+                    layer=r.layer,
+                    p=p,
+                    lambda_reg=0.1,
+                    kappa=1.0,
+                    gamma=0.5,
+                    eg_theory=eg,
+                    eg_empirical=eg * 1.05,
+                    eg_empirical_sd=0.01,
+                    r_em=0.3,
+                    d_em=4.0,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -50,8 +75,16 @@ def make_spectra(layers):
     for _, r in layers[~layers.study.eq("eb")].iterrows():
         a = 1.0 + 1.0 / r.log_pr
         for k in range(1, 51):
-            rows.append(dict(study=r.study, model=r.model, layer=r.layer, rank=k,
-                             eigenvalue=k ** -a, alignment=1 / 50))
+            rows.append(
+                dict(
+                    study=r.study,
+                    model=r.model,
+                    layer=r.layer,
+                    rank=k,
+                    eigenvalue=k**-a,
+                    alignment=1 / 50,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -119,8 +152,10 @@ def test_spectra(layers, tmp_path):
 
 
 def test_many_studies_grid(tmp_path):
-    lay = pd.concat([make_layers().assign(study=lambda d, k=k: d.study + str(k))
-                     for k in range(2)], ignore_index=True)
+    lay = pd.concat(
+        [make_layers().assign(study=lambda d, k=k: d.study + str(k)) for k in range(2)],
+        ignore_index=True,
+    )
     fig = figures.r2_vs_log_pr(lay, fits_table(lay, n_boot=20), n_boot=20)
     assert len(panels(fig)) == 6  # 4 + 2 in a 2×4 grid, empty slots removed
     check_png(fig, tmp_path / "grid.png")

@@ -31,25 +31,37 @@ def make_study(study, n_models, n_layers, slope, seed, table=False):
         x = np.sort(rng.uniform(0.5, 4.0, n_layers))
         for i, xi in enumerate(x):
             y = 0.1 + offset + slope * xi + rng.normal(0, 0.03)
-            row = dict(study=study, model=f"m{m}", layer=f"l{i}", layer_index=i,
-                       pr=float(np.exp(xi)), log_pr=float(xi),
-                       trained=[True, False, np.nan][m % 3])
+            row = dict(
+                study=study,
+                model=f"m{m}",
+                layer=f"l{i}",
+                layer_index=i,
+                pr=float(np.exp(xi)),
+                log_pr=float(xi),
+                trained=[True, False, np.nan][m % 3],
+            )
             if table:
                 row.update(score=y, r2=np.nan, pearson_r=np.nan)
             else:
-                row.update(r2=y, pearson_r=np.sqrt(max(y, 0)) + rng.normal(0, 0.01),
-                           theory_r2=y + rng.normal(0, 0.02) + 0.2)
+                row.update(
+                    r2=y,
+                    pearson_r=np.sqrt(max(y, 0)) + rng.normal(0, 0.01),
+                    theory_r2=y + rng.normal(0, 0.02) + 0.2,
+                )
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 @pytest.fixture
 def layers():
-    return pd.concat([
-        make_study("alpha", 3, 6, 0.05, 1),
-        make_study("beta", 2, 5, 0.09, 2),
-        make_study("gamma", 4, 4, 0.03, 3, table=True),
-    ], ignore_index=True)
+    return pd.concat(
+        [
+            make_study("alpha", 3, 6, 0.05, 1),
+            make_study("beta", 2, 5, 0.09, 2),
+            make_study("gamma", 4, 4, 0.03, 3, table=True),
+        ],
+        ignore_index=True,
+    )
 
 
 def test_point_fit_matches_numpy_and_scipy(layers):
@@ -61,7 +73,7 @@ def test_point_fit_matches_numpy_and_scipy(layers):
         assert f["slope"] == pytest.approx(slope, rel=1e-10)
         assert f["intercept"] == pytest.approx(intercept, rel=1e-10)
         assert f["pearson_r"] == pytest.approx(r, rel=1e-10)
-        assert f["r2"] == pytest.approx(r ** 2, rel=1e-10)
+        assert f["r2"] == pytest.approx(r**2, rel=1e-10)
         assert f["n"] == len(g) and f["n_models"] == 3
         assert f["slope_ci_low"] <= f["slope"] <= f["slope_ci_high"]
 
@@ -107,8 +119,9 @@ def test_bootstrap_resamples_models_not_layers():
     # can only give slope 1 ({A,A}), 2 ({A,B}) or 3 ({B,B}); resampling layers would give a
     # continuum of slopes.
     x = np.log(np.array([2.0, 4.0, 8.0, 16.0, 32.0]))
-    df = pd.DataFrame({"study": "s", "model": ["A"] * 5 + ["B"] * 5,
-                       "log_pr": np.r_[x, x], "r2": np.r_[x, 3 * x]})
+    df = pd.DataFrame(
+        {"study": "s", "model": ["A"] * 5 + ["B"] * 5, "log_pr": np.r_[x, x], "r2": np.r_[x, 3 * x]}
+    )
     _, slopes = bootstrap_lines(df, "r2", n_boot=N_BOOT, seed=0)
     assert np.all(np.isin(np.round(slopes, 9), [1.0, 2.0, 3.0]))
     assert set(np.round(slopes, 9)) == {1.0, 2.0, 3.0}
@@ -124,9 +137,14 @@ def test_exactly_collinear_model_gives_degenerate_ci():
     # one model exactly on a line, the other noisy: when ≥ 2 models the draws are whole models,
     # so a replicate drawing only the collinear model has exactly its slope.
     x = np.log(np.array([2.0, 4.0, 8.0, 16.0]))
-    df = pd.DataFrame({"study": "s", "model": ["A"] * 4 + ["B"] * 4,
-                       "log_pr": np.r_[x, x],
-                       "r2": np.r_[0.5 * x, 0.2 * x + np.array([0.3, -0.3, 0.2, -0.1])]})
+    df = pd.DataFrame(
+        {
+            "study": "s",
+            "model": ["A"] * 4 + ["B"] * 4,
+            "log_pr": np.r_[x, x],
+            "r2": np.r_[0.5 * x, 0.2 * x + np.array([0.3, -0.3, 0.2, -0.1])],
+        }
+    )
     _, slopes = bootstrap_lines(df, "r2", n_boot=N_BOOT, seed=3)
     assert np.isclose(slopes, 0.5).sum() > N_BOOT * 0.15  # {A, A}: probability 1/4
 
@@ -136,7 +154,9 @@ def test_too_few_layers_nan_and_warning():
     with pytest.warns(FitWarning, match="at least 3"):
         f = fit_study(df, "r2", n_boot=N_BOOT)
     assert np.isnan(f["slope"]) and np.isnan(f["slope_ci_low"]) and f["n"] == 2
-    flat = pd.DataFrame({"study": "s", "model": "m", "log_pr": [1.0] * 4, "r2": [0.1, 0.2, 0.3, 0.1]})
+    flat = pd.DataFrame(
+        {"study": "s", "model": "m", "log_pr": [1.0] * 4, "r2": [0.1, 0.2, 0.3, 0.1]}
+    )
     with pytest.warns(FitWarning, match="same log PR"):
         assert np.isnan(fit_study(flat, "r2", n_boot=N_BOOT)["slope"])
 
@@ -178,8 +198,16 @@ def test_pooled_bootstrap_resamples_models_within_studies():
     x = np.log(np.array([2.0, 4.0, 8.0, 16.0, 32.0]))
     parts = []
     for s, k in (("s1", 1.0), ("s2", 2.0)):
-        parts.append(pd.DataFrame({"study": s, "model": ["A"] * 5 + ["B"] * 5,
-                                   "log_pr": np.r_[x, x], "r2": np.r_[x, 3 * x] * k + k}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "study": s,
+                    "model": ["A"] * 5 + ["B"] * 5,
+                    "log_pr": np.r_[x, x],
+                    "r2": np.r_[x, 3 * x] * k + k,
+                }
+            )
+        )
     df = pd.concat(parts, ignore_index=True)
     rng = np.random.default_rng(0)
     idx1 = rng.integers(0, 2, size=(N_BOOT, 2))
@@ -194,16 +222,33 @@ def test_pooled_bootstrap_resamples_models_within_studies():
 
 
 def test_fits_table(layers):
-    tiny = pd.DataFrame({"study": "tiny", "model": "m", "layer": ["a", "b"], "log_pr": [1.0, 2.0],
-                         "pr": np.exp([1.0, 2.0]), "r2": [0.1, 0.2], "pearson_r": [0.3, 0.4]})
+    tiny = pd.DataFrame(
+        {
+            "study": "tiny",
+            "model": "m",
+            "layer": ["a", "b"],
+            "log_pr": [1.0, 2.0],
+            "pr": np.exp([1.0, 2.0]),
+            "r2": [0.1, 0.2],
+            "pearson_r": [0.3, 0.4],
+        }
+    )
     table = pd.concat([layers, tiny], ignore_index=True)
     with pytest.warns(FitWarning):
         t = fits_table(table, n_boot=N_BOOT, seed=0)
     assert list(t.columns) == FITS_COLUMNS
     keys = list(zip(t.scope, t.metric))
-    assert keys == [("alpha", "r2"), ("alpha", "pearson_r"), ("beta", "r2"),
-                    ("beta", "pearson_r"), ("gamma", "score"), ("tiny", "r2"),
-                    ("tiny", "pearson_r"), ("pooled", "r2"), ("pooled", "pearson_r")]
+    assert keys == [
+        ("alpha", "r2"),
+        ("alpha", "pearson_r"),
+        ("beta", "r2"),
+        ("beta", "pearson_r"),
+        ("gamma", "score"),
+        ("tiny", "r2"),
+        ("tiny", "pearson_r"),
+        ("pooled", "r2"),
+        ("pooled", "pearson_r"),
+    ]
     tiny_rows = t[t.scope == "tiny"]
     assert tiny_rows.slope.isna().all() and (tiny_rows.n == 2).all()
     pooled = t[(t.scope == "pooled") & (t.metric == "r2")].iloc[0]

@@ -46,13 +46,20 @@ def test_make_images_ids_stable_unique_and_deterministic(small_images):
     assert len({row.tobytes() for row in flat}) == 12
     for img, grey in zip(images, stimuli["grey"]):
         if grey:
-            assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])
+            assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(
+                img[..., 1], img[..., 2]
+            )
 
 
 def test_sample_sources_are_bundled():
     for name in it.SAMPLE_SOURCES:  # no download (pooch) is needed for any of them
         img = it.load_sample_image(name)
-        assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8 and min(img.shape[:2]) >= 150
+        assert (
+            img.ndim == 3
+            and img.shape[2] == 3
+            and img.dtype == np.uint8
+            and min(img.shape[:2]) >= 150
+        )
 
 
 def test_load_image_folder(tmp_path):
@@ -63,7 +70,9 @@ def test_load_image_folder(tmp_path):
     folder.mkdir()
     Image.fromarray(rng.integers(0, 255, (50, 80, 3), dtype=np.uint8)).save(folder / "b_wide.png")
     Image.fromarray(rng.integers(0, 255, (90, 40), dtype=np.uint8)).save(folder / "a_grey.jpg")
-    Image.fromarray(rng.integers(0, 255, (30, 30, 4), dtype=np.uint8), "RGBA").save(folder / "c_rgba.png")
+    Image.fromarray(rng.integers(0, 255, (30, 30, 4), dtype=np.uint8), "RGBA").save(
+        folder / "c_rgba.png"
+    )
     (folder / "notes.txt").write_text("not an image")
     images, stimuli = it.load_image_folder(folder, size=32)
     assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8
@@ -94,8 +103,12 @@ def test_parameter_counts(arch):
 
 
 def test_published_counts_constant():
-    assert it.N_PARAMETERS == {"alexnet": 61_100_840, "resnet18": 11_689_512,
-                               "vgg11": 132_863_336, "squeezenet1_1": 1_235_496}
+    assert it.N_PARAMETERS == {
+        "alexnet": 61_100_840,
+        "resnet18": 11_689_512,
+        "vgg11": 132_863_336,
+        "squeezenet1_1": 1_235_496,
+    }
 
 
 def test_seeded_init(squeeze0):
@@ -126,7 +139,9 @@ def test_weights_from_local_file(tmp_path, squeeze0):
         it.build_cnn("resnet18", weights=str(tmp_path / "wrong.pth"))
 
 
-@pytest.mark.skipif(it._torchvision() is not None, reason="torchvision importable: names are downloaded")
+@pytest.mark.skipif(
+    it._torchvision() is not None, reason="torchvision importable: names are downloaded"
+)
 def test_weights_name_without_torchvision():
     with pytest.raises(InputError, match="torchvision"):
         it.build_cnn("alexnet", weights="IMAGENET1K_V1")
@@ -146,7 +161,9 @@ def test_builtin_matches_torchvision(arch):
 def test_unknown_arch_and_layer(small_images, squeeze0):
     with pytest.raises(InputError, match=r"^arch: unknown architecture 'lenet'.*alexnet, resnet18"):
         it.build_cnn("lenet")
-    with pytest.raises(InputError, match=r"^layers: unknown layer name\(s\) 'features\.99'.*features\.12"):
+    with pytest.raises(
+        InputError, match=r"^layers: unknown layer name\(s\) 'features\.99'.*features\.12"
+    ):
         it.cnn_activations(squeeze0, small_images[0][:2], ["features.1", "features.99"])
 
 
@@ -163,7 +180,10 @@ def test_activation_shapes_and_order(small_images, squeeze0):
     acts = it.cnn_activations(squeeze0, images, layers, batch_size=5)
     assert list(acts) == layers
     assert {k: v.shape for k, v in acts.items()} == {
-        "classifier.2": (12, 1000), "features.1": (12, 64), "features.7": (12, 256)}
+        "classifier.2": (12, 1000),
+        "features.1": (12, 64),
+        "features.7": (12, 256),
+    }
     assert all(v.dtype == np.float32 for v in acts.values())
     # defaults, batch-size invariance, gap = mean of the unpooled map
     full = it.cnn_activations(squeeze0, images, arch="squeezenet1_1", batch_size=12)
@@ -171,7 +191,9 @@ def test_activation_shapes_and_order(small_images, squeeze0):
     np.testing.assert_allclose(full["features.7"], acts["features.7"], rtol=1e-4, atol=1e-6)
     flat = it.cnn_activations(squeeze0, images, ["features.1"], pooling="none")["features.1"]
     assert flat.shape[0] == 12 and flat.shape[1] % 64 == 0
-    np.testing.assert_allclose(flat.reshape(12, 64, -1).mean(axis=2), acts["features.1"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        flat.reshape(12, 64, -1).mean(axis=2), acts["features.1"], rtol=1e-4, atol=1e-6
+    )
 
 
 def test_activations_seeded(small_images):
@@ -188,13 +210,24 @@ def test_activations_seeded(small_images):
 def test_projection_in_activations(small_images, squeeze0):
     images = small_images[0]
     flat = it.cnn_activations(squeeze0, images, ["features.1", "classifier.2"], pooling="none")
-    proj = it.cnn_activations(squeeze0, images, ["features.1", "classifier.2"], pooling="none",
-                              max_units=200, projection_seed=4, batch_size=5,
-                              projection_buffer_mb=0.01)  # forces several projection blocks
+    proj = it.cnn_activations(
+        squeeze0,
+        images,
+        ["features.1", "classifier.2"],
+        pooling="none",
+        max_units=200,
+        projection_seed=4,
+        batch_size=5,
+        projection_buffer_mb=0.01,
+    )  # forces several projection blocks
     for k in flat:
         assert proj[k].shape == (12, 200)
-        np.testing.assert_allclose(proj[k], it.random_projection(flat[k], 200, seed=4),
-                                   rtol=1e-4, atol=1e-4 * np.abs(proj[k]).max())
+        np.testing.assert_allclose(
+            proj[k],
+            it.random_projection(flat[k], 200, seed=4),
+            rtol=1e-4,
+            atol=1e-4 * np.abs(proj[k]).max(),
+        )
     gap = it.cnn_activations(squeeze0, images, ["features.1"], max_units=1000)
     assert gap["features.1"].shape == (12, 64)  # ≤ max_units: left as is
 
@@ -267,7 +300,9 @@ def test_simulate_bad_options(small_images):
 def test_defaults_mirror_signatures():
     import inspect
 
-    assert inspect.signature(it.make_images).parameters["n_images"].default == it.DEFAULTS["n_images"]
+    assert (
+        inspect.signature(it.make_images).parameters["n_images"].default == it.DEFAULTS["n_images"]
+    )
     sim = inspect.signature(it.simulate_it).parameters
     for key, value in it.DEFAULTS["simulation"].items():
         assert sim[key].default == value, key
@@ -277,12 +312,16 @@ def test_defaults_mirror_signatures():
 
 
 # ------------------------------------------------------------------------- timing (opt-in)
-@pytest.mark.skipif(not os.environ.get("PREDICTIVITY_IT_TIMING"),
-                    reason="set PREDICTIVITY_IT_TIMING=1 to time 300 images × 4 architectures")
+@pytest.mark.skipif(
+    not os.environ.get("PREDICTIVITY_IT_TIMING"),
+    reason="set PREDICTIVITY_IT_TIMING=1 to time 300 images × 4 architectures",
+)
 def test_forward_timing():
     images, _ = it.make_images(300, 224, seed=0)
     for arch in it.ARCHITECTURES:
         model = it.build_cnn(arch, seed=0)
         t = time.perf_counter()
         it.cnn_activations(model, images, arch=arch, threads=2)
-        print(f"{arch}: {time.perf_counter() - t:.1f} s for 300 images (gap, default layers, 2 threads)")
+        print(
+            f"{arch}: {time.perf_counter() - t:.1f} s for 300 images (gap, default layers, 2 threads)"
+        )

@@ -235,14 +235,23 @@ def tiny_dirs(tmp_path_factory, shipped):
     tok = _bpe(["<|endoftext|>"], texts)
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
         unk_token="<|endoftext|>",
     )
     assert fast.pad_token is None
     fast.save_pretrained(gpt_dir)
     torch.manual_seed(100)  # "pretrained" weights ≠ any twin seed used below
-    cfg = GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=len(fast), n_positions=128,
-                     bos_token_id=0, eos_token_id=0)
+    cfg = GPT2Config(
+        n_layer=2,
+        n_embd=32,
+        n_head=2,
+        vocab_size=len(fast),
+        n_positions=128,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     GPT2Model(cfg).save_pretrained(gpt_dir)
 
     opt_dir = root / "opt-tiny"
@@ -251,14 +260,26 @@ def tiny_dirs(tmp_path_factory, shipped):
         single="</s> $A", pair="</s> $A $B", special_tokens=[("</s>", 2)]
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="</s>", eos_token="</s>", pad_token="<pad>",
+        tokenizer_object=tok,
+        bos_token="</s>",
+        eos_token="</s>",
+        pad_token="<pad>",
         unk_token="<unk>",
     )
     fast.save_pretrained(opt_dir)
     torch.manual_seed(101)
-    cfg = OPTConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, ffn_dim=64,
-                    num_attention_heads=2, max_position_embeddings=128, word_embed_proj_dim=32,
-                    pad_token_id=1, bos_token_id=2, eos_token_id=2)
+    cfg = OPTConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        num_hidden_layers=2,
+        ffn_dim=64,
+        num_attention_heads=2,
+        max_position_embeddings=128,
+        word_embed_proj_dim=32,
+        pad_token_id=1,
+        bos_token_id=2,
+        eos_token_id=2,
+    )
     OPTModel(cfg).save_pretrained(opt_dir)
     return {"gpt2": gpt_dir, "opt": opt_dir}
 
@@ -282,7 +303,10 @@ def test_resolve_model_names():
     assert L.resolve_model("minilm")["kind"] == "packaged"
     assert L.resolve_model("gpt2") == {"kind": "hub", "ref": "gpt2"}
     assert L.resolve_model("opt-125m") == {"kind": "hub", "ref": "facebook/opt-125m"}
-    assert L.resolve_model("EleutherAI/pythia-160m") == {"kind": "hub", "ref": "EleutherAI/pythia-160m"}
+    assert L.resolve_model("EleutherAI/pythia-160m") == {
+        "kind": "hub",
+        "ref": "EleutherAI/pythia-160m",
+    }
     assert L.MODELS["gpt2"]["n_layers"] == 12 and L.MODELS["opt-125m"]["hidden_size"] == 768
 
 
@@ -323,8 +347,11 @@ def test_tiny_decoder_pooling_matches_unbatched_brute_force(tiny, kind):
     with torch.no_grad():
         for i, s in enumerate(TEN):  # one sentence, no padding, straight model call
             enc = tokenizer([s], return_tensors="pt")
-            hs = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                       output_hidden_states=True).hidden_states
+            hs = model(
+                input_ids=enc["input_ids"],
+                attention_mask=enc["attention_mask"],
+                output_hidden_states=True,
+            ).hidden_states
             assert len(hs) == 3
             for name, h in zip(mean, hs):
                 # mean over every token (incl. OPT's BOS); last = the final token

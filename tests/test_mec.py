@@ -23,6 +23,7 @@ TINY_TRAIN = {"n_train_steps": 250, "batch_size": 100, "n_validation": 200}
 
 # ---------------------------------------------------------------------------------- stimuli
 
+
 def test_arena_bins_ids_and_centres():
     b = mec.arena_bins(2.2, 20)
     assert len(b) == 400
@@ -40,17 +41,21 @@ def test_arena_bins_ids_and_centres():
     np.testing.assert_array_equal(mec.bin_index(b[["x", "y"]].to_numpy(), 2.2, 20), np.arange(400))
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    ({"n_bins": 1}, "studies.mec.stimuli.n_bins"),
-    ({"n_bins": 2.5}, "studies.mec.stimuli.n_bins"),
-    ({"box_width": 0.0}, "studies.mec.stimuli.box_width"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"n_bins": 1}, "studies.mec.stimuli.n_bins"),
+        ({"n_bins": 2.5}, "studies.mec.stimuli.n_bins"),
+        ({"box_width": 0.0}, "studies.mec.stimuli.box_width"),
+    ],
+)
 def test_arena_bins_bad_input(kwargs, key):
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
         mec.arena_bins(**kwargs)
 
 
 # ---------------------------------------------------------------------------------- walks
+
 
 def test_random_walks_deterministic_and_integrable():
     w1 = mec.random_walks(300, 50, 2.2, np.random.default_rng(3))
@@ -83,6 +88,7 @@ def test_random_walks_bad_input():
 
 # ---------------------------------------------------------------------------------- place cells
 
+
 @pytest.mark.parametrize("kind", ["gaussian", "dog"])
 def test_place_cell_targets(kind):
     rng = np.random.default_rng(0)
@@ -99,7 +105,7 @@ def test_place_cell_targets(kind):
     d = np.linalg.norm(x[..., None, :] - c, axis=-1)
     np.testing.assert_array_equal(a.argmax(-1), d.argmin(-1))
     if kind == "gaussian":
-        ref = np.exp(-d ** 2 / (2 * 0.12 ** 2))
+        ref = np.exp(-(d**2) / (2 * 0.12**2))
         np.testing.assert_allclose(a, ref / ref.sum(-1, keepdims=True), atol=1e-10)
 
 
@@ -111,6 +117,7 @@ def test_place_cells_bad_input():
 
 
 # ---------------------------------------------------------------------------------- networks
+
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_build_rnn_seeded_and_shapes(cell):
@@ -135,18 +142,24 @@ def test_build_rnn_seeded_and_shapes(cell):
     states = m1.states(disp, init_pc)
     torch.testing.assert_close(states["hidden"], hidden)
     torch.testing.assert_close(states["logits"], logits)
-    expected = ["encoder", "hidden", "cell", "logits"] if cell == "lstm" else \
-        ["encoder", "hidden", "logits"]
+    expected = (
+        ["encoder", "hidden", "cell", "logits"]
+        if cell == "lstm"
+        else ["encoder", "hidden", "logits"]
+    )
     assert m1.layer_names == expected
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    ({"cell": "transformer"}, "studies.mec.model.cell"),
-    ({"cell": "gru", "activation": "relu"}, "studies.mec.model.activation"),
-    ({"cell": "rnn", "activation": "sigmoid"}, "studies.mec.model.activation"),
-    ({"n_hidden": 0}, "studies.mec.model.n_hidden"),
-    ({"place_cell_kind": "box"}, "studies.mec.model.place_cell_kind"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"cell": "transformer"}, "studies.mec.model.cell"),
+        ({"cell": "gru", "activation": "relu"}, "studies.mec.model.activation"),
+        ({"cell": "rnn", "activation": "sigmoid"}, "studies.mec.model.activation"),
+        ({"n_hidden": 0}, "studies.mec.model.n_hidden"),
+        ({"place_cell_kind": "box"}, "studies.mec.model.place_cell_kind"),
+    ],
+)
 def test_build_rnn_bad_input(kwargs, key):
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
         mec.build_rnn(**kwargs)
@@ -155,11 +168,12 @@ def test_build_rnn_bad_input(kwargs, key):
 @pytest.fixture(scope="module")
 def trained_and_twin():
     trained = mec.build_rnn("rnn", **TINY)
-    trained, history = mec.train_path_integrator(trained, TINY_TRAIN, seed=0, log_every=50,
-                                                 threads=2)
-    twin, twin_history = mec.train_path_integrator(mec.build_rnn("rnn", **TINY),
-                                                   {**TINY_TRAIN, "n_train_steps": 0}, seed=0,
-                                                   log_every=50)
+    trained, history = mec.train_path_integrator(
+        trained, TINY_TRAIN, seed=0, log_every=50, threads=2
+    )
+    twin, twin_history = mec.train_path_integrator(
+        mec.build_rnn("rnn", **TINY), {**TINY_TRAIN, "n_train_steps": 0}, seed=0, log_every=50
+    )
     return trained, history, twin, twin_history
 
 
@@ -169,8 +183,10 @@ def test_training_beats_untrained_twin(trained_and_twin):
     e_trained = mec.decoding_error(trained, walks)
     e_twin = mec.decoding_error(twin, walks)
     chance = mec.chance_error_cm(2.2)
-    print(f"\ntiny RNN decoding error: trained {e_trained:.1f} cm, untrained {e_twin:.1f} cm, "
-          f"chance {chance:.1f} cm")
+    print(
+        f"\ntiny RNN decoding error: trained {e_trained:.1f} cm, untrained {e_twin:.1f} cm, "
+        f"chance {chance:.1f} cm"
+    )
     assert e_trained < 0.6 * e_twin
     assert e_trained < 0.6 * chance
     assert list(history.columns) == ["step", "loss", "decoding_error_cm", "train_loss"]
@@ -198,9 +214,12 @@ def test_chance_error_matches_monte_carlo():
 def test_training_is_deterministic():
     runs = []
     for _ in range(2):
-        m, h = mec.train_path_integrator(mec.build_rnn("gru", **TINY),
-                                         {"n_train_steps": 6, "batch_size": 20,
-                                          "n_validation": 10}, seed=3, log_every=3)
+        m, h = mec.train_path_integrator(
+            mec.build_rnn("gru", **TINY),
+            {"n_train_steps": 6, "batch_size": 20, "n_validation": 10},
+            seed=3,
+            log_every=3,
+        )
         runs.append((m.state_dict(), h))
     pd.testing.assert_frame_equal(runs[0][1], runs[1][1])
     assert all(torch.equal(v, runs[1][0][k]) for k, v in runs[0][0].items())
@@ -209,15 +228,20 @@ def test_training_is_deterministic():
 def test_dog_targets_train_smoke():
     m, h = mec.train_path_integrator(
         mec.build_rnn("rnn", place_cell_kind="dog", **TINY),
-        {"n_train_steps": 3, "batch_size": 10, "n_validation": 10}, log_every=3)
+        {"n_train_steps": 3, "batch_size": 10, "n_validation": 10},
+        log_every=3,
+    )
     assert h["step"].tolist() == [0, 3] and np.isfinite(h["loss"]).all()
 
 
-@pytest.mark.parametrize("config, key", [
-    ({"n_train_steps": -1}, "studies.mec.training.n_train_steps"),
-    ({"learning_rate": 0}, "studies.mec.training.learning_rate"),
-    ({"lr": 1e-3}, "studies.mec.training.lr"),
-])
+@pytest.mark.parametrize(
+    "config, key",
+    [
+        ({"n_train_steps": -1}, "studies.mec.training.n_train_steps"),
+        ({"learning_rate": 0}, "studies.mec.training.learning_rate"),
+        ({"lr": 1e-3}, "studies.mec.training.lr"),
+    ],
+)
 def test_training_bad_input(config, key):
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
         mec.train_path_integrator(mec.build_rnn("rnn", **TINY), config)
@@ -225,12 +249,12 @@ def test_training_bad_input(config, key):
 
 # ---------------------------------------------------------------------------------- rate maps
 
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_rate_maps_shapes_and_determinism(cell, trained_and_twin):
     model = trained_and_twin[0] if cell == "rnn" else mec.build_rnn("lstm", **TINY)
     maps = mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2)
-    again = mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2,
-                          batch_size=64)
+    again = mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2, batch_size=64)
     assert list(maps) == model.layer_names
     units = {"encoder": 64 if cell == "lstm" else 32, "hidden": 32, "cell": 32, "logits": 64}
     for name, m in maps.items():
@@ -239,8 +263,10 @@ def test_rate_maps_shapes_and_determinism(cell, trained_and_twin):
         np.testing.assert_allclose(again[name], m, rtol=1e-5, atol=1e-6)
     other = mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=3)
     assert not np.array_equal(other["hidden"], maps["hidden"])
-    assert np.array_equal(mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20,
-                                        seed=2)["hidden"], maps["hidden"])
+    assert np.array_equal(
+        mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2)["hidden"],
+        maps["hidden"],
+    )
 
 
 def test_rate_maps_trained_hidden_codes_position(trained_and_twin):
@@ -267,6 +293,7 @@ def test_rate_maps_fill_unvisited_bins():
 
 # ---------------------------------------------------------------------------------- recordings
 
+
 @pytest.fixture(scope="module")
 def demo_recordings():
     xy = mec.arena_bins()[["x", "y"]].to_numpy()
@@ -279,14 +306,24 @@ def test_simulate_mec_shapes_table_determinism(demo_recordings):
     n = rec["n_grid"] + rec["n_border"] + rec["n_head_direction"] + rec["n_heterogeneous"]
     assert counts.shape == (400, n, 2) and counts.dtype == np.float32
     assert (counts >= 0).all() and np.array_equal(counts, np.round(counts))
-    assert list(cells.columns[:5]) == ["target_name", "cell_type", "module", "period",
-                                       "orientation"]
+    assert list(cells.columns[:5]) == [
+        "target_name",
+        "cell_type",
+        "module",
+        "period",
+        "orientation",
+    ]
     assert cells["target_name"].is_unique and len(cells) == n
     assert cells["cell_type"].value_counts().to_dict() == {
-        "grid": 128, "heterogeneous": 64, "border": 16, "head_direction": 16}
+        "grid": 128,
+        "heterogeneous": 64,
+        "border": 16,
+        "head_direction": 16,
+    }
     grid = cells[cells.cell_type == "grid"]
     assert grid.groupby("module")["period"].first().to_numpy() == pytest.approx(
-        0.3 * 1.4 ** np.arange(4))
+        0.3 * 1.4 ** np.arange(4)
+    )
     assert grid.groupby("module")["orientation"].nunique().eq(1).all()
     assert cells.loc[cells.cell_type != "grid", "module"].isna().all()
     again, cells2 = mec.simulate_mec(xy, seed=0)
@@ -316,17 +353,26 @@ def test_grid_modules_have_configured_periods():
     """Period measured from the maps (autocorrelogram), not read back from the parameters."""
     n = 64
     xy = mec.arena_bins(2.2, n)[["x", "y"]].to_numpy()
-    rates, cells = mec.mec_rates(xy, n_grid=32, n_border=0, n_head_direction=0,
-                                 n_heterogeneous=0, period_ratio=1.4, seed=7)
-    counts, _ = mec.simulate_mec(xy, n_grid=32, n_border=0, n_head_direction=0,
-                                 n_heterogeneous=0, period_ratio=1.4, seed=7, dwell_s=20.0)
+    rates, cells = mec.mec_rates(
+        xy, n_grid=32, n_border=0, n_head_direction=0, n_heterogeneous=0, period_ratio=1.4, seed=7
+    )
+    counts, _ = mec.simulate_mec(
+        xy,
+        n_grid=32,
+        n_border=0,
+        n_head_direction=0,
+        n_heterogeneous=0,
+        period_ratio=1.4,
+        seed=7,
+        dwell_s=20.0,
+    )
     for m in range(4):
         cols = np.nonzero(cells["module"].eq(m).fillna(False).to_numpy())[0]
-        configured = 0.3 * 1.4 ** m
-        noise_free = np.median([mec.grid_period(rates[:, j].reshape(n, n), 2.2 / n)
-                                for j in cols])
-        noisy = np.median([mec.grid_period(counts[:, j].sum(-1).reshape(n, n), 2.2 / n)
-                           for j in cols])
+        configured = 0.3 * 1.4**m
+        noise_free = np.median([mec.grid_period(rates[:, j].reshape(n, n), 2.2 / n) for j in cols])
+        noisy = np.median(
+            [mec.grid_period(counts[:, j].sum(-1).reshape(n, n), 2.2 / n) for j in cols]
+        )
         assert noise_free == pytest.approx(configured, rel=0.10), m
         assert noisy == pytest.approx(configured, rel=0.10), m
 
@@ -343,7 +389,7 @@ def test_grid_period_on_an_independent_lattice_and_degenerate_maps():
     for i in range(-12, 13):
         for j in range(-12, 13):
             p = i * e1 + j * e2
-            m += np.exp(-((X - p[0]) ** 2 + (Y - p[1]) ** 2) / (2 * 0.06 ** 2))
+            m += np.exp(-((X - p[0]) ** 2 + (Y - p[1]) ** 2) / (2 * 0.06**2))
     assert mec.grid_period(m, size / n) == pytest.approx(lam, rel=0.05)
     assert math.isnan(mec.grid_period(np.ones((10, 10)), 0.1))
     with pytest.raises(InputError):
@@ -360,19 +406,24 @@ def test_head_direction_cells_are_nearly_flat_and_heterogeneous_are_not(demo_rec
     assert cv[types == "grid"].min() > 0.3
 
 
-@pytest.mark.parametrize("kwargs, key", [
-    ({"period_ratio": 1.0}, "studies.mec.recordings.period_ratio"),
-    ({"period_ratio": 0.7}, "studies.mec.recordings.period_ratio"),
-    ({"period_min": -0.3}, "studies.mec.recordings.period_min"),
-    ({"n_modules": 0}, "studies.mec.recordings.n_modules"),
-    ({"n_grid": 3, "n_modules": 4}, "studies.mec.recordings.n_grid"),
-    ({"n_sessions": 1}, "studies.mec.recordings.n_sessions"),
-    ({"dwell_s": 0}, "studies.mec.recordings.dwell_s"),
-    ({"n_border": -1}, "studies.mec.recordings.n_border"),
-    ({"peak_rate_hz": float("nan")}, "studies.mec.recordings.peak_rate_hz"),
-    ({"n_grid": 0, "n_border": 0, "n_head_direction": 0, "n_heterogeneous": 0},
-     "studies.mec.recordings"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"period_ratio": 1.0}, "studies.mec.recordings.period_ratio"),
+        ({"period_ratio": 0.7}, "studies.mec.recordings.period_ratio"),
+        ({"period_min": -0.3}, "studies.mec.recordings.period_min"),
+        ({"n_modules": 0}, "studies.mec.recordings.n_modules"),
+        ({"n_grid": 3, "n_modules": 4}, "studies.mec.recordings.n_grid"),
+        ({"n_sessions": 1}, "studies.mec.recordings.n_sessions"),
+        ({"dwell_s": 0}, "studies.mec.recordings.dwell_s"),
+        ({"n_border": -1}, "studies.mec.recordings.n_border"),
+        ({"peak_rate_hz": float("nan")}, "studies.mec.recordings.peak_rate_hz"),
+        (
+            {"n_grid": 0, "n_border": 0, "n_head_direction": 0, "n_heterogeneous": 0},
+            "studies.mec.recordings",
+        ),
+    ],
+)
 def test_simulate_mec_bad_input(kwargs, key):
     xy = mec.arena_bins(2.2, 4)[["x", "y"]].to_numpy()
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
@@ -388,28 +439,44 @@ def test_simulate_mec_bad_stimuli():
 
 def test_custom_config_key_is_named():
     with pytest.raises(InputError, match=r"studies\.mec_big\.recordings\.period_ratio"):
-        mec.simulate_mec(np.zeros((4, 2)), period_ratio=1.0,
-                         config_key="studies.mec_big.recordings")
+        mec.simulate_mec(
+            np.zeros((4, 2)), period_ratio=1.0, config_key="studies.mec_big.recordings"
+        )
 
 
 # ---------------------------------------------------------------------------------- defaults
 
-@pytest.mark.parametrize("section, func, skip", [
-    ("stimuli", mec.arena_bins, set()),
-    ("recordings", mec.simulate_mec, {"stimuli_xy", "box_width"}),
-    ("model", mec.build_rnn, {"box_width"}),
-    ("trajectories", mec.random_walks, {"n_trajectories", "n_steps", "box_width", "rng"}),
-])
+
+@pytest.mark.parametrize(
+    "section, func, skip",
+    [
+        ("stimuli", mec.arena_bins, set()),
+        ("recordings", mec.simulate_mec, {"stimuli_xy", "box_width"}),
+        ("model", mec.build_rnn, {"box_width"}),
+        ("trajectories", mec.random_walks, {"n_trajectories", "n_steps", "box_width", "rng"}),
+    ],
+)
 def test_defaults_mirror_signatures(section, func, skip):
-    params = {k: p.default for k, p in inspect.signature(func).parameters.items()
-              if k not in skip and k != "config_key"}
+    params = {
+        k: p.default
+        for k, p in inspect.signature(func).parameters.items()
+        if k not in skip and k != "config_key"
+    }
     assert params == mec.DEFAULTS[section]
 
 
 def test_defaults_mirror_training_and_rate_maps():
     t = mec.DEFAULTS["training"]
-    assert set(t) == {"n_train_steps", "batch_size", "sequence_length", "learning_rate",
-                      "weight_decay", "n_validation", "log_every", "seed"}
+    assert set(t) == {
+        "n_train_steps",
+        "batch_size",
+        "sequence_length",
+        "learning_rate",
+        "weight_decay",
+        "n_validation",
+        "log_every",
+        "seed",
+    }
     sig = inspect.signature(mec.rate_maps).parameters
     for k, v in mec.DEFAULTS["rate_maps"].items():
         assert sig[k].default == v
@@ -417,6 +484,7 @@ def test_defaults_mirror_training_and_rate_maps():
 
 
 # ---------------------------------------------------------------------------------- timing
+
 
 def test_print_demo_training_speed():
     """Not an assertion: seconds per 100 training steps at the demo size (Np 256, Ng 128,
@@ -428,7 +496,8 @@ def test_print_demo_training_speed():
         # warm-up: the first calls of a process build oneDNN primitives (tens of ms each)
         mec.train_path_integrator(model, {"n_train_steps": 4, "n_validation": 1}, threads=2)
         t0 = time.perf_counter()
-        mec.train_path_integrator(model, {"n_train_steps": steps, "n_validation": 1},
-                                  log_every=10 ** 6, threads=2)
+        mec.train_path_integrator(
+            model, {"n_train_steps": steps, "n_validation": 1}, log_every=10**6, threads=2
+        )
         lines.append(f"{cell}: {100 * (time.perf_counter() - t0) / steps:.1f} s / 100 steps")
     print("\ndemo-size path-integrator training (2 threads): " + "; ".join(lines))

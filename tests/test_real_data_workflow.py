@@ -26,12 +26,25 @@ def test_real_config_validates_and_dry_run_lists_the_jobs(tmp_path):
     np.save(work / "data/mec_rate_maps.npy", np.zeros((2, 20, 20)))  # stands in for the user's file
     cfg = yaml.safe_load((REPO / "config/real.yaml").read_text())
     proc = run_snakemake(work, cfg, "-n")
-    for rule, count in [("download", 3), ("stimuli_auditory", 2), ("recordings_auditory", 2),
-                        ("stimuli_language", 1), ("activations_language", 5),
-                        ("stimuli_story", 1), ("activations_story", 4),
-                        ("stimuli_it", 1), ("recordings_it", 1), ("activations_it", 5),
-                        ("recordings_mec", 1), ("train_mec", 4), ("layers_table", 1)]:
-        assert any(line.split() == [rule, str(count)] for line in proc.output.splitlines()), (rule, proc.output[-3000:])
+    for rule, count in [
+        ("download", 3),
+        ("stimuli_auditory", 2),
+        ("recordings_auditory", 2),
+        ("stimuli_language", 1),
+        ("activations_language", 5),
+        ("stimuli_story", 1),
+        ("activations_story", 4),
+        ("stimuli_it", 1),
+        ("recordings_it", 1),
+        ("activations_it", 5),
+        ("recordings_mec", 1),
+        ("train_mec", 4),
+        ("layers_table", 1),
+    ]:
+        assert any(line.split() == [rule, str(count)] for line in proc.output.splitlines()), (
+            rule,
+            proc.output[-3000:],
+        )
 
 
 def _components_release(root: Path, names, seed=0):
@@ -41,9 +54,15 @@ def _components_release(root: Path, names, seed=0):
     comp.mkdir(parents=True)
     cell = lambda xs: np.array([[x] for x in xs], dtype=object)  # noqa: E731
     R = rng.standard_normal((len(names), 6))
-    sio.savemat(comp / "components.mat", {"R": R, "W": rng.standard_normal((6, 40)),
-                                          "stim_names": cell(names),
-                                          "component_names": cell([f"comp{i}" for i in range(6)])})
+    sio.savemat(
+        comp / "components.mat",
+        {
+            "R": R,
+            "W": rng.standard_normal((6, 40)),
+            "stim_names": cell(names),
+            "component_names": cell([f"comp{i}" for i in range(6)]),
+        },
+    )
     tar = root / "data.tar"
     with tarfile.open(tar, "w") as t:
         t.add(root / "release/data", arcname="data")
@@ -62,11 +81,16 @@ def test_download_flows_into_tables_and_a_changed_file_is_refused(tmp_path):
     cfg = {
         "checksums": str(tmp_path / "checksums.tsv"),
         "downloads": {"comp": {"url": tar.as_uri(), "unpack": True}},
-        "studies": {"nh2015_components": {
-            "kind": "auditory", "sounds": {"wav_folder": "sounds", "duration": 0.5},
-            "dataset": {"loader": "nh2015_components", "download": "comp"},
-            "models": {"filterbank": {"network": "filterbank"}}}},
-        "theory": {"n_p": 3, "n_subsets": 2}, "fits": {"n_boot": 20},
+        "studies": {
+            "nh2015_components": {
+                "kind": "auditory",
+                "sounds": {"wav_folder": "sounds", "duration": 0.5},
+                "dataset": {"loader": "nh2015_components", "download": "comp"},
+                "models": {"filterbank": {"network": "filterbank"}},
+            }
+        },
+        "theory": {"n_p": 3, "n_subsets": 2},
+        "fits": {"n_boot": 20},
     }
     run_snakemake(work, cfg)
     rec = np.load(work / "results/recordings/nh2015_components.npz")
@@ -88,7 +112,11 @@ def test_download_flows_into_tables_and_a_changed_file_is_refused(tmp_path):
     assert proc.returncode != 0
     assert "downloads.comp" in proc.output and "sha256" in proc.output
     assert not (work / "results/downloads/comp").exists()
-    leftovers = list((work / "results/downloads").iterdir()) if (work / "results/downloads").exists() else []
+    leftovers = (
+        list((work / "results/downloads").iterdir())
+        if (work / "results/downloads").exists()
+        else []
+    )
     assert leftovers == [], leftovers
 
 
@@ -104,13 +132,25 @@ def test_pereira_sentences_and_passage_groups_flow_through(tmp_path):
     cell = lambda xs: np.array([[x] for x in xs], dtype=object)  # noqa: E731
     work = tmp_path / "w"
     (work / "P01").mkdir(parents=True)
-    sio.savemat(work / "P01/data_384sentences.mat",
-                {"examples_passagesentences": X, "keySentences": cell(SENTENCES),
-                 "labelsPassageForEachSentence": passage[:, None]})
-    cfg = {"studies": {"pereira": {
-        "kind": "language", "dataset": {"loader": "pereira2018", "path": "P01/data_384sentences.mat"},
-        "models": {"minilm_untrained": {"network": "minilm", "trained": False}}}},
-        "theory": {"n_p": 3, "n_subsets": 2}, "fits": {"n_boot": 20}}
+    sio.savemat(
+        work / "P01/data_384sentences.mat",
+        {
+            "examples_passagesentences": X,
+            "keySentences": cell(SENTENCES),
+            "labelsPassageForEachSentence": passage[:, None],
+        },
+    )
+    cfg = {
+        "studies": {
+            "pereira": {
+                "kind": "language",
+                "dataset": {"loader": "pereira2018", "path": "P01/data_384sentences.mat"},
+                "models": {"minilm_untrained": {"network": "minilm", "trained": False}},
+            }
+        },
+        "theory": {"n_p": 3, "n_subsets": 2},
+        "fits": {"n_boot": 20},
+    }
     run_snakemake(work, cfg)
     stimuli = pd.read_csv(work / "results/stimuli/pereira.tsv", sep="\t")
     assert list(stimuli["sentence"]) == SENTENCES and stimuli["group"].nunique() == 5
@@ -129,20 +169,38 @@ def test_lebel_story_study_flows_through(tmp_path):
     rng = np.random.default_rng(5)
     stories = {"alternateithicatom": 60, "souls": 48, "avatar": 52}
     write_lebel(work / "ds003020", rng, stories, n_vox=8)
-    cfg = {"studies": {"lebel": {
-        "kind": "story",
-        "dataset": {"loader": "lebel2023", "path": "ds003020",
-                    "options": {"subject": "UTS01", "stories": list(stories)}},
-        "features": {"delays": [1, 2], "context_words": 16},
-        "models": {"minilm": {"network": "minilm"}}}},
-        "regression": {"folds": 3}, "theory": {"n_p": 3, "n_subsets": 2}, "fits": {"n_boot": 20}}
+    cfg = {
+        "studies": {
+            "lebel": {
+                "kind": "story",
+                "dataset": {
+                    "loader": "lebel2023",
+                    "path": "ds003020",
+                    "options": {"subject": "UTS01", "stories": list(stories)},
+                },
+                "features": {"delays": [1, 2], "context_words": 16},
+                "models": {"minilm": {"network": "minilm"}},
+            }
+        },
+        "regression": {"folds": 3},
+        "theory": {"n_p": 3, "n_subsets": 2},
+        "fits": {"n_boot": 20},
+    }
     run_snakemake(work, cfg)
     stimuli = pd.read_csv(work / "results/stimuli/lebel.tsv", sep="\t")
     assert len(stimuli) == sum(v - 20 for v in stories.values()) and stimuli["group"].nunique() == 3
     layers = pd.read_parquet(work / "results/tables/layers.parquet")
-    assert len(layers) == 7 and (layers["n_units"] == 2 * 384).all() and (layers["n_targets"] == 8).all()
+    assert (
+        len(layers) == 7
+        and (layers["n_units"] == 2 * 384).all()
+        and (layers["n_targets"] == 8).all()
+    )
 
     cfg["regression"]["folds"] = 5  # 3 stories cannot fill 5 folds: one clear error
     shutil.rmtree(work / "results")
     proc = run_snakemake(work, cfg, check=False)
-    assert proc.returncode != 0 and "3 stimulus groups" in proc.output and "regression.folds" in proc.output
+    assert (
+        proc.returncode != 0
+        and "3 stimulus groups" in proc.output
+        and "regression.folds" in proc.output
+    )

@@ -36,7 +36,9 @@ def _sklearn_reference(X, Y, folds, alphas):
     return np.mean(r2, 0), np.mean(r, 0), np.median(chosen, 0), np.array(chosen)
 
 
-@pytest.mark.parametrize("P,M,N", [(120, 400, 12), (150, 30, 12)], ids=["kernel_M>P", "covariance_M<P"])
+@pytest.mark.parametrize(
+    "P,M,N", [(120, 400, 12), (150, 30, 12)], ids=["kernel_M>P", "covariance_M<P"]
+)
 def test_matches_sklearn_ridgecv_float64(P, M, N):
     X, Y = _data(P, M, N)
     folds = make_folds(P, 5, seed=0)
@@ -104,14 +106,20 @@ def test_trace_scaling_multiplies_the_grid_by_the_training_trace():
 def test_alpha_at_edge_flags_the_grid_ends():
     X, Y = _data(80, 200, 5, seed=9)
     folds = make_folds(80, 5, seed=0)
-    out = cross_validated_ridge(X, Y, folds, alphas=[1e6, 1e7])  # far too strong: highest-alpha edge or lowest
+    out = cross_validated_ridge(
+        X, Y, folds, alphas=[1e6, 1e7]
+    )  # far too strong: highest-alpha edge or lowest
     assert out["alpha_at_edge"].all()
     assert (out["alpha_at_edge"] == out["alpha_at_low_edge"] | out["alpha_at_high_edge"]).all()
     # pure-noise targets want the strongest penalty; a grid far too strong is left at its low end
     rng = np.random.default_rng(0)
-    noise = cross_validated_ridge(X, rng.standard_normal((80, 6)), folds, alphas=np.logspace(-2, 3, 6))
+    noise = cross_validated_ridge(
+        X, rng.standard_normal((80, 6)), folds, alphas=np.logspace(-2, 3, 6)
+    )
     assert noise["alpha_at_high_edge"].mean() > 0.5 and not noise["alpha_at_low_edge"].any()
-    signal = cross_validated_ridge(X, X[:, :3] @ np.ones((3, 2)), folds, alphas=np.logspace(6, 8, 3))
+    signal = cross_validated_ridge(
+        X, X[:, :3] @ np.ones((3, 2)), folds, alphas=np.logspace(6, 8, 3)
+    )
     assert signal["alpha_at_low_edge"].all()
 
 
@@ -126,7 +134,10 @@ def test_r2_pooled_parts_sum_over_folds():
 def test_split_half_ceiling_against_a_direct_spearman_brown_loop():
     rng = np.random.default_rng(0)
     signal = rng.standard_normal((50, 6))
-    resp = signal[:, :, None] + rng.standard_normal((50, 6, 4)) * np.array([0.1, 0.5, 1, 2, 4, 8])[None, :, None]
+    resp = (
+        signal[:, :, None]
+        + rng.standard_normal((50, 6, 4)) * np.array([0.1, 0.5, 1, 2, 4, 8])[None, :, None]
+    )
     ceil = split_half_ceiling(resp)
     for n in range(6):
         a = resp[:, n, [0, 2]].mean(1)
@@ -141,7 +152,9 @@ def test_score_layers_labels_and_ceiled_scores():
     X, Y = _data(60, 30, 4, seed=4)
     folds = make_folds(60, 5, seed=0)
     ceiling = np.array([0.5, np.nan, 1.0, 0.25])
-    df = score_layers({"a": X, "b": X[:, :10]}, Y, folds, target=np.array([0, 2, 3, 5]), ceiling=ceiling)
+    df = score_layers(
+        {"a": X, "b": X[:, :10]}, Y, folds, target=np.array([0, 2, 3, 5]), ceiling=ceiling
+    )
     assert list(df["layer"].unique()) == ["a", "b"]
     assert list(df["target"][:4]) == [0, 2, 3, 5]
     np.testing.assert_allclose(df["r2_ceiled"][:4], df["r2"][:4] / ceiling)
@@ -155,6 +168,7 @@ def test_non_positive_alpha_rejected():
 
 
 # --- the LOO search and the Gram (issue 6) -------------------------------------------------------
+
 
 def _flat_layer(P, M, N, seed=0, rank=8):
     """A wide layer whose noise floor sits far above the small alphas of the grid: their LOO
@@ -180,6 +194,7 @@ def _kernel_fold(X, Y, te, alphas):
 
     from predictivity.core.gram import centred_gram
     from predictivity.core.ridge import _double_centre_block
+
     P = X.shape[0]
     tr = np.setdiff1d(np.arange(P), te)
     Ktr, _ = _double_centre_block(centred_gram(X), tr, np.sort(te))
@@ -191,19 +206,24 @@ def _kernel_fold(X, Y, te, alphas):
 @pytest.mark.parametrize("case", ["gaussian", "powerlaw", "flat", "noise_only", "rank_deficient"])
 def test_bounded_loo_search_returns_the_exhaustive_argmin(case):
     from predictivity.core.ridge import _kernel_loo_select
+
     rng = np.random.default_rng(11)
     if case == "gaussian":
         X, Y = _data(150, 600, 60, seed=2)
     elif case == "powerlaw":
         X = rng.standard_normal((150, 800)) * np.arange(1, 801) ** -0.6
-        Y = X @ (rng.standard_normal((800, 60)) * (np.arange(1, 801) ** -0.6)[:, None]) * rng.uniform(0, 3, 60)
+        Y = (
+            X
+            @ (rng.standard_normal((800, 60)) * (np.arange(1, 801) ** -0.6)[:, None])
+            * rng.uniform(0, 3, 60)
+        )
         Y += rng.standard_normal(Y.shape) * 0.1
     elif case == "flat":
         X, Y = _flat_layer(80, 4000, 60, seed=3)
-    elif case == "noise_only":   # LOO curves nearly flat at the top of the grid
+    elif case == "noise_only":  # LOO curves nearly flat at the top of the grid
         X = rng.standard_normal((120, 500))
         Y = rng.standard_normal((120, 60))
-    else:                        # forced kernel form with M < p: a null space of dimension > 1
+    else:  # forced kernel form with M < p: a null space of dimension > 1
         X = rng.standard_normal((120, 30))
         Y = X @ rng.standard_normal((30, 40)) + rng.standard_normal((120, 40))
     alphas = np.logspace(-3, 7, 20)
@@ -228,6 +248,7 @@ def test_loo_search_option_gives_identical_results():
 
 def test_centred_gram_float32_blocks_match_float64_centring():
     from predictivity.core.gram import centred_gram
+
     rng = np.random.default_rng(0)
     X = (rng.standard_normal((70, 3000)) * 0.1 + 50.0).astype(np.float32)  # large means
     exact = centred_gram(X.astype(np.float64))

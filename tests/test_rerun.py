@@ -146,10 +146,24 @@ def test_d_edited_package_module_reruns_its_stages(done, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(repo / "workflow"))
 
     def smk(*args):
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory",
-               str(work), "--cores", "2", "--configfile", str(work / "config.yaml"),
-               "--replace-workflow-config", *args]
-        proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(repo / "Snakefile"),
+            "--directory",
+            str(work),
+            "--cores",
+            "2",
+            "--configfile",
+            str(work / "config.yaml"),
+            "--replace-workflow-config",
+            *args,
+        ]
+        proc = subprocess.run(
+            cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600
+        )
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, out[-6000:]
         return out
@@ -161,7 +175,9 @@ def test_d_edited_package_module_reruns_its_stages(done, tmp_path):
     edited = set()
     for module, stages in EDITS.items():  # edits accumulate: each adds its stages to the plan
         path = repo / "workflow/predictivity" / f"{module}.py"
-        path.write_text(path.read_text() + f'\nimport sys as _sys\nprint("{marker}", file=_sys.stderr)\n')
+        path.write_text(
+            path.read_text() + f'\nimport sys as _sys\nprint("{marker}", file=_sys.stderr)\n'
+        )
         edited |= stages
         jobs = planned(smk("-n"))
         assert edited <= rules(jobs) <= edited | AGGREGATE, (module, jobs)
@@ -175,8 +191,11 @@ def test_d_edited_package_module_reruns_its_stages(done, tmp_path):
 
 def _tables(work: Path) -> dict[str, pd.DataFrame]:
     files = ["results/tables/layers.parquet", "results/tables/fits.parquet"]
-    files += [f"results/{stage}/toy/{m}.parquet" for stage in ("regression", "spectra", "theory")
-              for m in MODELS]
+    files += [
+        f"results/{stage}/toy/{m}.parquet"
+        for stage in ("regression", "spectra", "theory")
+        for m in MODELS
+    ]
     return {f: pd.read_parquet(work / f) for f in files}
 
 
@@ -186,12 +205,30 @@ def test_e_sigkill_mid_run_then_rerun_incomplete_gives_identical_tables(done, tm
     cfg = write_study(work / "data", models=MODELS)  # the same seeded study as `done`
     cfgfile = work / "config.yaml"
     cfgfile.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(work),
-           "--cores", "2", "--configfile", str(cfgfile), "--replace-workflow-config"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(work),
+        "--cores",
+        "2",
+        "--configfile",
+        str(cfgfile),
+        "--replace-workflow-config",
+    ]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     # own session: the kill takes snakemake and the jobs it started, like a crashed node
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while not list(work.glob("logs/regression/toy/*.log")):
@@ -217,8 +254,10 @@ def test_e_sigkill_mid_run_then_rerun_incomplete_gives_identical_tables(done, tm
     ours, reference = _tables(work), _tables(done[0])
     for name, df in reference.items():
         pd.testing.assert_frame_equal(ours[name], df, check_exact=True, obj=name)
-    with np.load(work / "results/recordings/toy.npz") as a, \
-            np.load(done[0] / "results/recordings/toy.npz") as b:
+    with (
+        np.load(work / "results/recordings/toy.npz") as a,
+        np.load(done[0] / "results/recordings/toy.npz") as b,
+    ):
         assert sorted(a.files) == sorted(b.files)
         for k in a.files:
             np.testing.assert_array_equal(a[k], b[k])

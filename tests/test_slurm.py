@@ -24,8 +24,11 @@ pytestmark = pytest.mark.slurm
 
 START = REPO / ".ci" / "start-slurm.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
-REASONS = {2: "not root", 3: "cannot install slurm-wlm/munge with apt",
-           4: "the SLURM daemons did not start or the node takes no jobs"}
+REASONS = {
+    2: "not root",
+    3: "cannot install slurm-wlm/munge with apt",
+    4: "the SLURM daemons did not start or the node takes no jobs",
+}
 
 
 def _unavailable(reason: str):
@@ -56,16 +59,33 @@ def slurm_cluster():
 def _run_on_slurm(work, cfg, timeout=420):
     cfgfile = work / "config.yaml"
     cfgfile.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(work),
-           "--configfile", str(cfgfile), "--replace-workflow-config",
-           "--profile", str(PROFILE),
-           # the profile asks 2–4 cores for heavy rules; the local node may have 2, and one
-           # thread per job matches the local run exactly
-           "--max-threads", "1", "--latency-wait", "10", "--retries", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(cfgfile),
+        "--replace-workflow-config",
+        "--profile",
+        str(PROFILE),
+        # the profile asks 2–4 cores for heavy rules; the local node may have 2, and one
+        # thread per job matches the local run exactly
+        "--max-threads",
+        "1",
+        "--latency-wait",
+        "10",
+        "--retries",
+        "0",
+    ]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     try:
-        proc = subprocess.run(cmd, cwd=work.parent, capture_output=True, text=True, env=env,
-                              timeout=timeout)
+        proc = subprocess.run(
+            cmd, cwd=work.parent, capture_output=True, text=True, env=env, timeout=timeout
+        )
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"") + (e.stderr or b"")
         out = out.decode() if isinstance(out, bytes) else out
@@ -76,10 +96,14 @@ def _run_on_slurm(work, cfg, timeout=420):
     out = proc.stdout + proc.stderr
     hint = ""
     if re.search(r"results/\w+/(?!toy/)[\w.-]+/", out):
-        hint = ("\nHINT: a cluster job saw studies that are not in the given config: jobs get "
-                "--configfile but not --replace-workflow-config (Snakemake 9.27), so the Snakefile "
-                "must load config/config.yaml only when no --configfile is given.")
-    assert proc.returncode == 0, f"snakemake on SLURM failed ({proc.returncode}):\n{out[-8000:]}{hint}"
+        hint = (
+            "\nHINT: a cluster job saw studies that are not in the given config: jobs get "
+            "--configfile but not --replace-workflow-config (Snakemake 9.27), so the Snakefile "
+            "must load config/config.yaml only when no --configfile is given."
+        )
+    assert proc.returncode == 0, (
+        f"snakemake on SLURM failed ({proc.returncode}):\n{out[-8000:]}{hint}"
+    )
     return out
 
 
@@ -97,8 +121,12 @@ def test_small_study_on_slurm_equals_local_run(slurm_cluster, tmp_path):
     assert "submitted with SLURM jobid" in out, out[-4000:]
     assert "Group job prepare" in out and "Group job aggregate" in out, out[-4000:]
 
-    for f in ("results/tables/layers.parquet", "results/regression/toy/m1.parquet",
-              "results/theory/toy/m1.parquet", "results/tables/fits.parquet"):
+    for f in (
+        "results/tables/layers.parquet",
+        "results/regression/toy/m1.parquet",
+        "results/theory/toy/m1.parquet",
+        "results/tables/fits.parquet",
+    ):
         a, b = pd.read_parquet(work / f), pd.read_parquet(local / f)
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=0, atol=1e-12, obj=f)
 

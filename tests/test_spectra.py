@@ -19,7 +19,7 @@ from predictivity.core.spectra import (
 def _pr_dense(C):
     """PR from the eigenvalues of an explicitly formed symmetric matrix."""
     ev = np.linalg.eigvalsh(C)
-    return ev.sum() ** 2 / np.sum(ev ** 2)
+    return ev.sum() ** 2 / np.sum(ev**2)
 
 
 def _activations(P, M, seed, offset=0.0, decay=1.0):
@@ -60,9 +60,9 @@ def test_participation_ratios_match_dense_references(P, M, offset):
     X = _activations(P, M, seed=P + M, offset=offset)
     Xc = X - X.mean(axis=0)
     ref_centred = _pr_dense(Xc @ Xc.T)
-    ref_unit_cov = _pr_dense(np.cov(Xc, rowvar=False))   # M×M covariance: same non-zero spectrum
+    ref_unit_cov = _pr_dense(np.cov(Xc, rowvar=False))  # M×M covariance: same non-zero spectrum
     ref_uncentred = _pr_dense(X @ X.T)
-    ref_double = _pr_dense(np.cov(Xc))                   # np.cov with rows = stimuli
+    ref_double = _pr_dense(np.cov(Xc))  # np.cov with rows = stimuli
 
     out = participation_ratios(X)
     assert set(out) == {"pr", "pr_uncentred", "pr_double_centred"}
@@ -118,8 +118,7 @@ def test_eigenspectrum_rank_deficient_is_clipped_sorted_and_orthonormal():
     np.testing.assert_allclose(lam[:M], np.sort(raw)[::-1][:M], rtol=1e-10)
     np.testing.assert_allclose(U.T @ U, np.eye(P), atol=1e-10)
     # G/P = U diag(λ) Uᵀ on the leading (non-null) part
-    np.testing.assert_allclose((U[:, :M] * lam[:M]) @ U[:, :M].T, G / P,
-                               atol=1e-10 * lam[0])
+    np.testing.assert_allclose((U[:, :M] * lam[:M]) @ U[:, :M].T, G / P, atol=1e-10 * lam[0])
     # deterministic sign: largest-magnitude entry of each eigenvector is positive
     idx = np.argmax(np.abs(U), axis=0)
     assert np.all(U[idx, np.arange(P)] > 0)
@@ -157,7 +156,7 @@ def test_target_weights_follow_design_normalisation():
         assert v @ v == pytest.approx(P)
         np.testing.assert_allclose(W[i], v @ Yc / P, rtol=1e-12, atol=1e-14)
     # Parseval: Σ_i w_in² = ‖Y_c[:, n]‖² / P (the target's variance)
-    np.testing.assert_allclose((W ** 2).sum(axis=0), (Yc ** 2).sum(axis=0) / P, rtol=1e-10)
+    np.testing.assert_allclose((W**2).sum(axis=0), (Yc**2).sum(axis=0) / P, rtol=1e-10)
     # a 1-D target gives one column
     assert target_weights(U, Yc[:, 0]).shape == (P, 1)
     with pytest.raises(ValueError):
@@ -171,7 +170,7 @@ def test_alignment():
     assert a.shape == (30,)
     assert a.sum() == pytest.approx(1.0, abs=1e-14)
     i = 11
-    assert a[i] == pytest.approx(np.sum(W[i] ** 2) / np.sum(W ** 2), rel=1e-13)
+    assert a[i] == pytest.approx(np.sum(W[i] ** 2) / np.sum(W**2), rel=1e-13)
     # a target that is one eigenvector is fully aligned with that mode
     P = 40
     lam, U = eigenspectrum(centred_gram(_activations(P, 60, seed=9)))
@@ -205,7 +204,7 @@ def test_powerlaw_alpha_fits_only_the_top_half():
 def test_powerlaw_alpha_noisy():
     rng = np.random.default_rng(1)
     i = np.arange(1, 1001, dtype=float)
-    lam = i ** -1.3 * np.exp(0.1 * rng.standard_normal(i.size))
+    lam = i**-1.3 * np.exp(0.1 * rng.standard_normal(i.size))
     lam = np.sort(lam)[::-1]
     assert powerlaw_alpha(lam) == pytest.approx(1.3, abs=0.05)
 
@@ -241,8 +240,9 @@ def test_spectrum_table():
     assert t["rank"].tolist() == [1, 2, 3, 4, 5]
     np.testing.assert_array_equal(t["eigenvalue"].to_numpy(), lam[:5])
     # alignment is the share of ALL modes' target variance, not renormalised over the kept ones
-    np.testing.assert_allclose(t["alignment"].to_numpy(),
-                               (W[:5] ** 2).sum(1) / (W ** 2).sum(), rtol=1e-13)
+    np.testing.assert_allclose(
+        t["alignment"].to_numpy(), (W[:5] ** 2).sum(1) / (W**2).sum(), rtol=1e-13
+    )
     assert t["alignment"].sum() < 1.0
     assert len(spectrum_table(lam, W, n_keep=100)) == 20
     with pytest.raises(ValueError):

@@ -19,10 +19,12 @@ from predictivity import language as L  # noqa: E402
 from predictivity import story as S  # noqa: E402
 from predictivity.errors import InputError  # noqa: E402
 
-VOCAB = ("i went to the store and bought milk because my grandmother's kitchen was "
-         "unbelievably empty . she said we don't need anything but then we walked home "
-         "through the rain , laughing at extraordinary neighbours who sang").split()
-TEXTS = [" ".join(VOCAB[i:i + 12]) for i in range(0, len(VOCAB), 3)] * 3
+VOCAB = (
+    "i went to the store and bought milk because my grandmother's kitchen was "
+    "unbelievably empty . she said we don't need anything but then we walked home "
+    "through the rain , laughing at extraordinary neighbours who sang"
+).split()
+TEXTS = [" ".join(VOCAB[i : i + 12]) for i in range(0, len(VOCAB), 3)] * 3
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,8 +43,12 @@ def _bpe(specials):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=list(specials),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=list(specials),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(TEXTS, trainer)
     return tok
 
@@ -57,23 +63,53 @@ def tiny(tmp_path_factory):
     gpt_dir, opt_dir = root / "gpt2-tiny", root / "opt-tiny"
     tok = _bpe(["<|endoftext|>"])
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
-                                   bos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
     fast.save_pretrained(gpt_dir)
     torch.manual_seed(200)
-    GPT2Model(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=len(fast), n_positions=128,
-                         bos_token_id=0, eos_token_id=0)).save_pretrained(gpt_dir)
+    GPT2Model(
+        GPT2Config(
+            n_layer=2,
+            n_embd=32,
+            n_head=2,
+            vocab_size=len(fast),
+            n_positions=128,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    ).save_pretrained(gpt_dir)
 
     tok = _bpe(["<s>", "<pad>", "</s>", "<unk>"])
-    tok.post_processor = processors.TemplateProcessing(single="</s> $A", pair="</s> $A $B",
-                                                       special_tokens=[("</s>", 2)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="</s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="</s> $A", pair="</s> $A $B", special_tokens=[("</s>", 2)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="</s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+    )
     fast.save_pretrained(opt_dir)
     torch.manual_seed(201)
-    OPTModel(OPTConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, ffn_dim=64,
-                       num_attention_heads=2, max_position_embeddings=256, word_embed_proj_dim=32,
-                       pad_token_id=1, bos_token_id=2, eos_token_id=2)).save_pretrained(opt_dir)
+    OPTModel(
+        OPTConfig(
+            vocab_size=len(fast),
+            hidden_size=32,
+            num_hidden_layers=2,
+            ffn_dim=64,
+            num_attention_heads=2,
+            max_position_embeddings=256,
+            word_embed_proj_dim=32,
+            pad_token_id=1,
+            bos_token_id=2,
+            eos_token_id=2,
+        )
+    ).save_pretrained(opt_dir)
     return {"gpt2": L.load_model(str(gpt_dir)), "opt": L.load_model(str(opt_dir))}
 
 
@@ -97,8 +133,11 @@ def test_story_windows_scheme():
             assert t1 - t0 <= step and start <= t0
             assert t1 - 1 - start == min(C, t1 - 1)  # the block's last word sees exactly C words
             assert t0 - start >= min(C - step + 1, t0)  # its first word sees ≥ C − S + 1
-    for bad in [dict(context_words=4, stride=6), dict(context_words=4, stride=0),
-                dict(context_words=-1, stride=None)]:
+    for bad in [
+        dict(context_words=4, stride=6),
+        dict(context_words=4, stride=0),
+        dict(context_words=-1, stride=None),
+    ]:
         with pytest.raises(InputError, match="story"):
             S.word_activations(["a", "b"], None, None, **bad)
 
@@ -108,8 +147,23 @@ def test_shapes_and_subword_average_match_brute_force(kind, tiny, minilm):
     """A story that fits one window: every word's row = the mean of its tokens' hidden states in
     one straight model call on the running text (token spans found by prefix tokenisation)."""
     tokenizer, model = _models(kind, tiny, minilm)
-    words = ["I", "went", "to", "my", "grandmother's", "unbelievably", "empty", "kitchen,",
-             "and", "she", "said:", "don't", "laugh!", "Extraordinary", "neighbours"]
+    words = [
+        "I",
+        "went",
+        "to",
+        "my",
+        "grandmother's",
+        "unbelievably",
+        "empty",
+        "kitchen,",
+        "and",
+        "she",
+        "said:",
+        "don't",
+        "laugh!",
+        "Extraordinary",
+        "neighbours",
+    ]
     acts = S.word_activations(words, tokenizer, model, context_words=64, batch_size=2)
     n_layers, d = {"gpt2": (2, 32), "opt": (2, 32), "minilm": (6, 384)}[kind]
     assert list(acts) == ["embeddings"] + [f"layer{i}" for i in range(1, n_layers + 1)]
@@ -119,15 +173,17 @@ def test_shapes_and_subword_average_match_brute_force(kind, tiny, minilm):
     text = " ".join(words)
     full = tokenizer(text)["input_ids"]
     bare = tokenizer(text, add_special_tokens=False)["input_ids"]
-    off = next(o for o in range(len(full)) if full[o:o + len(bare)] == bare)
-    ends = [len(tokenizer(" ".join(words[:j + 1]), add_special_tokens=False)["input_ids"])
-            for j in range(len(words))]
+    off = next(o for o in range(len(full)) if full[o : o + len(bare)] == bare)
+    ends = [
+        len(tokenizer(" ".join(words[: j + 1]), add_special_tokens=False)["input_ids"])
+        for j in range(len(words))
+    ]
     spans = list(zip([0] + ends[:-1], ends))
     assert ends[-1] == len(bare) and max(b - a for a, b in spans) >= 3  # real sub-word averaging
     with torch.no_grad():
         hs = model(input_ids=torch.tensor([full]), output_hidden_states=True).hidden_states
     for name, h in zip(acts, hs):
-        brute = np.stack([h[0, off + a: off + b].mean(0).numpy() for a, b in spans])
+        brute = np.stack([h[0, off + a : off + b].mean(0).numpy() for a, b in spans])
         np.testing.assert_allclose(acts[name], brute, atol=2e-5, rtol=1e-4)
 
 
@@ -139,17 +195,22 @@ def test_causal_window_locality(tiny):
     C, k = 10, 30
     other = _words(np.random.default_rng(1), k) + words[k:]  # words 0…k−1 changed
     for stride in (None, 1, 3):
-        a = S.word_activations(words, tokenizer, model, context_words=C, stride=stride, batch_size=4)
-        b = S.word_activations(other, tokenizer, model, context_words=C, stride=stride, batch_size=4)
+        a = S.word_activations(
+            words, tokenizer, model, context_words=C, stride=stride, batch_size=4
+        )
+        b = S.word_activations(
+            other, tokenizer, model, context_words=C, stride=stride, batch_size=4
+        )
         for name in a:
-            np.testing.assert_allclose(a[name][k + C:], b[name][k + C:], atol=1e-5)
+            np.testing.assert_allclose(a[name][k + C :], b[name][k + C :], atol=1e-5)
         assert not np.allclose(a["layer2"][k], b["layer2"][k], atol=1e-4)  # context does matter
     # stride 1 (Huth-lab style): word j = f(words[j − C : j + 1]) exactly, whatever precedes
     a = S.word_activations(words, tokenizer, model, context_words=C, stride=1, batch_size=16)
-    c = S.word_activations(_words(rng, 7) + words, tokenizer, model, context_words=C, stride=1,
-                           batch_size=16)
+    c = S.word_activations(
+        _words(rng, 7) + words, tokenizer, model, context_words=C, stride=1, batch_size=16
+    )
     for name in a:  # (from C + 1 on: the story's first word is tokenised without a leading space)
-        np.testing.assert_allclose(c[name][8 + C:], a[name][C + 1:], atol=1e-5)
+        np.testing.assert_allclose(c[name][8 + C :], a[name][C + 1 :], atol=1e-5)
 
 
 def test_windows_longer_than_the_position_limit_lose_left_context(tiny, caplog):
@@ -186,8 +247,20 @@ def test_minilm_right_context_only_within_the_block(minilm):
 
 # ------------------------------------------------------------------------------ story → TRs
 def _textgrid(words, xmax):
-    out = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "0", str(xmax), "<exists>", "1",
-           '"IntervalTier"', '"word"', "0", str(xmax), str(len(words))]
+    out = [
+        'File type = "ooTextFile"',
+        'Object class = "TextGrid"',
+        "",
+        "0",
+        str(xmax),
+        "<exists>",
+        "1",
+        '"IntervalTier"',
+        '"word"',
+        "0",
+        str(xmax),
+        str(len(words)),
+    ]
     for a, b, lab in words:
         out += [str(a), str(b), f'"{lab}"']
     return "\n".join(out) + "\n"
@@ -206,7 +279,13 @@ def lebel(tmp_path_factory):
         t, ivs = 0.0, []
         while t < dur - 1:
             d = float(rng.uniform(0.2, 0.6))
-            ivs.append((round(t, 3), round(t + d, 3), "sp" if rng.random() < 0.1 else str(rng.choice(VOCAB))))
+            ivs.append(
+                (
+                    round(t, 3),
+                    round(t + d, 3),
+                    "sp" if rng.random() < 0.1 else str(rng.choice(VOCAB)),
+                )
+            )
             t += d
         (root / f"{s}.TextGrid").write_text(_textgrid(ivs, dur))
     return ds.load_lebel2023(root, root, list(stories), respdict=stories)
@@ -224,27 +303,41 @@ def test_story_activations_rows_and_fir_delays(lebel, tiny):
         assert np.isfinite(x).all() and np.abs(x).max() > 0
 
     # by hand, from the word features: Lanczos → kept TRs → z-score → whole-TR shifts
-    per_story = {s: S.word_activations(words.word[words.story == s].tolist(), tokenizer, model, **kw)
-                 for s in stim.story.unique()}
+    per_story = {
+        s: S.word_activations(words.word[words.story == s].tolist(), tokenizer, model, **kw)
+        for s in stim.story.unique()
+    }
     for s, acts in per_story.items():
         rows = np.flatnonzero(stim.story == s)
         for name, F in acts.items():
-            Z = ds.lanczos_downsample(words.time[words.story == s], F, grids[s])[stim.tr_index[rows]]
+            Z = ds.lanczos_downsample(words.time[words.story == s], F, grids[s])[
+                stim.tr_index[rows]
+            ]
             Z = (Z - Z.mean(0)) / Z.std(0)
             np.testing.assert_allclose(X[name][rows], ds.fir_delays(Z, delays), atol=1e-5)
             for k, d in enumerate(delays):
-                block = X[name][rows, 32 * k:32 * (k + 1)]
+                block = X[name][rows, 32 * k : 32 * (k + 1)]
                 np.testing.assert_allclose(block[d:], Z[:-d], atol=1e-5)  # d TRs later
                 assert not block[:d].any()  # nothing before the story's first kept TR
     # = lebel_tr_features on the whole study's word features
     allw = np.vstack([per_story[s]["layer2"] for s in words.story.unique()])
-    np.testing.assert_allclose(X["layer2"], ds.lebel_tr_features(words, allw, stim, grids, delays), atol=1e-5)
+    np.testing.assert_allclose(
+        X["layer2"], ds.lebel_tr_features(words, allw, stim, grids, delays), atol=1e-5
+    )
 
     # rows follow the stimulus table's order (shuffled across stories); dict input; deterministic
     perm = np.random.default_rng(5).permutation(len(stim))
     by_story = {s: g.reset_index(drop=True) for s, g in words.groupby("story")}
-    Y = S.story_activations(by_story, stim.iloc[perm].reset_index(drop=True), grids, tokenizer, model,
-                            delays=delays, layers=["layer2", "embeddings"], **kw)
+    Y = S.story_activations(
+        by_story,
+        stim.iloc[perm].reset_index(drop=True),
+        grids,
+        tokenizer,
+        model,
+        delays=delays,
+        layers=["layer2", "embeddings"],
+        **kw,
+    )
     assert list(Y) == ["layer2", "embeddings"]
     for name in Y:
         np.testing.assert_array_equal(Y[name], X[name][perm])
@@ -262,6 +355,8 @@ def test_story_activations_bad_inputs(lebel, tiny):
     with pytest.raises(InputError, match="not consecutive"):
         S.story_activations(words, gap, grids, tokenizer, model)
     with pytest.raises(InputError, match="unknown layer"):
-        S.story_activations(words, stim, grids, tokenizer, model, layers=["layer9"], context_words=4)
+        S.story_activations(
+            words, stim, grids, tokenizer, model, layers=["layer9"], context_words=4
+        )
     with pytest.raises(InputError, match="neither a `story` nor a `group`"):
         S.story_activations(words, stim.drop(columns=["story", "group"]), grids, tokenizer, model)

@@ -16,15 +16,25 @@ REFERENCE = Path("/work/shared/reference/elmoznino_bonner_2024_layers.csv")
 
 def raw_table():
     # two regions in one file, as supplementary tables often have; rows in file order
-    nets = ["ResNet18|none|Untrained|PyTorch"] * 3 + ["ResNet18|Object Classification|Supervised|PyTorch"] * 4 \
-        + ["AlexNet|SimCLR|Self-Supervised|VVS"] * 2 + ["mystery-net"] * 2
+    nets = (
+        ["ResNet18|none|Untrained|PyTorch"] * 3
+        + ["ResNet18|Object Classification|Supervised|PyTorch"] * 4
+        + ["AlexNet|SimCLR|Self-Supervised|VVS"] * 2
+        + ["mystery-net"] * 2
+    )
     layers = ["c", "a", "b", "l1", "l2", "l3", "l4", "f1", "f2", "x", "y"]
     n = len(nets)
     rng = np.random.default_rng(0)
     ed = np.exp(rng.uniform(0.5, 3.5, n))
-    df = pd.DataFrame({"net": nets, "layer_name": layers, "ED": ed,
-                       "encoding_score": 0.2 + 0.05 * np.log(ed) + rng.normal(0, 0.01, n),
-                       "region": "IT"})
+    df = pd.DataFrame(
+        {
+            "net": nets,
+            "layer_name": layers,
+            "ED": ed,
+            "encoding_score": 0.2 + 0.05 * np.log(ed) + rng.normal(0, 0.01, n),
+            "region": "IT",
+        }
+    )
     v4 = df.assign(region="V4", encoding_score=df.encoding_score - 0.1)
     return pd.concat([df, v4], ignore_index=True)
 
@@ -91,8 +101,9 @@ def test_missing_columns_error_lists_them():
     assert msg.startswith("data/eb.csv:") and "studies.eb.columns" in msg
     assert "'effective_dim'" in msg and "'ceiled'" in msg and "encoding_score" in msg
     with pytest.raises(InputError, match="does not map score"):
-        standardise_table(raw, "eb", {k: v for k, v in COLUMNS.items() if k != "score"},
-                          source="data/eb.csv")
+        standardise_table(
+            raw, "eb", {k: v for k, v in COLUMNS.items() if k != "score"}, source="data/eb.csv"
+        )
 
 
 def test_filter_column_missing():
@@ -135,9 +146,13 @@ def test_duplicate_layers_need_a_filter():
 @pytest.mark.skipif(not REFERENCE.exists(), reason="shared reference table not present")
 def test_reference_elmoznino_bonner():
     raw = pd.read_csv(REFERENCE)
-    out = standardise_table(raw, "elmoznino_bonner_2024",
-                            {"model": "model", "layer": "layer", "pr": "ED",
-                             "score": "encoding_score"}, None, source=str(REFERENCE))
+    out = standardise_table(
+        raw,
+        "elmoznino_bonner_2024",
+        {"model": "model", "layer": "layer", "pr": "ED", "score": "encoding_score"},
+        None,
+        source=str(REFERENCE),
+    )
     assert len(out) == 552 and out.model.nunique() == 45
     assert out.trained.notna().all()
     assert (~out.trained).sum() == 8 + 16 + 5 + 5 + 6  # the five untrained architectures

@@ -17,10 +17,24 @@ def _reg():
     for li, layer in enumerate(["a", "b"]):
         for t in range(5):
             sse, sst = rng.uniform(1, 2), rng.uniform(2, 4)
-            rows.append({"layer": layer, "layer_index": li, "target": t, "r2": rng.normal(0.3, 0.1),
-                         "pearson_r": rng.normal(0.5, 0.1), "alpha": 10.0 ** rng.integers(-2, 8),
-                         "alpha_at_edge": t == 0, "alpha_at_low_edge": t == 0, "alpha_at_high_edge": False, "sse": sse, "sst": sst, "ceiling": 0.5,
-                         "r2_ceiled": np.nan, "pearson_r_ceiled": np.nan})
+            rows.append(
+                {
+                    "layer": layer,
+                    "layer_index": li,
+                    "target": t,
+                    "r2": rng.normal(0.3, 0.1),
+                    "pearson_r": rng.normal(0.5, 0.1),
+                    "alpha": 10.0 ** rng.integers(-2, 8),
+                    "alpha_at_edge": t == 0,
+                    "alpha_at_low_edge": t == 0,
+                    "alpha_at_high_edge": False,
+                    "sse": sse,
+                    "sst": sst,
+                    "ceiling": 0.5,
+                    "r2_ceiled": np.nan,
+                    "pearson_r_ceiled": np.nan,
+                }
+            )
     df = pd.DataFrame(rows)
     df["r2_ceiled"] = df["r2"] / df["ceiling"]
     df["pearson_r_ceiled"] = df["pearson_r"] / np.sqrt(df["ceiling"])
@@ -39,12 +53,33 @@ def test_regression_summary_medians_and_pooled_r2():
 
 def test_model_layers_joins_theory_at_p_train_and_has_design_columns():
     reg = _reg()
-    spec = pd.DataFrame({"layer": ["a", "a", "b"], "rank": [1, 2, 1], "eigenvalue": [2.0, 1.0, 3.0],
-                         "alignment": [0.5, 0.2, 0.9], "n_stimuli": 50, "n_units": [7, 7, 9],
-                         "pr": [1.8, 1.8, 1.0], "pr_uncentred": 1.0, "pr_double_centred": 1.0, "powerlaw_alpha": 1.0})
-    theory = pd.DataFrame({"layer": ["a", "a", "b", "b"], "p": [10, 40, 10, 40], "at_p_train": [False, True, False, True],
-                           "lambda_reg": 0.1, "eg_theory": [0.9, 0.6, 0.8, 0.7], "eg_test_theory": [0.95, 0.8, 0.9, 0.85],
-                           "eg_empirical": [0.88, 0.55, 0.79, 0.66], "r_em": 0.1, "d_em": 2.0})
+    spec = pd.DataFrame(
+        {
+            "layer": ["a", "a", "b"],
+            "rank": [1, 2, 1],
+            "eigenvalue": [2.0, 1.0, 3.0],
+            "alignment": [0.5, 0.2, 0.9],
+            "n_stimuli": 50,
+            "n_units": [7, 7, 9],
+            "pr": [1.8, 1.8, 1.0],
+            "pr_uncentred": 1.0,
+            "pr_double_centred": 1.0,
+            "powerlaw_alpha": 1.0,
+        }
+    )
+    theory = pd.DataFrame(
+        {
+            "layer": ["a", "a", "b", "b"],
+            "p": [10, 40, 10, 40],
+            "at_p_train": [False, True, False, True],
+            "lambda_reg": 0.1,
+            "eg_theory": [0.9, 0.6, 0.8, 0.7],
+            "eg_test_theory": [0.95, 0.8, 0.9, 0.85],
+            "eg_empirical": [0.88, 0.55, 0.79, 0.66],
+            "r_em": 0.1,
+            "d_em": 2.0,
+        }
+    )
     out = model_layers("s", "m", reg, spec, theory, trained=False, n_targets_dropped=2)
     assert list(out.columns[: len(LAYER_COLUMNS)]) == LAYER_COLUMNS
     assert list(out["theory_r2"]) == [0.4, 0.30000000000000004]
@@ -55,7 +90,17 @@ def test_model_layers_joins_theory_at_p_train_and_has_design_columns():
 
 
 def test_benchmarks_table_parses_paths_and_sorts():
-    f = lambda s: pd.DataFrame({"s": [s], "cpu_time": [s / 2], "max_rss": [100.0], "mean_load": [50.0]})  # noqa: E731
-    out = benchmarks_table([("regression/mec/gru.tsv", f(3.0)), ("train/mec/lstm.tsv", f(9.0)), ("misc/all.tsv", f(1.0))])
+    def f(s):
+        return pd.DataFrame(
+            {"s": [s], "cpu_time": [s / 2], "max_rss": [100.0], "mean_load": [50.0]}
+        )
+
+    out = benchmarks_table(
+        [
+            ("regression/mec/gru.tsv", f(3.0)),
+            ("train/mec/lstm.tsv", f(9.0)),
+            ("misc/all.tsv", f(1.0)),
+        ]
+    )
     assert list(out["seconds"]) == [9.0, 3.0, 1.0]
     assert out.iloc[0][["stage", "study", "model"]].tolist() == ["train", "mec", "lstm"]

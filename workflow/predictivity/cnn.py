@@ -36,8 +36,19 @@ import torch
 from torch import nn
 from torch.nn import init
 
-__all__ = ["AlexNet", "ResNet", "BasicBlock", "VGG", "SqueezeNet", "Fire", "ARCHITECTURES",
-           "alexnet", "resnet18", "vgg11", "squeezenet1_1"]
+__all__ = [
+    "AlexNet",
+    "ResNet",
+    "BasicBlock",
+    "VGG",
+    "SqueezeNet",
+    "Fire",
+    "ARCHITECTURES",
+    "alexnet",
+    "resnet18",
+    "vgg11",
+    "squeezenet1_1",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,8 +96,16 @@ class AlexNet(nn.Module):
 # ResNet-18
 # --------------------------------------------------------------------------------------------
 def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, groups=1,
-                     bias=False, dilation=1)
+    return nn.Conv2d(
+        in_planes,
+        out_planes,
+        kernel_size=3,
+        stride=stride,
+        padding=1,
+        groups=1,
+        bias=False,
+        dilation=1,
+    )
 
 
 def _conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -101,8 +120,9 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.conv1 = _conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -182,7 +202,10 @@ def _vgg_features(cfg) -> nn.Sequential:
         if v == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
-            layers += [nn.Conv2d(in_channels, int(v), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(in_channels, int(v), kernel_size=3, padding=1),
+                nn.ReLU(inplace=True),
+            ]
             in_channels = int(v)
     return nn.Sequential(*layers)
 
@@ -228,8 +251,9 @@ class VGG(nn.Module):
 class Fire(nn.Module):
     """torchvision ``Fire``: 1×1 squeeze, then parallel 1×1 and 3×3 expands, concatenated."""
 
-    def __init__(self, inplanes: int, squeeze_planes: int, expand1x1_planes: int,
-                 expand3x3_planes: int) -> None:
+    def __init__(
+        self, inplanes: int, squeeze_planes: int, expand1x1_planes: int, expand3x3_planes: int
+    ) -> None:
         super().__init__()
         self.inplanes = inplanes
         self.squeeze = nn.Conv2d(inplanes, squeeze_planes, kernel_size=1)
@@ -241,8 +265,13 @@ class Fire(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.squeeze_activation(self.squeeze(x))
-        return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
-                          self.expand3x3_activation(self.expand3x3(x))], 1)
+        return torch.cat(
+            [
+                self.expand1x1_activation(self.expand1x1(x)),
+                self.expand3x3_activation(self.expand3x3(x)),
+            ],
+            1,
+        )
 
 
 class SqueezeNet(nn.Module):

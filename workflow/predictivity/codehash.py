@@ -45,8 +45,9 @@ def _resolve_relative(current: str, is_package: bool, level: int, module: str | 
     return ".".join(parts + ([module] if module else []))
 
 
-def imported_modules(source: str, current: str | None, package_dir: Path,
-                     is_package: bool = False) -> set[str]:
+def imported_modules(
+    source: str, current: str | None, package_dir: Path, is_package: bool = False
+) -> set[str]:
     """Dotted names of the ``predictivity`` modules that ``source`` imports (anywhere in it)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
@@ -76,8 +77,14 @@ def imported_modules(source: str, current: str | None, package_dir: Path,
 @functools.cache
 def _module_imports(package_dir: Path, name: str) -> frozenset[str]:
     path = module_file(package_dir, name)
-    return frozenset(imported_modules(path.read_text(encoding="utf-8"), name, package_dir,
-                                      is_package=path.name == "__init__.py"))
+    return frozenset(
+        imported_modules(
+            path.read_text(encoding="utf-8"),
+            name,
+            package_dir,
+            is_package=path.name == "__init__.py",
+        )
+    )
 
 
 def import_closure(script: Path, package_dir: Path) -> list[str]:

@@ -35,5 +35,8 @@ def check_config(config: dict, schema: dict, source: str = "config") -> None:
     while error.context:
         error = jsonschema.exceptions.best_match(error.context)
     key = _key(error.absolute_path)
-    raise InputError(f"{source}: config key '{key}'", error.message + ".",
-                     "See workflow/schemas/config.schema.yaml for the allowed keys, types and defaults.")
+    raise InputError(
+        f"{source}: config key '{key}'",
+        error.message + ".",
+        "See workflow/schemas/config.schema.yaml for the allowed keys, types and defaults.",
+    )

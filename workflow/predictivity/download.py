@@ -83,6 +83,7 @@ class FetchResult:
 # hashing and the checksum table
 # --------------------------------------------------------------------------------------------
 
+
 def sha256_file(path, chunk_bytes: int = DEFAULTS["chunk_bytes"]) -> str:
     """Hex sha256 of a file, read in blocks."""
     h = hashlib.sha256()
@@ -95,9 +96,12 @@ def sha256_file(path, chunk_bytes: int = DEFAULTS["chunk_bytes"]) -> str:
 def _check_sha(value, key: str) -> str:
     sha = str(value).strip().lower()
     if not _SHA256.match(sha):
-        raise InputError(key, f"sha256 {value!r} is not 64 hexadecimal characters.",
-                         "Give the full hex sha256 of the file (e.g. from `sha256sum FILE`), or "
-                         "leave it empty to record it on first download.")
+        raise InputError(
+            key,
+            f"sha256 {value!r} is not 64 hexadecimal characters.",
+            "Give the full hex sha256 of the file (e.g. from `sha256sum FILE`), or "
+            "leave it empty to record it on first download.",
+        )
     return sha
 
 
@@ -119,20 +123,34 @@ def read_checksums(checksums_tsv) -> dict[str, dict]:
         fields = line.split("\t")
         if not header_seen:
             if tuple(f.strip() for f in fields) != CHECKSUM_COLUMNS:
-                raise InputError(str(path), f"line {lineno}: header is {fields}, expected "
-                                 f"{list(CHECKSUM_COLUMNS)} (tab-separated).",
-                                 "Restore the header line `key<TAB>url<TAB>sha256<TAB>bytes`.")
+                raise InputError(
+                    str(path),
+                    f"line {lineno}: header is {fields}, expected "
+                    f"{list(CHECKSUM_COLUMNS)} (tab-separated).",
+                    "Restore the header line `key<TAB>url<TAB>sha256<TAB>bytes`.",
+                )
             header_seen = True
             continue
         if len(fields) != len(CHECKSUM_COLUMNS):
-            raise InputError(str(path), f"line {lineno} has {len(fields)} tab-separated fields, "
-                             f"expected {len(CHECKSUM_COLUMNS)}.", "Fix or delete that line.")
+            raise InputError(
+                str(path),
+                f"line {lineno} has {len(fields)} tab-separated fields, "
+                f"expected {len(CHECKSUM_COLUMNS)}.",
+                "Fix or delete that line.",
+            )
         key, url, sha, size = (f.strip() for f in fields)
         if key in rows:
-            raise InputError(str(path), f"key {key!r} appears twice (line {lineno}).",
-                             "Keep one row per download key.")
-        rows[key] = {"key": key, "url": url, "sha256": _check_sha(sha, f"{path}:{lineno}"),
-                     "bytes": int(size) if size else None}
+            raise InputError(
+                str(path),
+                f"key {key!r} appears twice (line {lineno}).",
+                "Keep one row per download key.",
+            )
+        rows[key] = {
+            "key": key,
+            "url": url,
+            "sha256": _check_sha(sha, f"{path}:{lineno}"),
+            "bytes": int(size) if size else None,
+        }
     return rows
 
 
@@ -143,6 +161,7 @@ def _locked(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
+
         fd = os.open(path.parent, os.O_RDONLY)
     except (ImportError, OSError):  # pragma: no cover - non-POSIX
         yield
@@ -166,14 +185,21 @@ def record_checksum(checksums_tsv, key: str, url: str, sha256: str, nbytes: int)
         old = rows.get(key)
         if old is not None:
             if old["sha256"] != sha256:
-                raise InputError(key, f"{path} already records sha256 {old['sha256']} for this "
-                                 f"key, not {sha256}.", f"Delete the row of {key!r} in {path} "
-                                 "if the data really changed.")
+                raise InputError(
+                    key,
+                    f"{path} already records sha256 {old['sha256']} for this key, not {sha256}.",
+                    f"Delete the row of {key!r} in {path} if the data really changed.",
+                )
             return
         rows[key] = {"key": key, "url": url, "sha256": sha256, "bytes": nbytes}
-        text = "\t".join(CHECKSUM_COLUMNS) + "\n" + "".join(
-            f"{r['key']}\t{r['url']}\t{r['sha256']}\t{'' if r['bytes'] is None else r['bytes']}\n"
-            for r in rows.values())
+        text = (
+            "\t".join(CHECKSUM_COLUMNS)
+            + "\n"
+            + "".join(
+                f"{r['key']}\t{r['url']}\t{r['sha256']}\t{'' if r['bytes'] is None else r['bytes']}\n"
+                for r in rows.values()
+            )
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -191,6 +217,7 @@ def record_checksum(checksums_tsv, key: str, url: str, sha256: str, nbytes: int)
 # fetch
 # --------------------------------------------------------------------------------------------
 
+
 def _local_source(url_or_path: str) -> Path | None:
     """The local path of a ``file://`` URL or a plain path; None for http(s)."""
     parsed = urllib.parse.urlparse(str(url_or_path))
@@ -198,12 +225,18 @@ def _local_source(url_or_path: str) -> Path | None:
         return None
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
-            raise InputError(str(url_or_path), f"file:// URL names host {parsed.netloc!r}.",
-                             "Use file:///absolute/path (three slashes) or a plain path.")
+            raise InputError(
+                str(url_or_path),
+                f"file:// URL names host {parsed.netloc!r}.",
+                "Use file:///absolute/path (three slashes) or a plain path.",
+            )
         return Path(urllib.request.url2pathname(parsed.path))
     if parsed.scheme and len(parsed.scheme) > 1:  # 'C:' style drive letters are paths
-        raise InputError(str(url_or_path), f"unsupported URL scheme {parsed.scheme!r}.",
-                         "Use an http(s):// or file:// URL, or a local path.")
+        raise InputError(
+            str(url_or_path),
+            f"unsupported URL scheme {parsed.scheme!r}.",
+            "Use an http(s):// or file:// URL, or a local path.",
+        )
     return Path(url_or_path)
 
 
@@ -211,31 +244,51 @@ def _open_source(url_or_path: str, key: str, timeout_s: float, user_agent: str):
     local = _local_source(url_or_path)
     if local is not None:
         if not local.is_file():
-            raise InputError(key, f"local source {local} does not exist or is not a file.",
-                             "Fix the path (relative paths resolve against the working directory) "
-                             "or give the URL.")
+            raise InputError(
+                key,
+                f"local source {local} does not exist or is not a file.",
+                "Fix the path (relative paths resolve against the working directory) "
+                "or give the URL.",
+            )
         return open(local, "rb")
     req = urllib.request.Request(str(url_or_path), headers={"User-Agent": user_agent})
     try:
         return urllib.request.urlopen(req, timeout=timeout_s)  # noqa: S310 - http(s) only
     except (urllib.error.URLError, OSError, ValueError) as e:
-        raise InputError(key, f"cannot download {url_or_path}: {e}.",
-                         "Check the URL and the network, or download the file yourself and "
-                         "give its local path instead of the URL.") from e
+        raise InputError(
+            key,
+            f"cannot download {url_or_path}: {e}.",
+            "Check the URL and the network, or download the file yourself and "
+            "give its local path instead of the URL.",
+        ) from e
 
 
 def _mismatch(key, url, expected, actual, origin):
-    where = {"config": "the config", "checksums_tsv": "the recorded checksum table"}.get(origin, origin)
-    return InputError(key, f"sha256 mismatch for {url}: expected {expected} (from {where}), got "
-                      f"{actual}. The file is corrupt, truncated or has changed upstream; nothing "
-                      "was written.", "Download again; if the data really changed upstream, "
-                      "update the sha256 in the config or delete its row in the checksum table.")
+    where = {"config": "the config", "checksums_tsv": "the recorded checksum table"}.get(
+        origin, origin
+    )
+    return InputError(
+        key,
+        f"sha256 mismatch for {url}: expected {expected} (from {where}), got "
+        f"{actual}. The file is corrupt, truncated or has changed upstream; nothing "
+        "was written.",
+        "Download again; if the data really changed upstream, "
+        "update the sha256 in the config or delete its row in the checksum table.",
+    )
 
 
-def fetch(url_or_path, dest, sha256: str | None = None, checksums_tsv=None,
-          key: str = "download", *, link: bool = DEFAULTS["link"],
-          chunk_bytes: int = DEFAULTS["chunk_bytes"], timeout_s: float = DEFAULTS["timeout_s"],
-          user_agent: str = DEFAULTS["user_agent"]) -> FetchResult:
+def fetch(
+    url_or_path,
+    dest,
+    sha256: str | None = None,
+    checksums_tsv=None,
+    key: str = "download",
+    *,
+    link: bool = DEFAULTS["link"],
+    chunk_bytes: int = DEFAULTS["chunk_bytes"],
+    timeout_s: float = DEFAULTS["timeout_s"],
+    user_agent: str = DEFAULTS["user_agent"],
+) -> FetchResult:
     """Download or copy ``url_or_path`` to ``dest`` and verify its sha256 before it appears there.
 
     Parameters
@@ -268,8 +321,13 @@ def fetch(url_or_path, dest, sha256: str | None = None, checksums_tsv=None,
         if expected is None:
             expected, origin = recorded["sha256"], "checksums_tsv"
         elif recorded["sha256"] != expected:
-            log.warning("%s: config sha256 %s differs from %s recorded in %s; the config wins",
-                        key, expected, recorded["sha256"], checksums_tsv)
+            log.warning(
+                "%s: config sha256 %s differs from %s recorded in %s; the config wins",
+                key,
+                expected,
+                recorded["sha256"],
+                checksums_tsv,
+            )
 
     if expected is not None and (dest.is_file() or dest.is_symlink()) and dest.exists():
         actual = sha256_file(dest, chunk_bytes)
@@ -292,8 +350,11 @@ def fetch(url_or_path, dest, sha256: str | None = None, checksums_tsv=None,
                     out.write(block)
                     nbytes += len(block)
             except (OSError, urllib.error.URLError) as e:
-                raise InputError(key, f"download of {url} failed after {nbytes} bytes: {e}.",
-                                 "Try again, or download the file yourself and give its path.") from e
+                raise InputError(
+                    key,
+                    f"download of {url} failed after {nbytes} bytes: {e}.",
+                    "Try again, or download the file yourself and give its path.",
+                ) from e
         actual = h.hexdigest()
         if expected is not None and actual != expected:
             raise _mismatch(key, url, expected, actual, origin)
@@ -312,16 +373,23 @@ def _finish(dest, actual, nbytes, expected, origin, checksums_tsv, key, url) -> 
             origin = "recorded"
         else:
             origin = "unchecked"
-            log.warning("%s: no sha256 configured and no checksum table: %s is unverified "
-                        "(sha256 %s)", key, dest, actual)
+            log.warning(
+                "%s: no sha256 configured and no checksum table: %s is unverified (sha256 %s)",
+                key,
+                dest,
+                actual,
+            )
     log.info("%s: %s → %s (%d bytes, sha256 %s, %s)", key, url, dest, nbytes, actual, origin)
     return FetchResult(dest, actual, nbytes, origin)
 
 
 def _link(source: Path, dest: Path, expected, origin, checksums_tsv, key, url, chunk_bytes):
     if not source.is_file():
-        raise InputError(key, f"local source {source} does not exist or is not a file.",
-                         "Fix the path or give the URL.")
+        raise InputError(
+            key,
+            f"local source {source} does not exist or is not a file.",
+            "Fix the path or give the URL.",
+        )
     actual = sha256_file(source, chunk_bytes)
     if expected is not None and actual != expected:
         raise _mismatch(key, url, expected, actual, origin)
@@ -337,13 +405,17 @@ def _link(source: Path, dest: Path, expected, origin, checksums_tsv, key, url, c
 # unpack
 # --------------------------------------------------------------------------------------------
 
+
 def _safe_member(name: str, source: str) -> PurePosixPath:
     """Reject absolute paths and '..' components (path traversal); return the relative path."""
     p = PurePosixPath(name.replace("\\", "/"))
     if p.is_absolute() or (p.parts and re.match(r"^[A-Za-z]:", p.parts[0])) or ".." in p.parts:
-        raise InputError(source, f"archive member {name!r} would be written outside the target "
-                         "directory (absolute path or '..').",
-                         "Do not unpack this archive; obtain it from the original source.")
+        raise InputError(
+            source,
+            f"archive member {name!r} would be written outside the target "
+            "directory (absolute path or '..').",
+            "Do not unpack this archive; obtain it from the original source.",
+        )
     return p
 
 
@@ -359,9 +431,12 @@ def _extract_tar(archive: Path, tmp: Path, strip_components: int, source: str) -
         for m in members:
             rel = _safe_member(m.name, source)
             if not (m.isfile() or m.isdir()):
-                raise InputError(source, f"archive member {m.name!r} is a link or special file.",
-                                 "Only regular files and directories are unpacked; repack the "
-                                 "archive without links.")
+                raise InputError(
+                    source,
+                    f"archive member {m.name!r} is a link or special file.",
+                    "Only regular files and directories are unpacked; repack the "
+                    "archive without links.",
+                )
             rel = _strip(rel, strip_components)
             if rel is None:
                 continue
@@ -386,8 +461,11 @@ def _extract_zip(archive: Path, tmp: Path, strip_components: int, source: str) -
             rel = _safe_member(info.filename, source)
             mode = (info.external_attr >> 16) & 0o170000
             if mode and mode not in (0o100000, 0o040000):
-                raise InputError(source, f"archive member {info.filename!r} is a link or special "
-                                 "file.", "Repack the archive without links.")
+                raise InputError(
+                    source,
+                    f"archive member {info.filename!r} is a link or special file.",
+                    "Repack the archive without links.",
+                )
             rel = _strip(rel, strip_components)
             if rel is None:
                 continue
@@ -436,16 +514,21 @@ def unpack(archive, dest_dir, *, key: str | None = None, strip_components: int =
         except (OSError, EOFError, zlib.error):
             is_tar = False
         if not is_tar:
-            raise InputError(source, f"{archive} is neither a tar nor a zip archive (or it is "
-                             "truncated before its first member).",
-                             "Delete it and download it again; check the URL points at the archive.")
+            raise InputError(
+                source,
+                f"{archive} is neither a tar nor a zip archive (or it is "
+                "truncated before its first member).",
+                "Delete it and download it again; check the URL points at the archive.",
+            )
         extract = _extract_tar
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest_dir.parent, prefix=f".{dest_dir.name}.", suffix=".unpack"))
     try:
         n = extract(archive, tmp, int(strip_components), source)
         if dest_dir.exists() or dest_dir.is_symlink():
-            old = Path(tempfile.mkdtemp(dir=dest_dir.parent, prefix=f".{dest_dir.name}.", suffix=".old"))
+            old = Path(
+                tempfile.mkdtemp(dir=dest_dir.parent, prefix=f".{dest_dir.name}.", suffix=".old")
+            )
             os.rmdir(old)
             os.replace(dest_dir, old)
             os.replace(tmp, dest_dir)
@@ -457,9 +540,12 @@ def unpack(archive, dest_dir, *, key: str | None = None, strip_components: int =
         raise
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise InputError(source, f"archive {archive} is corrupt or truncated ({type(e).__name__}: "
-                         f"{e}); nothing was unpacked.",
-                         "Delete the archive and download it again (check its sha256).") from e
+        raise InputError(
+            source,
+            f"archive {archive} is corrupt or truncated ({type(e).__name__}: "
+            f"{e}); nothing was unpacked.",
+            "Delete the archive and download it again (check its sha256).",
+        ) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

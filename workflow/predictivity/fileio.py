@@ -19,25 +19,39 @@ def load_npy(path: str, what: str = "array") -> np.ndarray:
     """np.load of a .npy with allow_pickle=False; unreadable files raise InputError naming the file."""
     p = Path(path)
     if not p.is_file():
-        raise InputError(path, f"{what} file does not exist.", "Check the path in the config (relative paths resolve against the working directory).")
+        raise InputError(
+            path,
+            f"{what} file does not exist.",
+            "Check the path in the config (relative paths resolve against the working directory).",
+        )
     try:
         return np.load(p, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 — any read failure is the user's file
-        raise InputError(path, f"cannot read {what} as a NumPy .npy file ({type(e).__name__}: {e}).",
-                         "Save it with numpy.save (no pickled objects).") from None
+        raise InputError(
+            path,
+            f"cannot read {what} as a NumPy .npy file ({type(e).__name__}: {e}).",
+            "Save it with numpy.save (no pickled objects).",
+        ) from None
 
 
 def load_npz(path: str, what: str = "activations") -> dict[str, np.ndarray]:
     """All arrays of an .npz in file order, allow_pickle=False; InputError on failure."""
     p = Path(path)
     if not p.is_file():
-        raise InputError(path, f"{what} file does not exist.", "Check the path in the config (relative paths resolve against the working directory).")
+        raise InputError(
+            path,
+            f"{what} file does not exist.",
+            "Check the path in the config (relative paths resolve against the working directory).",
+        )
     try:
         with np.load(p, allow_pickle=False) as z:
             out = {k: z[k] for k in z.files}
     except Exception as e:  # noqa: BLE001
-        raise InputError(path, f"cannot read {what} as a NumPy .npz file ({type(e).__name__}: {e}).",
-                         "Save it with numpy.savez(file, layer1=..., layer2=...) (no pickled objects).") from None
+        raise InputError(
+            path,
+            f"cannot read {what} as a NumPy .npz file ({type(e).__name__}: {e}).",
+            "Save it with numpy.savez(file, layer1=..., layer2=...) (no pickled objects).",
+        ) from None
     if not out:
         raise InputError(path, "the .npz holds no arrays.", "Save one array per layer.")
     return out
@@ -50,7 +64,11 @@ def read_lines(path: str, what: str = "stimulus ids") -> list[str]:
     try:
         text = p.read_text(encoding="utf-8")
     except Exception as e:  # noqa: BLE001
-        raise InputError(path, f"cannot read {what} as UTF-8 text ({type(e).__name__}).", "Save it as UTF-8 text, one entry per line.") from None
+        raise InputError(
+            path,
+            f"cannot read {what} as UTF-8 text ({type(e).__name__}).",
+            "Save it as UTF-8 text, one entry per line.",
+        ) from None
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()

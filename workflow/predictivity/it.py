@@ -117,14 +117,44 @@ N_PARAMETERS = {
 #: - ``squeezenet1_1``: the stem ReLU, a Fire module per stage, the last four Fire modules and
 #:   the ReLU after the final 1×1 conv (``classifier.2``, 1000 channels).
 DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
-    "alexnet": ("features.1", "features.4", "features.7", "features.9", "features.11",
-                "classifier.2", "classifier.5"),
-    "resnet18": ("relu", "layer1", "layer2.0", "layer2", "layer3.0", "layer3", "layer4.0",
-                 "layer4"),
-    "vgg11": ("features.1", "features.4", "features.9", "features.14", "features.19",
-              "classifier.1", "classifier.4"),
-    "squeezenet1_1": ("features.1", "features.4", "features.7", "features.9", "features.10",
-                      "features.11", "features.12", "classifier.2"),
+    "alexnet": (
+        "features.1",
+        "features.4",
+        "features.7",
+        "features.9",
+        "features.11",
+        "classifier.2",
+        "classifier.5",
+    ),
+    "resnet18": (
+        "relu",
+        "layer1",
+        "layer2.0",
+        "layer2",
+        "layer3.0",
+        "layer3",
+        "layer4.0",
+        "layer4",
+    ),
+    "vgg11": (
+        "features.1",
+        "features.4",
+        "features.9",
+        "features.14",
+        "features.19",
+        "classifier.1",
+        "classifier.4",
+    ),
+    "squeezenet1_1": (
+        "features.1",
+        "features.4",
+        "features.7",
+        "features.9",
+        "features.10",
+        "features.11",
+        "features.12",
+        "classifier.2",
+    ),
 }
 
 #: ImageNet channel mean and s.d. (of RGB values in [0, 1]) used by torchvision's weights.
@@ -179,15 +209,21 @@ def load_sample_image(name: str) -> np.ndarray:
         For a name not in :data:`SAMPLE_SOURCES`, or when scikit-image is not installed.
     """
     if name not in SAMPLE_SOURCES:
-        raise InputError("images", f"unknown sample image {name!r}; known: "
-                         f"{', '.join(SAMPLE_SOURCES)}.", "use one of the known names.")
+        raise InputError(
+            "images",
+            f"unknown sample image {name!r}; known: {', '.join(SAMPLE_SOURCES)}.",
+            "use one of the known names.",
+        )
     package, loader = SAMPLE_SOURCES[name]
     if package == "skimage":
         try:
             import skimage.data as skdata
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise InputError("images", "scikit-image is not installed (it ships the sample "
-                             "images of the `it` study).", "pip install scikit-image") from exc
+            raise InputError(
+                "images",
+                "scikit-image is not installed (it ships the sample images of the `it` study).",
+                "pip install scikit-image",
+            ) from exc
         img = getattr(skdata, loader)()
         if isinstance(img, tuple):  # stereo_motorcycle → (left, right, disparity)
             img = img[0]
@@ -212,7 +248,9 @@ def _sample_is_grey(name: str) -> bool:
 
 
 def _is_grey(img: np.ndarray) -> bool:
-    return bool(np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2]))
+    return bool(
+        np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2])
+    )
 
 
 def _to_grey(img: np.ndarray) -> np.ndarray:
@@ -285,12 +323,17 @@ def make_images(
     """
     n, size = int(n_images), int(size)
     if n < 1:
-        raise InputError(f"{source}.n_images", f"must be ≥ 1, got {n_images}.", "set a positive integer.")
+        raise InputError(
+            f"{source}.n_images", f"must be ≥ 1, got {n_images}.", "set a positive integer."
+        )
     if size < 16:
-        raise InputError(f"{source}.image_size", f"must be ≥ 16 pixels, got {size}.", "use e.g. 224.")
+        raise InputError(
+            f"{source}.image_size", f"must be ≥ 16 pixels, got {size}.", "use e.g. 224."
+        )
     if not 0 < min_scale <= 1 or not 0 <= p_grey <= 1:
-        raise InputError(source, "min_scale must lie in (0, 1] and p_grey in [0, 1].",
-                         "fix the image options.")
+        raise InputError(
+            source, "min_scale must lie in (0, 1] and p_grey in [0, 1].", "fix the image options."
+        )
     names = list(SAMPLE_SOURCES)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     rows = []
@@ -306,7 +349,7 @@ def make_images(
         k = int(rng.integers(0, 4))
         flip = bool(rng.random() < 0.5)
         to_grey = bool(rng.random() < p_grey)
-        img = _resize(np.ascontiguousarray(src[y0:y0 + c, x0:x0 + c]), size)
+        img = _resize(np.ascontiguousarray(src[y0 : y0 + c, x0 : x0 + c]), size)
         img = np.rot90(img, k)
         if flip:
             img = img[:, ::-1]
@@ -315,15 +358,26 @@ def make_images(
             img = _to_grey(img)
         images[i] = img
         grey = to_grey or source_grey
-        rows.append({
-            "source": name,
-            "group": name,
-            "transform": (f"crop {c}px at (x={x0}, y={y0}) of {W}x{H}, resize {size}px, "
-                          f"rot90 x{k}, {'flip' if flip else 'no flip'}, "
-                          f"{'grey' if grey else 'colour'}"),
-            "crop_x": x0, "crop_y": y0, "crop_size": c, "scale": f, "rot90": k, "flip": flip,
-            "grey": grey, "source_height": H, "source_width": W,
-        })
+        rows.append(
+            {
+                "source": name,
+                "group": name,
+                "transform": (
+                    f"crop {c}px at (x={x0}, y={y0}) of {W}x{H}, resize {size}px, "
+                    f"rot90 x{k}, {'flip' if flip else 'no flip'}, "
+                    f"{'grey' if grey else 'colour'}"
+                ),
+                "crop_x": x0,
+                "crop_y": y0,
+                "crop_size": c,
+                "scale": f,
+                "rot90": k,
+                "flip": flip,
+                "grey": grey,
+                "source_height": H,
+                "source_width": W,
+            }
+        )
     stimuli = pd.DataFrame(rows)
     width = _id_width(n)
     stimuli.insert(0, "stimulus_id", [f"img{i:0{width}d}" for i in range(n)])
@@ -372,23 +426,30 @@ def load_image_folder(
     entries = [Path(p) for p in paths]
     label = source or (str(entries[0]) if len(entries) == 1 else "image_folder")
     if not entries:
-        raise InputError(label, "no image folder or files given.", "set the study's `image_folder`.")
+        raise InputError(
+            label, "no image folder or files given.", "set the study's `image_folder`."
+        )
     files: list[Path] = []
     for p in entries:
         if p.is_dir():
-            found = sorted(f for f in p.iterdir()
-                           if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            found = sorted(
+                f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+            )
             if not found:
                 raise InputError(
-                    str(p), "the image folder contains no image files "
+                    str(p),
+                    "the image folder contains no image files "
                     f"({', '.join(IMAGE_EXTENSIONS)}; sub-folders are not searched).",
                     "put the stimulus images directly in this folder or point `image_folder` "
-                    "at the folder that holds them.")
+                    "at the folder that holds them.",
+                )
             files += found
         elif p.is_file():
             files.append(p)
         else:
-            raise InputError(str(p), "no such image folder or file.", "check the `image_folder` path.")
+            raise InputError(
+                str(p), "no such image folder or file.", "check the `image_folder` path."
+            )
     ids = [f.stem for f in files]
     seen: dict[str, list[str]] = {}
     for i, f in zip(ids, files):
@@ -396,8 +457,12 @@ def load_image_folder(
     dups = {k: v for k, v in seen.items() if len(v) > 1}
     if dups:
         desc = "; ".join(f"{k}: {', '.join(v)}" for k, v in list(dups.items())[:10])
-        raise InputError(label, f"{len(dups)} stimulus id(s) occur more than once (ids are file "
-                         f"names without extension): {desc}.", "rename the files so names are unique.")
+        raise InputError(
+            label,
+            f"{len(dups)} stimulus id(s) occur more than once (ids are file "
+            f"names without extension): {desc}.",
+            "rename the files so names are unique.",
+        )
     size = int(size)
     images = np.empty((len(files), size, size, 3), dtype=np.uint8)
     rows = []
@@ -406,16 +471,29 @@ def load_image_folder(
             with Image.open(f) as im:
                 W, H = im.size
                 rgb = im.convert("RGB")
-                rgb = ImageOps.fit(rgb, (size, size), method=Image.Resampling.BICUBIC,
-                                   centering=(0.5, 0.5))
+                rgb = ImageOps.fit(
+                    rgb, (size, size), method=Image.Resampling.BICUBIC, centering=(0.5, 0.5)
+                )
         except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise InputError(str(f), f"cannot be read as an image ({type(exc).__name__}: {exc}).",
-                             "replace or remove the file.") from exc
+            raise InputError(
+                str(f),
+                f"cannot be read as an image ({type(exc).__name__}: {exc}).",
+                "replace or remove the file.",
+            ) from exc
         arr = np.asarray(rgb, dtype=np.uint8)
         images[k] = arr
-        rows.append({"stimulus_id": ids[k], "file": str(f), "source": f.name, "group": ids[k],
-                     "transform": f"fit {size}px from {W}x{H}", "grey": _is_grey(arr),
-                     "width": W, "height": H})
+        rows.append(
+            {
+                "stimulus_id": ids[k],
+                "file": str(f),
+                "source": f.name,
+                "group": ids[k],
+                "transform": f"fit {size}px from {W}x{H}",
+                "grey": _is_grey(arr),
+                "width": W,
+                "height": H,
+            }
+        )
     return images, pd.DataFrame(rows)
 
 
@@ -441,8 +519,11 @@ def cnn_backend() -> str:
 
 def _check_arch(arch: str, source: str) -> str:
     if arch not in ARCHITECTURES:
-        raise InputError(source, f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}.",
-                         "use one of the known names, or supply activations as a `precomputed` study.")
+        raise InputError(
+            source,
+            f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}.",
+            "use one of the known names, or supply activations as a `precomputed` study.",
+        )
     return arch
 
 
@@ -451,8 +532,12 @@ def _is_local_weights(weights: str) -> bool:
     return p.endswith((".pth", ".pt")) or os.sep in p or Path(p).is_file()
 
 
-def build_cnn(arch: str = DEFAULTS["arch"], seed: int = DEFAULTS["init_seed"], weights=DEFAULTS["weights"],
-              source: str = "arch"):
+def build_cnn(
+    arch: str = DEFAULTS["arch"],
+    seed: int = DEFAULTS["init_seed"],
+    weights=DEFAULTS["weights"],
+    source: str = "arch",
+):
     """Build an image network in eval mode (float32, CPU).
 
     Parameters
@@ -492,11 +577,13 @@ def build_cnn(arch: str = DEFAULTS["arch"], seed: int = DEFAULTS["init_seed"], w
     local = weights is not None and _is_local_weights(weights)
     if weights is not None and not local and tv is None:
         raise InputError(
-            f"{source} weights", f"{weights!r} is a torchvision weights name, but torchvision is not "
+            f"{source} weights",
+            f"{weights!r} is a torchvision weights name, but torchvision is not "
             "importable here (the PyPI wheels fail beside the CPU build of torch), so it cannot be "
             "downloaded.",
             "download the checkpoint elsewhere (e.g. torchvision's alexnet-owt-7be5be79.pth) and "
-            "give its local path as `weights`, or use weights: null for random init.")
+            "give its local path as `weights`, or use weights: null for random init.",
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         if tv is not None and not local:
@@ -508,22 +595,32 @@ def build_cnn(arch: str = DEFAULTS["arch"], seed: int = DEFAULTS["init_seed"], w
     if local:
         path = Path(str(weights))
         if not path.is_file():
-            raise InputError(f"{source} weights", f"weights file {path} does not exist.",
-                             "give the path of a torchvision state-dict (.pth) file, or weights: null.")
+            raise InputError(
+                f"{source} weights",
+                f"weights file {path} does not exist.",
+                "give the path of a torchvision state-dict (.pth) file, or weights: null.",
+            )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            if (
+                isinstance(state, dict)
+                and "state_dict" in state
+                and isinstance(state["state_dict"], dict)
+            ):
                 state = state["state_dict"]
             model.load_state_dict(state, strict=True)
         except Exception as exc:
-            raise InputError(str(path), f"cannot be loaded as {arch} weights ({type(exc).__name__}: "
-                             f"{str(exc)[:300]}).",
-                             f"give a torchvision-format state dict of {arch}.") from exc
+            raise InputError(
+                str(path),
+                f"cannot be loaded as {arch} weights ({type(exc).__name__}: {str(exc)[:300]}).",
+                f"give a torchvision-format state dict of {arch}.",
+            ) from exc
     return model.float().eval()
 
 
-def resolve_layers(model, layers: Sequence[str] | None, arch: str | None = None,
-                   source: str = "layers") -> list[str]:
+def resolve_layers(
+    model, layers: Sequence[str] | None, arch: str | None = None, source: str = "layers"
+) -> list[str]:
     """Validate requested layer names against ``model.named_modules()``.
 
     ``layers=None`` → ``DEFAULT_LAYERS[arch]``. Returns the names as a list, in the given order.
@@ -536,8 +633,11 @@ def resolve_layers(model, layers: Sequence[str] | None, arch: str | None = None,
     """
     if layers is None:
         if arch is None or arch not in DEFAULT_LAYERS:
-            raise InputError(source, "no layers given and no default layers for this model.",
-                             "list the module names to record under `layers`.")
+            raise InputError(
+                source,
+                "no layers given and no default layers for this model.",
+                "list the module names to record under `layers`.",
+            )
         layers = DEFAULT_LAYERS[arch]
     if isinstance(layers, str):
         layers = [layers]
@@ -546,12 +646,18 @@ def resolve_layers(model, layers: Sequence[str] | None, arch: str | None = None,
         raise InputError(source, "the layer list is empty.", "name at least one module.")
     dups = sorted({x for x in layers if layers.count(x) > 1})
     if dups:
-        raise InputError(source, f"duplicated layer names: {', '.join(dups)}.", "list each layer once.")
+        raise InputError(
+            source, f"duplicated layer names: {', '.join(dups)}.", "list each layer once."
+        )
     valid = [name for name, _ in model.named_modules() if name]
     unknown = [x for x in layers if x not in set(valid)]
     if unknown:
-        raise InputError(source, f"unknown layer name(s) {', '.join(map(repr, unknown))}; the model's "
-                         f"modules are: {', '.join(valid)}.", "use names from model.named_modules().")
+        raise InputError(
+            source,
+            f"unknown layer name(s) {', '.join(map(repr, unknown))}; the model's "
+            f"modules are: {', '.join(valid)}.",
+            "use names from model.named_modules().",
+        )
     return layers
 
 
@@ -564,8 +670,9 @@ def _projection_chunk(seed: int, chunk: int, rows: int, n_out: int):
     return torch.randn(rows, n_out, generator=g, dtype=torch.float32).mul_(1.0 / math.sqrt(n_out))
 
 
-def projection_matrix(n_in: int, n_out: int, seed: int = 0,
-                      chunk_rows: int = PROJECTION_CHUNK_ROWS) -> np.ndarray:
+def projection_matrix(
+    n_in: int, n_out: int, seed: int = 0, chunk_rows: int = PROJECTION_CHUNK_ROWS
+) -> np.ndarray:
     """The explicit Gaussian random projection matrix R (n_in × n_out, float32).
 
     R_ij ~ N(0, 1/n_out) i.i.d. Row block c (rows c·C … c·C+C−1, C = ``chunk_rows``) is drawn
@@ -575,13 +682,19 @@ def projection_matrix(n_in: int, n_out: int, seed: int = 0,
     be generated alone and R for a smaller ``n_in`` is the top rows of R for a larger one.
     Only for small problems and tests; :func:`random_projection` never materialises R.
     """
-    blocks = [_projection_chunk(seed, c, min(chunk_rows, n_in - c * chunk_rows), n_out).numpy()
-              for c in range(math.ceil(n_in / chunk_rows))]
+    blocks = [
+        _projection_chunk(seed, c, min(chunk_rows, n_in - c * chunk_rows), n_out).numpy()
+        for c in range(math.ceil(n_in / chunk_rows))
+    ]
     return np.concatenate(blocks, axis=0) if blocks else np.zeros((0, n_out), np.float32)
 
 
-def random_projection(x: np.ndarray, n_out: int, seed: int = DEFAULTS["projection_seed"],
-                      chunk_rows: int = PROJECTION_CHUNK_ROWS) -> np.ndarray:
+def random_projection(
+    x: np.ndarray,
+    n_out: int,
+    seed: int = DEFAULTS["projection_seed"],
+    chunk_rows: int = PROJECTION_CHUNK_ROWS,
+) -> np.ndarray:
     """Gaussian random projection X R, computed in row blocks of R (bounded memory).
 
     X ∈ R^{n × D} → X R ∈ R^{n × k} with R as in :func:`projection_matrix` (entries N(0, 1/k)),
@@ -726,14 +839,20 @@ def cnn_activations(
     import torch
 
     if pooling not in POOLINGS:
-        raise InputError("pooling", f"unknown pooling {pooling!r}; use one of {', '.join(POOLINGS)}.",
-                         "set pooling to gap or none.")
+        raise InputError(
+            "pooling",
+            f"unknown pooling {pooling!r}; use one of {', '.join(POOLINGS)}.",
+            "set pooling to gap or none.",
+        )
     if max_units is not None and int(max_units) < 1:
         raise InputError("max_units", f"must be ≥ 1 or null, got {max_units}.", "set e.g. 1024.")
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] < 1:
-        raise InputError("images", f"expected an array P × H × W × 3 (RGB), got shape {images.shape}.",
-                         "use make_images() or load_image_folder().")
+        raise InputError(
+            "images",
+            f"expected an array P × H × W × 3 (RGB), got shape {images.shape}.",
+            "use make_images() or load_image_folder().",
+        )
     layers = resolve_layers(model, layers, arch, source)
     max_units = None if max_units is None else int(max_units)
     batch_size, threads = max(1, int(batch_size)), max(1, int(threads))
@@ -743,7 +862,10 @@ def cnn_activations(
         std = torch.tensor(normalize[1], dtype=torch.float32).view(1, 3, 1, 1)
     scale = 255.0 if images.dtype == np.uint8 else 1.0
 
-    stores = {name: _LayerStore(max_units, projection_seed, projection_buffer_mb * 2**20) for name in layers}
+    stores = {
+        name: _LayerStore(max_units, projection_seed, projection_buffer_mb * 2**20)
+        for name in layers
+    }
     current: dict[str, np.ndarray] = {}
     calls: dict[str, int] = {}
     state = {"early_stop": False}
@@ -752,8 +874,11 @@ def cnn_activations(
         def hook(_module, _inputs, output):
             calls[name] = calls.get(name, 0) + 1
             if not isinstance(output, torch.Tensor):
-                raise InputError(source, f"layer {name!r} returns {type(output).__name__}, not a tensor.",
-                                 "choose a module whose output is a single tensor.")
+                raise InputError(
+                    source,
+                    f"layer {name!r} returns {type(output).__name__}, not a tensor.",
+                    "choose a module whose output is a single tensor.",
+                )
             a = output.detach()
             if pooling == "gap" and a.ndim > 2:
                 a = a.mean(dim=tuple(range(2, a.ndim)))
@@ -762,6 +887,7 @@ def cnn_activations(
             current[name] = a.to(torch.float32).numpy().copy()
             if state["early_stop"] and len(current) == len(layers):
                 raise _StopForward
+
         return hook
 
     handles = [model.get_submodule(name).register_forward_hook(make_hook(name)) for name in layers]
@@ -772,7 +898,7 @@ def cnn_activations(
     try:
         with torch.no_grad():
             for start in range(0, images.shape[0], batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
                 x = batch.permute(0, 3, 1, 2).to(torch.float32).div_(scale)
                 if normalize is not None:
                     x = (x - mean) / std
@@ -785,14 +911,21 @@ def cnn_activations(
                 if start == 0:
                     reused = [n for n, c in calls.items() if c > 1]
                     if reused:
-                        raise InputError(source, f"module(s) {', '.join(map(repr, reused))} run more than "
-                                         "once per forward pass, so their output is ambiguous.",
-                                         "record the enclosing block instead (e.g. 'layer1.0' rather than "
-                                         "'layer1.0.relu').")
+                        raise InputError(
+                            source,
+                            f"module(s) {', '.join(map(repr, reused))} run more than "
+                            "once per forward pass, so their output is ambiguous.",
+                            "record the enclosing block instead (e.g. 'layer1.0' rather than "
+                            "'layer1.0.relu').",
+                        )
                     missing = [n for n in layers if n not in current]
                     if missing:
-                        raise InputError(source, f"layer(s) {', '.join(map(repr, missing))} never run in "
-                                         "the forward pass.", "choose modules that the forward pass uses.")
+                        raise InputError(
+                            source,
+                            f"layer(s) {', '.join(map(repr, missing))} never run in "
+                            "the forward pass.",
+                            "choose modules that the forward pass uses.",
+                        )
                     state["early_stop"] = True
                 for name in layers:
                     stores[name].add(current[name])
@@ -819,8 +952,9 @@ _N_ORIENTATIONS = 4
 _GRID = 4
 
 
-def v1_features(images: np.ndarray, feature_size: int = DEFAULTS["simulation"]["feature_size"],
-                batch: int = 64) -> tuple[np.ndarray, list[str]]:
+def v1_features(
+    images: np.ndarray, feature_size: int = DEFAULTS["simulation"]["feature_size"], batch: int = 64
+) -> tuple[np.ndarray, list[str]]:
     """The held-out feature model of :func:`simulate_it` (numpy only; no learned parameters).
 
     Each image is resized to S × S (S = ``feature_size``, PIL bilinear, antialiased), scaled to
@@ -848,8 +982,9 @@ def v1_features(images: np.ndarray, feature_size: int = DEFAULTS["simulation"]["
 
     S = int(feature_size)
     if S < _GRID * 4:
-        raise InputError("simulation.feature_size", f"must be ≥ {_GRID * 4}, got {feature_size}.",
-                         "use e.g. 64.")
+        raise InputError(
+            "simulation.feature_size", f"must be ≥ {_GRID * 4}, got {feature_size}.", "use e.g. 64."
+        )
     S = S - S % _GRID
     f = np.fft.fftfreq(S)
     fy, fx = np.meshgrid(f, f, indexing="ij")
@@ -865,7 +1000,9 @@ def v1_features(images: np.ndarray, feature_size: int = DEFAULTS["simulation"]["
             H[0, 0] = 0.0
             gabors.append(H * 2.0)
             deg = int(round(np.degrees(th)))
-            names += [f"gabor_l{int(lam)}_o{deg}_{kind}" for kind in ("even_on", "even_off", "cplx")]
+            names += [
+                f"gabor_l{int(lam)}_o{deg}_{kind}" for kind in ("even_on", "even_off", "cplx")
+            ]
     blur = {s: np.exp(-2 * np.pi**2 * (s * r) ** 2 * (fx**2 + fy**2)) for s in (1.0, 2.0, 3.0, 4.0)}
     for ch in ("rg", "by"):
         for s in (2, 4):
@@ -876,9 +1013,21 @@ def v1_features(images: np.ndarray, feature_size: int = DEFAULTS["simulation"]["
     P = images.shape[0]
     out = np.empty((P, K * (g * g + 1)))
     for start in range(0, P, batch):
-        chunk = images[start:start + batch]
-        x = np.stack([np.asarray(Image.fromarray(np.asarray(im, dtype=np.uint8)).resize(
-            (S, S), Image.Resampling.BILINEAR), dtype=np.float64) for im in chunk]) / 255.0
+        chunk = images[start : start + batch]
+        x = (
+            np.stack(
+                [
+                    np.asarray(
+                        Image.fromarray(np.asarray(im, dtype=np.uint8)).resize(
+                            (S, S), Image.Resampling.BILINEAR
+                        ),
+                        dtype=np.float64,
+                    )
+                    for im in chunk
+                ]
+            )
+            / 255.0
+        )
         L = x @ np.array([0.299, 0.587, 0.114])
         RG = x[..., 0] - x[..., 1]
         BY = x[..., 2] - 0.5 * (x[..., 0] + x[..., 1])
@@ -898,7 +1047,7 @@ def v1_features(images: np.ndarray, feature_size: int = DEFAULTS["simulation"]["
         b = m.shape[0]
         grid = m.reshape(b, K, g, cell, g, cell).mean(axis=(3, 5)).reshape(b, K * g * g)
         glob = m.mean(axis=(2, 3))
-        out[start:start + b] = np.concatenate([grid, glob], axis=1)
+        out[start : start + b] = np.concatenate([grid, glob], axis=1)
     cells = [f"@r{i}c{j}" for i in range(g) for j in range(g)]
     full_names = [f"{n}{c}" for n in names for c in cells] + [f"{n}@all" for n in names]
     return out, full_names
@@ -974,21 +1123,32 @@ def simulate_it(
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
-        raise InputError(source, f"expected images P × H × W × 3, got shape {images.shape}.",
-                         "use make_images() or load_image_folder().")
+        raise InputError(
+            source,
+            f"expected images P × H × W × 3, got shape {images.shape}.",
+            "use make_images() or load_image_folder().",
+        )
     P, N, R = images.shape[0], int(n_sites), int(n_repetitions)
     if N < 1 or R < 1:
         raise InputError(source, "n_sites and n_repetitions must be ≥ 1.", "set positive integers.")
     if P < 2:
         raise InputError(source, f"need at least 2 images, got {P}.", "add images.")
     if not noise >= 0 or not noise_spread >= 1:
-        raise InputError(source, "noise must be ≥ 0 and noise_spread ≥ 1.", "fix the simulation options.")
+        raise InputError(
+            source, "noise must be ≥ 0 and noise_spread ≥ 1.", "fix the simulation options."
+        )
     if not 0 < sparsity <= 1 or not gain >= 0:
-        raise InputError(source, "sparsity must lie in (0, 1] and gain be ≥ 0.", "fix the simulation options.")
+        raise InputError(
+            source, "sparsity must lie in (0, 1] and gain be ≥ 0.", "fix the simulation options."
+        )
     if images.dtype != np.uint8:
-        images = np.clip(np.rint(np.asarray(images, dtype=np.float64) * 255), 0, 255).astype(np.uint8)
+        images = np.clip(np.rint(np.asarray(images, dtype=np.float64) * 255), 0, 255).astype(
+            np.uint8
+        )
 
-    rng_read, rng_noise = (np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(2))
+    rng_read, rng_noise = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(2)
+    )
     F = _zscore(v1_features(images, feature_size)[0])
     D = F.shape[1]
     mask = rng_read.random((D, N)) < sparsity
@@ -1000,11 +1160,13 @@ def simulate_it(
     signal = _zscore(_softplus(gain * u + bias))
 
     responses, noise_cols = repetition_noise(signal, R, noise, noise_spread, rng_noise)
-    sites = pd.DataFrame({
-        "target": np.arange(N, dtype=np.int64),
-        "target_name": [f"site{n:0{_id_width(N)}d}" for n in range(N)],
-        **noise_cols,
-        "n_inputs": mask.sum(axis=0).astype(np.int64),
-        "bias": bias,
-    })
+    sites = pd.DataFrame(
+        {
+            "target": np.arange(N, dtype=np.int64),
+            "target_name": [f"site{n:0{_id_width(N)}d}" for n in range(N)],
+            **noise_cols,
+            "n_inputs": mask.sum(axis=0).astype(np.int64),
+            "bias": bias,
+        }
+    )
     return responses, sites

@@ -244,7 +244,9 @@ def minilm_dir() -> Path:
             "transformers).",
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    missing = [f for f in ("config.json", "model.safetensors", "vocab.txt") if not (path / f).is_file()]
+    missing = [
+        f for f in ("config.json", "model.safetensors", "vocab.txt") if not (path / f).is_file()
+    ]
     if missing:
         raise InputError(
             str(path),
@@ -264,7 +266,8 @@ def hub_offline() -> bool:
     Read at call time (unlike ``huggingface_hub.constants``, which reads it at import).
     """
     return any(
-        os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"} for var in _OFFLINE_VARS
+        os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+        for var in _OFFLINE_VARS
     )
 
 
@@ -552,7 +555,9 @@ def sentence_activations(
     too_long = [i for i, n in enumerate(lengths) if n > limit]
     if too_long:
         at_most = (
-            f"at most the model's {positions_limit} positions" if positions_limit else "if the model allows"
+            f"at most the model's {positions_limit} positions"
+            if positions_limit
+            else "if the model allows"
         )
         raise InputError(
             source,
@@ -658,8 +663,6 @@ def lexical_features(sentences: Sequence[str], n_buckets: int = 1024) -> dict[st
     return {"words": words, "trigrams": trigrams, "scalars": scalars}
 
 
-
-
 def simulate_language_voxels(
     stimuli: pd.DataFrame,
     n_voxels: int = DEFAULTS["simulation"]["n_voxels"],
@@ -719,11 +722,17 @@ def simulate_language_voxels(
         ceiling that Spearman–Brown-corrected split-half reliability estimates).
     """
     if "sentence" not in stimuli.columns:
-        raise InputError(source, "the stimulus table has no `sentence` column.", "use read_sentences().")
+        raise InputError(
+            source, "the stimulus table has no `sentence` column.", "use read_sentences()."
+        )
     if int(n_voxels) < 1 or int(n_repetitions) < 1:
-        raise InputError(source, "n_voxels and n_repetitions must be ≥ 1.", "set positive integers.")
+        raise InputError(
+            source, "n_voxels and n_repetitions must be ≥ 1.", "set positive integers."
+        )
     if not noise >= 0 or not noise_spread >= 1:
-        raise InputError(source, "noise must be ≥ 0 and noise_spread ≥ 1.", "fix the simulation options.")
+        raise InputError(
+            source, "noise must be ≥ 0 and noise_spread ≥ 1.", "fix the simulation options."
+        )
     sentences = stimuli["sentence"].astype(str).tolist()
     P, N, R = len(sentences), int(n_voxels), int(n_repetitions)
     if P < 2:
@@ -783,8 +792,11 @@ def hidden_states_fn(model, n_states: int):
     extra = {"use_cache": False} if "use_cache" in accepted else {}
 
     def forward(batch):
-        inputs = {k: v for k, v in batch.items()
-                  if k in ("input_ids", "attention_mask") or (k == "token_type_ids" and k in accepted)}
+        inputs = {
+            k: v
+            for k, v in batch.items()
+            if k in ("input_ids", "attention_mask") or (k == "token_type_ids" and k in accepted)
+        }
         hidden = model(**inputs, **extra, output_hidden_states=True).hidden_states
         if len(hidden) != n_states:  # pragma: no cover - guards a transformers change
             raise RuntimeError(f"expected {n_states} hidden states, got {len(hidden)}")

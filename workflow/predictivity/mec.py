@@ -127,22 +127,31 @@ GRID_SHARPNESS = 3.0
 # validation helpers
 # --------------------------------------------------------------------------------------------
 
+
 def _int(value, key: str, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         if isinstance(value, (float, np.floating)) and float(value).is_integer():
             value = int(value)
         else:
-            raise InputError(key, f"must be an integer, got {value!r}.",
-                             f"set {key} to a whole number.")
+            raise InputError(
+                key, f"must be an integer, got {value!r}.", f"set {key} to a whole number."
+            )
     value = int(value)
     if minimum is not None and value < minimum:
-        raise InputError(key, f"must be ≥ {minimum}, got {value}.",
-                         f"set {key} to at least {minimum}.")
+        raise InputError(
+            key, f"must be ≥ {minimum}, got {value}.", f"set {key} to at least {minimum}."
+        )
     return value
 
 
-def _float(value, key: str, *, minimum: float | None = None, strict: bool = False,
-           maximum: float | None = None) -> float:
+def _float(
+    value,
+    key: str,
+    *,
+    minimum: float | None = None,
+    strict: bool = False,
+    maximum: float | None = None,
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputError(key, f"must be a number, got {value!r}.", f"set {key} to a number.")
     value = float(value)
@@ -150,21 +159,23 @@ def _float(value, key: str, *, minimum: float | None = None, strict: bool = Fals
         raise InputError(key, f"must be finite, got {value}.", f"set {key} to a finite number.")
     if minimum is not None:
         if strict and value <= minimum:
-            raise InputError(key, f"must be > {minimum}, got {value}.",
-                             f"set {key} to a value above {minimum}.")
+            raise InputError(
+                key, f"must be > {minimum}, got {value}.", f"set {key} to a value above {minimum}."
+            )
         if not strict and value < minimum:
-            raise InputError(key, f"must be ≥ {minimum}, got {value}.",
-                             f"set {key} to at least {minimum}.")
+            raise InputError(
+                key, f"must be ≥ {minimum}, got {value}.", f"set {key} to at least {minimum}."
+            )
     if maximum is not None and value > maximum:
-        raise InputError(key, f"must be ≤ {maximum}, got {value}.",
-                         f"set {key} to at most {maximum}.")
+        raise InputError(
+            key, f"must be ≤ {maximum}, got {value}.", f"set {key} to at most {maximum}."
+        )
     return value
 
 
 def _choice(value, key: str, choices) -> str:
     if not isinstance(value, str) or value.lower() not in choices:
-        raise InputError(key, f"unknown value {value!r}.",
-                         f"use one of: {', '.join(choices)}.")
+        raise InputError(key, f"unknown value {value!r}.", f"use one of: {', '.join(choices)}.")
     return value.lower()
 
 
@@ -173,8 +184,9 @@ def _merge(section: str, given: dict | None, key: str) -> dict:
     out = dict(DEFAULTS[section])
     for k, v in (given or {}).items():
         if k not in out:
-            raise InputError(f"{key}.{k}", "unknown key.",
-                             f"remove it or use one of: {', '.join(out)}.")
+            raise InputError(
+                f"{key}.{k}", "unknown key.", f"remove it or use one of: {', '.join(out)}."
+            )
         if v is not None or k == "activation":
             out[k] = v
     return out
@@ -190,8 +202,10 @@ def _rng(rng) -> np.random.Generator:
 # 1. stimuli
 # --------------------------------------------------------------------------------------------
 
-def arena_bins(box_width: float = 2.2, n_bins: int = 20, *,
-               config_key: str = "studies.mec.stimuli") -> pd.DataFrame:
+
+def arena_bins(
+    box_width: float = 2.2, n_bins: int = 20, *, config_key: str = "studies.mec.stimuli"
+) -> pd.DataFrame:
     """The stimuli of a ``mec`` study: the spatial bins of a square arena.
 
     Parameters
@@ -214,8 +228,9 @@ def arena_bins(box_width: float = 2.2, n_bins: int = 20, *,
     iy, ix = np.divmod(np.arange(n_bins * n_bins), n_bins)
     width = max(2, len(str(n_bins - 1)))
     ids = [f"x{a:0{width}d}_y{b:0{width}d}" for a, b in zip(ix, iy)]
-    return pd.DataFrame({"stimulus_id": ids, "x": centres[ix], "y": centres[iy],
-                         "ix": ix, "iy": iy})
+    return pd.DataFrame(
+        {"stimulus_id": ids, "x": centres[ix], "y": centres[iy], "ix": ix, "iy": iy}
+    )
 
 
 def bin_index(positions: np.ndarray, box_width: float, n_bins: int) -> np.ndarray:
@@ -234,15 +249,24 @@ def bin_index(positions: np.ndarray, box_width: float, n_bins: int) -> np.ndarra
 # 2. trajectories
 # --------------------------------------------------------------------------------------------
 
+
 def _wrap(angle):
     return np.mod(angle + np.pi, 2 * np.pi) - np.pi
 
 
-def random_walks(n_trajectories: int, n_steps: int, box_width: float = 2.2, rng=None,
-                 dt: float = 0.02, speed_scale: float = SORSCHER_SPEED_SCALE,
-                 turn_sigma: float = 11.52, border_region: float = 0.03,
-                 wall_slowdown: float = 0.25, *,
-                 config_key: str = "studies.mec.trajectories") -> dict[str, np.ndarray]:
+def random_walks(
+    n_trajectories: int,
+    n_steps: int,
+    box_width: float = 2.2,
+    rng=None,
+    dt: float = 0.02,
+    speed_scale: float = SORSCHER_SPEED_SCALE,
+    turn_sigma: float = 11.52,
+    border_region: float = 0.03,
+    wall_slowdown: float = 0.25,
+    *,
+    config_key: str = "studies.mec.trajectories",
+) -> dict[str, np.ndarray]:
     """Rat-like random walks in the square arena (Sorscher et al.'s generator, vectorised).
 
     Each trajectory starts at a uniform random position with a uniform random heading. At every
@@ -282,8 +306,7 @@ def random_walks(n_trajectories: int, n_steps: int, box_width: float = 2.2, rng=
     speed_scale = _float(speed_scale, f"{config_key}.speed_scale", minimum=0.0, strict=True)
     turn_sigma = _float(turn_sigma, f"{config_key}.turn_sigma", minimum=0.0)
     border_region = _float(border_region, f"{config_key}.border_region", minimum=0.0)
-    wall_slowdown = _float(wall_slowdown, f"{config_key}.wall_slowdown", minimum=0.0,
-                           maximum=1.0)
+    wall_slowdown = _float(wall_slowdown, f"{config_key}.wall_slowdown", minimum=0.0, maximum=1.0)
     rng = _rng(rng)
     half = box_width / 2
     pos = np.empty((T, S + 1, 2))
@@ -312,17 +335,30 @@ def random_walks(n_trajectories: int, n_steps: int, box_width: float = 2.2, rng=
     pos[:, 1:] = pos[:, :1] + np.cumsum(disp, axis=1)
     disp = np.diff(pos, axis=1)
     vel = disp / dt
-    return {"positions": pos, "velocities": vel, "displacements": disp,
-            "speed": np.linalg.norm(vel, axis=-1), "head_direction": hd}
+    return {
+        "positions": pos,
+        "velocities": vel,
+        "displacements": disp,
+        "speed": np.linalg.norm(vel, axis=-1),
+        "head_direction": hd,
+    }
 
 
 # --------------------------------------------------------------------------------------------
 # 3. place cells
 # --------------------------------------------------------------------------------------------
 
-def place_cells(n_place_cells: int = 256, box_width: float = 2.2, rng=None, sigma: float = 0.12,
-                kind: str = "gaussian", surround_scale: float = 2.0, *,
-                config_key: str = "studies.mec.model") -> np.ndarray:
+
+def place_cells(
+    n_place_cells: int = 256,
+    box_width: float = 2.2,
+    rng=None,
+    sigma: float = 0.12,
+    kind: str = "gaussian",
+    surround_scale: float = 2.0,
+    *,
+    config_key: str = "studies.mec.model",
+) -> np.ndarray:
     """Place-cell centres, uniform in the arena (Sorscher et al.).
 
     Parameters
@@ -348,8 +384,9 @@ def place_cells(n_place_cells: int = 256, box_width: float = 2.2, rng=None, sigm
     return rng.uniform(-box_width / 2, box_width / 2, size=(n, 2))
 
 
-def place_cell_targets(positions, centres, sigma: float = 0.12, kind: str = "gaussian",
-                       surround_scale: float = 2.0):
+def place_cell_targets(
+    positions, centres, sigma: float = 0.12, kind: str = "gaussian", surround_scale: float = 2.0
+):
     """Place-cell activations: a probability distribution over the Np place cells per position.
 
     With d²_i = ‖x − c_i‖² (the softmax is computed from x·c_i − ‖c_i‖²/2 = (‖x‖² − d²_i)/2,
@@ -373,26 +410,28 @@ def place_cell_targets(positions, centres, sigma: float = 0.12, kind: str = "gau
     kind = _choice(kind, "studies.mec.model.place_cell_kind", PLACE_CELL_KINDS)
     try:
         import torch
+
         is_torch = isinstance(positions, torch.Tensor)
     except ImportError:  # pragma: no cover
         is_torch = False
     if is_torch:
         centres = torch.as_tensor(centres, dtype=positions.dtype, device=positions.device)
         # −d²/2σ² = (x·c − ‖c‖²/2)/σ² − ‖x‖²/2σ², and the last term cancels in the softmax
-        z = positions @ centres.T - 0.5 * (centres ** 2).sum(-1)
-        out = torch.softmax(z / sigma ** 2, dim=-1)
+        z = positions @ centres.T - 0.5 * (centres**2).sum(-1)
+        out = torch.softmax(z / sigma**2, dim=-1)
         if kind == "dog":
-            out = out - torch.softmax(z / (surround_scale * sigma ** 2), dim=-1)
+            out = out - torch.softmax(z / (surround_scale * sigma**2), dim=-1)
             out = out + out.min(dim=-1, keepdim=True).values.abs()
             out = out / out.sum(dim=-1, keepdim=True)
         return out
     from scipy.special import softmax
+
     positions = np.asarray(positions, dtype=np.float64)
     centres = np.asarray(centres, dtype=np.float64)
-    z = positions @ centres.T - 0.5 * (centres ** 2).sum(-1)
-    out = softmax(z / sigma ** 2, axis=-1)
+    z = positions @ centres.T - 0.5 * (centres**2).sum(-1)
+    out = softmax(z / sigma**2, axis=-1)
     if kind == "dog":
-        out = out - softmax(z / (surround_scale * sigma ** 2), axis=-1)
+        out = out - softmax(z / (surround_scale * sigma**2), axis=-1)
         out = out + np.abs(out.min(axis=-1, keepdims=True))
         out = out / out.sum(axis=-1, keepdims=True)
     return out
@@ -402,8 +441,10 @@ def place_cell_targets(positions, centres, sigma: float = 0.12, kind: str = "gau
 # 4. networks
 # --------------------------------------------------------------------------------------------
 
+
 def _torch():
     import torch
+
     return torch
 
 
@@ -435,8 +476,9 @@ def _path_rnn_class():
             self.register_buffer("centres", torch.as_tensor(centres, dtype=torch.float32))
             self.encoder = nn.Linear(npc, ng * (2 if cell == "lstm" else 1), bias=False)
             if cell == "rnn":
-                self.rnn = nn.RNN(2, ng, nonlinearity=config["activation"], bias=False,
-                                  batch_first=True)
+                self.rnn = nn.RNN(
+                    2, ng, nonlinearity=config["activation"], bias=False, batch_first=True
+                )
             elif cell == "gru":
                 self.rnn = nn.GRU(2, ng, batch_first=True)
             else:
@@ -477,7 +519,7 @@ def _path_rnn_class():
             if self.cell == "lstm":
                 hs, cs = [], []
                 for t in range(x.shape[1]):
-                    _, state = self.rnn(x[:, t:t + 1], state)
+                    _, state = self.rnn(x[:, t : t + 1], state)
                     hs.append(state[0][0])
                     cs.append(state[1][0])
                 out["hidden"] = torch.stack(hs, dim=1)
@@ -498,11 +540,20 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_rnn(cell: str = "rnn", activation: str | None = None, n_hidden: int = 128,
-              n_place_cells: int = 256, seed: int = 0, box_width: float = 2.2,
-              place_cell_sigma: float = 0.12, place_cell_kind: str = "gaussian",
-              surround_scale: float = 2.0, velocity_scale: float = 10.0, *,
-              config_key: str = "studies.mec.model"):
+def build_rnn(
+    cell: str = "rnn",
+    activation: str | None = None,
+    n_hidden: int = 128,
+    n_place_cells: int = 256,
+    seed: int = 0,
+    box_width: float = 2.2,
+    place_cell_sigma: float = 0.12,
+    place_cell_kind: str = "gaussian",
+    surround_scale: float = 2.0,
+    velocity_scale: float = 10.0,
+    *,
+    config_key: str = "studies.mec.model",
+):
     """A seeded path-integrator network (trained or not, it is the same object).
 
     Parameters
@@ -533,23 +584,39 @@ def build_rnn(cell: str = "rnn", activation: str | None = None, n_hidden: int = 
         activation = "relu" if cell == "rnn" else "tanh"
     activation = _choice(activation, f"{config_key}.activation", ACTIVATIONS)
     if cell != "rnn" and activation != "tanh":
-        raise InputError(f"{config_key}.activation",
-                         f"{cell.upper()} units have a fixed tanh nonlinearity; "
-                         f"{activation!r} cannot be applied.",
-                         "omit activation (or set it to tanh) for gru/lstm models, or use "
-                         "cell: rnn for a ReLU network.")
+        raise InputError(
+            f"{config_key}.activation",
+            f"{cell.upper()} units have a fixed tanh nonlinearity; "
+            f"{activation!r} cannot be applied.",
+            "omit activation (or set it to tanh) for gru/lstm models, or use "
+            "cell: rnn for a ReLU network.",
+        )
     n_hidden = _int(n_hidden, f"{config_key}.n_hidden", minimum=1)
     seed = _int(seed, f"{config_key}.seed", minimum=0)
-    velocity_scale = _float(velocity_scale, f"{config_key}.velocity_scale", minimum=0.0,
-                            strict=True)
-    centres = place_cells(n_place_cells, box_width, np.random.default_rng(seed),
-                          sigma=place_cell_sigma, kind=place_cell_kind,
-                          surround_scale=surround_scale, config_key=config_key)
-    config = {"cell": cell, "activation": activation, "n_hidden": n_hidden,
-              "n_place_cells": int(n_place_cells), "seed": seed, "box_width": float(box_width),
-              "place_cell_sigma": float(place_cell_sigma),
-              "place_cell_kind": place_cell_kind.lower(),
-              "surround_scale": float(surround_scale), "velocity_scale": velocity_scale}
+    velocity_scale = _float(
+        velocity_scale, f"{config_key}.velocity_scale", minimum=0.0, strict=True
+    )
+    centres = place_cells(
+        n_place_cells,
+        box_width,
+        np.random.default_rng(seed),
+        sigma=place_cell_sigma,
+        kind=place_cell_kind,
+        surround_scale=surround_scale,
+        config_key=config_key,
+    )
+    config = {
+        "cell": cell,
+        "activation": activation,
+        "n_hidden": n_hidden,
+        "n_place_cells": int(n_place_cells),
+        "seed": seed,
+        "box_width": float(box_width),
+        "place_cell_sigma": float(place_cell_sigma),
+        "place_cell_kind": place_cell_kind.lower(),
+        "surround_scale": float(surround_scale),
+        "velocity_scale": velocity_scale,
+    }
     cls = _path_rnn_class()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -559,8 +626,9 @@ def build_rnn(cell: str = "rnn", activation: str | None = None, n_hidden: int = 
 
 def _targets(model, positions):
     c = model.config
-    return place_cell_targets(positions, model.centres, c["place_cell_sigma"],
-                              c["place_cell_kind"], c["surround_scale"])
+    return place_cell_targets(
+        positions, model.centres, c["place_cell_sigma"], c["place_cell_kind"], c["surround_scale"]
+    )
 
 
 def _batch_tensors(model, walks):
@@ -592,9 +660,16 @@ def _evaluate(model, walks) -> tuple[float, float]:
     return float(loss), 100.0 * float(err)
 
 
-def decoding_error(model, trajectories: dict | None = None, *, n_trajectories: int = 400,
-                   n_steps: int = 20, seed: int = 12345, threads: int | None = None,
-                   trajectory_options: dict | None = None) -> float:
+def decoding_error(
+    model,
+    trajectories: dict | None = None,
+    *,
+    n_trajectories: int = 400,
+    n_steps: int = 20,
+    seed: int = 12345,
+    threads: int | None = None,
+    trajectory_options: dict | None = None,
+) -> float:
     """Mean path-integration decoding error of ``model`` in centimetres.
 
     The position at every step is decoded as the mean of the centres of the 3 place cells with
@@ -611,8 +686,9 @@ def decoding_error(model, trajectories: dict | None = None, *, n_trajectories: i
     torch = _torch()
     if trajectories is None:
         opts = _merge("trajectories", trajectory_options, "studies.mec.trajectories")
-        trajectories = random_walks(n_trajectories, n_steps, model.config["box_width"],
-                                    np.random.default_rng(seed), **opts)
+        trajectories = random_walks(
+            n_trajectories, n_steps, model.config["box_width"], np.random.default_rng(seed), **opts
+        )
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
@@ -634,11 +710,17 @@ def chance_error_cm(box_width: float = 2.2, positions: np.ndarray | None = None)
     return 100.0 * box_width * (math.sqrt(2.0) + math.asinh(1.0)) / 6.0
 
 
-def train_path_integrator(model, config: dict | None = None, seed: int | None = None,
-                          log_every: int | None = None, threads: int | None = None,
-                          trajectory_options: dict | None = None, *,
-                          config_key: str = "studies.mec.training",
-                          trajectories_key: str = "studies.mec.trajectories"):
+def train_path_integrator(
+    model,
+    config: dict | None = None,
+    seed: int | None = None,
+    log_every: int | None = None,
+    threads: int | None = None,
+    trajectory_options: dict | None = None,
+    *,
+    config_key: str = "studies.mec.training",
+    trajectories_key: str = "studies.mec.trajectories",
+):
     """Train ``model`` in place to path-integrate; returns ``(model, history)``.
 
     Every step draws ``batch_size`` fresh walks of ``sequence_length`` steps
@@ -689,25 +771,38 @@ def train_path_integrator(model, config: dict | None = None, seed: int | None = 
     box = model.config["box_width"]
     train_ss, val_ss = np.random.SeedSequence(seed).spawn(2)
     train_rng = np.random.default_rng(train_ss)
-    val_walks = random_walks(n_val, seq, box, np.random.default_rng(val_ss),
-                             config_key=trajectories_key, **opts)
+    val_walks = random_walks(
+        n_val, seq, box, np.random.default_rng(val_ss), config_key=trajectories_key, **opts
+    )
     chance = chance_error_cm(box)
-    name = f"{model.config['cell']}" + (f"/{model.config['activation']}"
-                                        if model.config["cell"] == "rnn" else "")
+    name = f"{model.config['cell']}" + (
+        f"/{model.config['activation']}" if model.config["cell"] == "rnn" else ""
+    )
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
     rows = []
     t0 = time.perf_counter()
     try:
+
         def record(step, train_losses):
             loss, err = _evaluate(model, val_walks)
             train_loss = float(np.mean(train_losses)) if train_losses else float("nan")
-            rows.append({"step": step, "loss": loss, "decoding_error_cm": err,
-                         "train_loss": train_loss})
-            log.info("mec %s step %d/%d: validation loss %.4f, decoding error %.1f cm "
-                     "(chance %.1f cm), train loss %.4f, %.1f s", name, step, n_steps, loss,
-                     err, chance, train_loss, time.perf_counter() - t0)
+            rows.append(
+                {"step": step, "loss": loss, "decoding_error_cm": err, "train_loss": train_loss}
+            )
+            log.info(
+                "mec %s step %d/%d: validation loss %.4f, decoding error %.1f cm "
+                "(chance %.1f cm), train loss %.4f, %.1f s",
+                name,
+                step,
+                n_steps,
+                loss,
+                err,
+                chance,
+                train_loss,
+                time.perf_counter() - t0,
+            )
 
         record(0, [])
         if n_steps > 0:
@@ -716,14 +811,15 @@ def train_path_integrator(model, config: dict | None = None, seed: int | None = 
             model.train()
             losses = []
             for step in range(1, n_steps + 1):
-                walks = random_walks(batch, seq, box, train_rng, config_key=trajectories_key,
-                                     **opts)
+                walks = random_walks(
+                    batch, seq, box, train_rng, config_key=trajectories_key, **opts
+                )
                 pos, disp, init_pc = _batch_tensors(model, walks)
                 y = _targets(model, pos[:, 1:])
                 logits, _ = model(disp, init_pc)
                 loss = -(y * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
                 if wd > 0:
-                    loss = loss + wd * sum((w ** 2).sum() for w in recurrent)
+                    loss = loss + wd * sum((w**2).sum() for w in recurrent)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
@@ -743,23 +839,33 @@ def train_path_integrator(model, config: dict | None = None, seed: int | None = 
 # 5. rate maps
 # --------------------------------------------------------------------------------------------
 
+
 def _fill_unvisited(maps: np.ndarray, visited: np.ndarray, n_bins: int) -> np.ndarray:
     """Copy each unvisited bin from its nearest visited bin (Euclidean distance in bin units;
     ties resolved by ``scipy.ndimage.distance_transform_edt``, deterministically)."""
     if visited.all():
         return maps
     from scipy.ndimage import distance_transform_edt
+
     missing = ~visited.reshape(n_bins, n_bins)
     _, (iy, ix) = distance_transform_edt(missing, return_indices=True)
     source = (iy * n_bins + ix).ravel()
     return maps[source]
 
 
-def rate_maps(model, box_width: float | None = None, n_bins: int = 20,
-              n_trajectories: int = 2500, n_steps: int = 20, seed: int = 1,
-              threads: int | None = None, trajectory_options: dict | None = None,
-              batch_size: int = 1000, *,
-              config_key: str = "studies.mec.rate_maps") -> dict[str, np.ndarray]:
+def rate_maps(
+    model,
+    box_width: float | None = None,
+    n_bins: int = 20,
+    n_trajectories: int = 2500,
+    n_steps: int = 20,
+    seed: int = 1,
+    threads: int | None = None,
+    trajectory_options: dict | None = None,
+    batch_size: int = 1000,
+    *,
+    config_key: str = "studies.mec.rate_maps",
+) -> dict[str, np.ndarray]:
     """Per-layer rate maps of a path integrator: the ``mec`` study's activations.
 
     The network (trained or untrained) is run on ``n_trajectories`` seeded walks of ``n_steps``
@@ -816,10 +922,13 @@ def rate_maps(model, box_width: float | None = None, n_bins: int = 20,
                 sl = slice(start, start + batch_size)
                 part = {k: v[sl] for k, v in walks.items()}
                 pos, disp, init_pc = _batch_tensors(model, part)
-                states = {"encoder": model.encoder(
-                    _targets(model, pos[:, 1:]) * model.config["n_place_cells"])}
+                states = {
+                    "encoder": model.encoder(
+                        _targets(model, pos[:, 1:]) * model.config["n_place_cells"]
+                    )
+                }
                 states.update(model.states(disp, init_pc))
-                idx = bins[start * n_steps:(start + pos.shape[0]) * n_steps]
+                idx = bins[start * n_steps : (start + pos.shape[0]) * n_steps]
                 for name in model.layer_names:
                     a = states[name].reshape(-1, states[name].shape[-1]).to(torch.float64)
                     if name not in sums:
@@ -830,8 +939,11 @@ def rate_maps(model, box_width: float | None = None, n_bins: int = 20,
         torch.set_num_threads(previous)
     visited = (counts > 0).numpy()
     if not visited.all():
-        log.info("rate maps: %d of %d bins never visited; filled from the nearest visited bin",
-                 int((~visited).sum()), nb)
+        log.info(
+            "rate maps: %d of %d bins never visited; filled from the nearest visited bin",
+            int((~visited).sum()),
+            nb,
+        )
     out = {}
     for name in model.layer_names:
         m = (sums[name] / counts.clamp(min=1)[:, None]).numpy()
@@ -843,22 +955,36 @@ def rate_maps(model, box_width: float | None = None, n_bins: int = 20,
 # 6. simulated MEC recordings
 # --------------------------------------------------------------------------------------------
 
+
 def _check_stimuli(stimuli_xy, key="studies.mec.stimuli") -> np.ndarray:
     xy = np.asarray(stimuli_xy, dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] < 1:
-        raise InputError(key, f"stimulus positions must have shape (P, 2), got {xy.shape}.",
-                         "pass the x, y columns of arena_bins().")
+        raise InputError(
+            key,
+            f"stimulus positions must have shape (P, 2), got {xy.shape}.",
+            "pass the x, y columns of arena_bins().",
+        )
     if not np.isfinite(xy).all():
-        raise InputError(key, "stimulus positions contain NaN or inf.",
-                         "pass finite bin centres.")
+        raise InputError(key, "stimulus positions contain NaN or inf.", "pass finite bin centres.")
     return xy
 
 
-def mec_rates(stimuli_xy, box_width: float = 2.2, n_grid: int = 128, n_modules: int = 4,
-              period_min: float = 0.3, period_ratio: float = 1.4, n_border: int = 16,
-              n_head_direction: int = 16, n_heterogeneous: int = 64,
-              peak_rate_hz: float = 10.0, baseline_rate_hz: float = 0.5, seed: int = 0, *,
-              config_key: str = "studies.mec.recordings") -> tuple[np.ndarray, pd.DataFrame]:
+def mec_rates(
+    stimuli_xy,
+    box_width: float = 2.2,
+    n_grid: int = 128,
+    n_modules: int = 4,
+    period_min: float = 0.3,
+    period_ratio: float = 1.4,
+    n_border: int = 16,
+    n_head_direction: int = 16,
+    n_heterogeneous: int = 64,
+    peak_rate_hz: float = 10.0,
+    baseline_rate_hz: float = 0.5,
+    seed: int = 0,
+    *,
+    config_key: str = "studies.mec.recordings",
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Noise-free firing rates (Hz) of simulated MEC cells at the given positions.
 
     The generative model (seeded; each cell type has its own random stream, so changing the
@@ -914,12 +1040,17 @@ def mec_rates(stimuli_xy, box_width: float = 2.2, n_grid: int = 128, n_modules: 
     base = _float(baseline_rate_hz, f"{k}.baseline_rate_hz", minimum=0.0)
     seed = _int(seed, f"{k}.seed", minimum=0)
     if n_grid and n_grid < n_modules:
-        raise InputError(f"{k}.n_grid", f"{n_grid} grid cells cannot fill {n_modules} modules.",
-                         f"set n_grid ≥ n_modules ({n_modules}) or n_grid: 0.")
+        raise InputError(
+            f"{k}.n_grid",
+            f"{n_grid} grid cells cannot fill {n_modules} modules.",
+            f"set n_grid ≥ n_modules ({n_modules}) or n_grid: 0.",
+        )
     if n_grid + n_border + n_hd + n_het == 0:
-        raise InputError(k, "no cells to simulate (all cell counts are 0).",
-                         "set at least one of n_grid, n_border, n_head_direction, "
-                         "n_heterogeneous above 0.")
+        raise InputError(
+            k,
+            "no cells to simulate (all cell counts are 0).",
+            "set at least one of n_grid, n_border, n_head_direction, n_heterogeneous above 0.",
+        )
     ss = np.random.SeedSequence(seed).spawn(5)  # grid, border, hd, heterogeneous, (poisson)
     P = xy.shape[0]
     columns, rows = [], []
@@ -932,7 +1063,7 @@ def mec_rates(stimuli_xy, box_width: float = 2.2, n_grid: int = 128, n_modules: 
     sizes = [n_grid // n_modules + (1 if m < n_grid % n_modules else 0) for m in range(n_modules)]
     beta = GRID_SHARPNESS
     for m, size in enumerate(sizes if n_grid else []):
-        lam = period_min * period_ratio ** m
+        lam = period_min * period_ratio**m
         theta = rng.uniform(0.0, np.pi / 3)
         e1 = lam * np.array([np.cos(theta), np.sin(theta)])
         e2 = lam * np.array([np.cos(theta + np.pi / 3), np.sin(theta + np.pi / 3)])
@@ -945,9 +1076,16 @@ def mec_rates(stimuli_xy, box_width: float = 2.2, n_grid: int = 128, n_modules: 
         u = (s + 1.5) / 4.5
         columns.append(base + pk * (np.expm1(beta * u) / np.expm1(beta)))
         for i in range(size):
-            rows.append({"target_name": f"grid_m{m}_{len(rows):03d}", "cell_type": "grid",
-                         "module": m, "period": lam, "orientation": np.degrees(theta),
-                         "peak_rate_hz": pk[i]})
+            rows.append(
+                {
+                    "target_name": f"grid_m{m}_{len(rows):03d}",
+                    "cell_type": "grid",
+                    "module": m,
+                    "period": lam,
+                    "orientation": np.degrees(theta),
+                    "peak_rate_hz": pk[i],
+                }
+            )
     # border cells
     rng = np.random.default_rng(ss[1])
     half = box / 2
@@ -959,9 +1097,16 @@ def mec_rates(stimuli_xy, box_width: float = 2.2, n_grid: int = 128, n_modules: 
         d = np.clip(d_all[:, wall], 0.0, None)
         columns.append(base + pk * np.exp(-d / ell))
         for i in range(n_border):
-            rows.append({"target_name": f"border_{i:03d}", "cell_type": "border",
-                         "module": None, "period": np.nan, "orientation": np.nan,
-                         "peak_rate_hz": pk[i]})
+            rows.append(
+                {
+                    "target_name": f"border_{i:03d}",
+                    "cell_type": "border",
+                    "module": None,
+                    "period": np.nan,
+                    "orientation": np.nan,
+                    "peak_rate_hz": pk[i],
+                }
+            )
 
     grid_n = 96
     grid_c = (np.arange(grid_n) + 0.5) / grid_n * box - half
@@ -971,11 +1116,13 @@ def mec_rates(stimuli_xy, box_width: float = 2.2, n_grid: int = 128, n_modules: 
         ``transform(field, i)`` applied on the grid, then linear interpolation at the stimuli."""
         from scipy.interpolate import RegularGridInterpolator
         from scipy.ndimage import gaussian_filter
+
         out = np.empty((P, len(lengths)))
         q = np.clip(xy[:, ::-1], grid_c[0], grid_c[-1])  # (y, x): fields are indexed [iy, ix]
         for i, length in enumerate(lengths):
-            f = gaussian_filter(rng.standard_normal((grid_n, grid_n)), length / (box / grid_n),
-                                mode="reflect")
+            f = gaussian_filter(
+                rng.standard_normal((grid_n, grid_n)), length / (box / grid_n), mode="reflect"
+            )
             f = transform((f - f.mean()) / f.std(), i)
             out[:, i] = RegularGridInterpolator((grid_c, grid_c), f)(q)
         return out
@@ -984,16 +1131,25 @@ def mec_rates(stimuli_xy, box_width: float = 2.2, n_grid: int = 128, n_modules: 
     rng = np.random.default_rng(ss[2])
     if n_hd:
         from scipy.special import i0e
+
         kappa = rng.uniform(1.0, 4.0, size=n_hd)
         pk = peaks(rng, n_hd)
         mean_rate = pk * i0e(kappa)
-        field = smooth_fields(rng, rng.uniform(0.2, 0.4, size=n_hd),
-                              lambda f, i: f / np.abs(f).max())
+        field = smooth_fields(
+            rng, rng.uniform(0.2, 0.4, size=n_hd), lambda f, i: f / np.abs(f).max()
+        )
         columns.append(base + mean_rate * (1.0 + 0.1 * field))
         for i in range(n_hd):
-            rows.append({"target_name": f"head_direction_{i:03d}", "cell_type": "head_direction",
-                         "module": None, "period": np.nan, "orientation": np.nan,
-                         "peak_rate_hz": pk[i]})
+            rows.append(
+                {
+                    "target_name": f"head_direction_{i:03d}",
+                    "cell_type": "head_direction",
+                    "module": None,
+                    "period": np.nan,
+                    "orientation": np.nan,
+                    "peak_rate_hz": pk[i],
+                }
+            )
     # heterogeneous cells
     rng = np.random.default_rng(ss[3])
     if n_het:
@@ -1008,24 +1164,45 @@ def mec_rates(stimuli_xy, box_width: float = 2.2, n_grid: int = 128, n_modules: 
         field = smooth_fields(rng, lengths, rectify)
         columns.append(base + pk * field)
         for i in range(n_het):
-            rows.append({"target_name": f"heterogeneous_{i:03d}", "cell_type": "heterogeneous",
-                         "module": None, "period": np.nan, "orientation": np.nan,
-                         "peak_rate_hz": pk[i]})
+            rows.append(
+                {
+                    "target_name": f"heterogeneous_{i:03d}",
+                    "cell_type": "heterogeneous",
+                    "module": None,
+                    "period": np.nan,
+                    "orientation": np.nan,
+                    "peak_rate_hz": pk[i],
+                }
+            )
     rates = np.concatenate(columns, axis=1)
-    cells = pd.DataFrame(rows, columns=["target_name", "cell_type", "module", "period",
-                                        "orientation", "peak_rate_hz"])
+    cells = pd.DataFrame(
+        rows,
+        columns=["target_name", "cell_type", "module", "period", "orientation", "peak_rate_hz"],
+    )
     cells["module"] = cells["module"].astype("Int64")
     cells["period"] = cells["period"].astype(float)
     cells["orientation"] = cells["orientation"].astype(float)
     return rates, cells
 
 
-def simulate_mec(stimuli_xy, n_grid: int = 128, n_modules: int = 4, period_min: float = 0.3,
-                 period_ratio: float = 1.4, n_border: int = 16, n_head_direction: int = 16,
-                 n_heterogeneous: int = 64, n_sessions: int = 2, peak_rate_hz: float = 10.0,
-                 baseline_rate_hz: float = 0.5, dwell_s: float = 2.0, seed: int = 0,
-                 box_width: float = 2.2, *, config_key: str = "studies.mec.recordings"
-                 ) -> tuple[np.ndarray, pd.DataFrame]:
+def simulate_mec(
+    stimuli_xy,
+    n_grid: int = 128,
+    n_modules: int = 4,
+    period_min: float = 0.3,
+    period_ratio: float = 1.4,
+    n_border: int = 16,
+    n_head_direction: int = 16,
+    n_heterogeneous: int = 64,
+    n_sessions: int = 2,
+    peak_rate_hz: float = 10.0,
+    baseline_rate_hz: float = 0.5,
+    dwell_s: float = 2.0,
+    seed: int = 0,
+    box_width: float = 2.2,
+    *,
+    config_key: str = "studies.mec.recordings",
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Simulated MEC recordings: Poisson spike counts per spatial bin and session.
 
     The noise-free rates r (Hz) come from :func:`mec_rates` (grid modules, border,
@@ -1058,25 +1235,39 @@ def simulate_mec(stimuli_xy, n_grid: int = 128, n_modules: int = 4, period_min: 
     """
     n_sessions = _int(n_sessions, f"{config_key}.n_sessions", minimum=2)
     dwell_s = _float(dwell_s, f"{config_key}.dwell_s", minimum=0.0, strict=True)
-    rates, cells = mec_rates(stimuli_xy, box_width=box_width, n_grid=n_grid, n_modules=n_modules,
-                             period_min=period_min, period_ratio=period_ratio,
-                             n_border=n_border, n_head_direction=n_head_direction,
-                             n_heterogeneous=n_heterogeneous, peak_rate_hz=peak_rate_hz,
-                             baseline_rate_hz=baseline_rate_hz, seed=seed,
-                             config_key=config_key)
+    rates, cells = mec_rates(
+        stimuli_xy,
+        box_width=box_width,
+        n_grid=n_grid,
+        n_modules=n_modules,
+        period_min=period_min,
+        period_ratio=period_ratio,
+        n_border=n_border,
+        n_head_direction=n_head_direction,
+        n_heterogeneous=n_heterogeneous,
+        peak_rate_hz=peak_rate_hz,
+        baseline_rate_hz=baseline_rate_hz,
+        seed=seed,
+        config_key=config_key,
+    )
     rng = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(5)[4])
     counts = rng.poisson(rates * dwell_s, size=(n_sessions,) + rates.shape)
     counts = np.ascontiguousarray(np.moveaxis(counts, 0, -1), dtype=np.float32)
-    log.info("simulated MEC: %d bins × %d cells (%s) × %d sessions, mean %.2f spikes per bin",
-             counts.shape[0], counts.shape[1],
-             ", ".join(f"{n} {t}" for t, n in cells["cell_type"].value_counts(sort=False).items()),
-             n_sessions, float(counts.mean()))
+    log.info(
+        "simulated MEC: %d bins × %d cells (%s) × %d sessions, mean %.2f spikes per bin",
+        counts.shape[0],
+        counts.shape[1],
+        ", ".join(f"{n} {t}" for t, n in cells["cell_type"].value_counts(sort=False).items()),
+        n_sessions,
+        float(counts.mean()),
+    )
     return counts, cells
 
 
 # --------------------------------------------------------------------------------------------
 # 7. grid period
 # --------------------------------------------------------------------------------------------
+
 
 def autocorrelogram(rate_map_2d: np.ndarray, min_overlap: float = 0.2) -> np.ndarray:
     """Spatial autocorrelogram of a 2-D map (Pearson-style, normalised per lag).
@@ -1086,9 +1277,10 @@ def autocorrelogram(rate_map_2d: np.ndarray, min_overlap: float = 0.2) -> np.nda
     ``min_overlap`` of the map are NaN (too few bins to be reliable).
     """
     from scipy.signal import fftconvolve
+
     z = np.asarray(rate_map_2d, dtype=np.float64)
     z = z - z.mean()
-    var = float((z ** 2).mean())
+    var = float((z**2).mean())
     raw = fftconvolve(z, z[::-1, ::-1], mode="full")
     ones = np.ones_like(z)
     overlap = np.rint(fftconvolve(ones, ones, mode="full"))
@@ -1117,16 +1309,20 @@ def grid_period(rate_map_2d, bin_size: float, n_peaks: int = 6) -> float:
     meaningful for grid-like maps with at least ~3 bins per period.
     """
     from scipy.ndimage import maximum_filter
+
     m = np.asarray(rate_map_2d, dtype=np.float64)
     if m.ndim != 2 or not np.isfinite(m).all():
-        raise InputError("rate map", f"must be a finite 2-D array, got shape {m.shape}.",
-                         "reshape a rate-map column to (n_bins, n_bins).")
+        raise InputError(
+            "rate map",
+            f"must be a finite 2-D array, got shape {m.shape}.",
+            "reshape a rate-map column to (n_bins, n_bins).",
+        )
     if np.ptp(m) == 0:
         return float("nan")
     ac = autocorrelogram(m)
     filled = np.where(np.isnan(ac), -np.inf, ac)
     cy, cx = m.shape[0] - 1, m.shape[1] - 1
-    is_peak = (maximum_filter(filled, size=3, mode="constant", cval=-np.inf) == filled)
+    is_peak = maximum_filter(filled, size=3, mode="constant", cval=-np.inf) == filled
     is_peak &= filled > 0
     is_peak[cy, cx] = False
     iy, ix = np.nonzero(is_peak)

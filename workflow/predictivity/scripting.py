@@ -28,8 +28,12 @@ def setup_logging(logfile: str | None) -> None:
     if logfile:
         Path(logfile).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        handlers=handlers,
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.captureWarnings(True)
 
 
@@ -45,6 +49,7 @@ def run(main, smk) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     from threadpoolctl import threadpool_limits
+
     try:
         with threadpool_limits(limits=threads):
             main(smk)

@@ -90,7 +90,9 @@ DEFAULTS: dict = {
 def _stride(context_words: int, stride: int | None, source: str) -> tuple[int, int]:
     C = int(context_words)
     if C < 0:
-        raise InputError(source, f"context_words must be ≥ 0, got {context_words}.", "set a count of words.")
+        raise InputError(
+            source, f"context_words must be ≥ 0, got {context_words}.", "set a count of words."
+        )
     S = max(1, C // 2) if stride is None else int(stride)
     if not 1 <= S <= C + 1:
         raise InputError(
@@ -102,8 +104,12 @@ def _stride(context_words: int, stride: int | None, source: str) -> tuple[int, i
     return C, S
 
 
-def story_windows(n_words: int, context_words: int = DEFAULTS["context_words"],
-                  stride: int | None = DEFAULTS["stride"], source: str = "windows") -> list[tuple[int, int, int]]:
+def story_windows(
+    n_words: int,
+    context_words: int = DEFAULTS["context_words"],
+    stride: int | None = DEFAULTS["stride"],
+    source: str = "windows",
+) -> list[tuple[int, int, int]]:
     """The windows of the module's scheme for a story of ``n_words`` words.
 
     Returns a list of ``(start, t0, t1)``: the model sees words ``[start, t1)`` and the
@@ -187,17 +193,27 @@ def word_activations(
     if not words:
         raise InputError(source, "the story has no words.", "check the story's word table.")
     if not getattr(tokenizer, "is_fast", False):
-        raise InputError(source, "the tokenizer is not a fast (Rust) tokenizer; word_ids() is needed.",
-                         "load the model with predictivity.language.load_model.")
+        raise InputError(
+            source,
+            "the tokenizer is not a fast (Rust) tokenizer; word_ids() is needed.",
+            "load the model with predictivity.language.load_model.",
+        )
     W = len(words)
     blank = [j for j, w in enumerate(words) if not w]
     if blank:
-        raise InputError(source, f"{len(blank)} empty word(s) (first: word {blank[0]}).",
-                         "drop empty labels from the word table.")
+        raise InputError(
+            source,
+            f"{len(blank)} empty word(s) (first: word {blank[0]}).",
+            "drop empty labels from the word table.",
+        )
 
     # tokens per word (tokenisation of a pre-split word does not depend on its neighbours)
-    enc = tokenizer(_pretokenized(words, 0, W), is_split_into_words=True, add_special_tokens=False,
-                    verbose=False)  # no "longer than the maximum sequence length" warning
+    enc = tokenizer(
+        _pretokenized(words, 0, W),
+        is_split_into_words=True,
+        add_special_tokens=False,
+        verbose=False,
+    )  # no "longer than the maximum sequence length" warning
     wid = np.array([-1 if i is None else i for i in enc.word_ids()], dtype=np.int64)
     n_tok = np.bincount(wid[wid >= 0], minlength=W)
     empty = np.flatnonzero(n_tok == 0)
@@ -232,8 +248,15 @@ def word_activations(
                 windows[k] = (new, t0, t1)
                 trimmed += 1
         if trimmed:
-            log.warning("%s: %d of %d windows exceed %d tokens and lost context words on the left "
-                        "(context_words=%d).", source, trimmed, len(windows), limit, C)
+            log.warning(
+                "%s: %d of %d windows exceed %d tokens and lost context words on the left "
+                "(context_words=%d).",
+                source,
+                trimmed,
+                len(windows),
+                limit,
+                C,
+            )
 
     names = _state_names(model)
     n_states = len(names)
@@ -241,7 +264,7 @@ def word_activations(
     with torch_threads(threads):
         forward = hidden_states_fn(model, n_states)
         for b0 in range(0, len(windows), int(batch_size)):
-            chunk = windows[b0:b0 + int(batch_size)]
+            chunk = windows[b0 : b0 + int(batch_size)]
             batch = tokenizer(
                 [_pretokenized(words, start, t1) for start, _, t1 in chunk],
                 is_split_into_words=True,
@@ -259,8 +282,9 @@ def word_activations(
                 for j in range(t0, t1):
                     tok = np.flatnonzero(ids == j)
                     if tok.size != n_tok[j]:  # pragma: no cover - tokenisation not context-free
-                        raise RuntimeError(f"word {j} has {tok.size} tokens in its window, "
-                                           f"{n_tok[j]} in the story")
+                        raise RuntimeError(
+                            f"word {j} has {tok.size} tokens in its window, {n_tok[j]} in the story"
+                        )
                     A[i, j - t0, torch.from_numpy(tok)] = 1.0 / tok.size
             for name, h in zip(names, hidden):
                 pooled = torch.bmm(A, h).float().numpy()  # b × S × d
@@ -275,8 +299,11 @@ def _story_column(stimuli: pd.DataFrame, source: str) -> str:
     for col in ("story", "group"):
         if col in stimuli.columns:
             return col
-    raise InputError(source, "the stimulus table has neither a `story` nor a `group` column.",
-                     "use the stimuli of predictivity.datasets.load_lebel2023.")
+    raise InputError(
+        source,
+        "the stimulus table has neither a `story` nor a `group` column.",
+        "use the stimuli of predictivity.datasets.load_lebel2023.",
+    )
 
 
 def story_activations(
@@ -328,12 +355,18 @@ def story_activations(
     """
     story_col = _story_column(stimuli, source)
     if "tr_index" not in stimuli.columns:
-        raise InputError(source, "the stimulus table has no `tr_index` column.",
-                         "use the stimuli of predictivity.datasets.load_lebel2023.")
+        raise InputError(
+            source,
+            "the stimulus table has no `tr_index` column.",
+            "use the stimuli of predictivity.datasets.load_lebel2023.",
+        )
     if isinstance(words_by_story, pd.DataFrame):
         if "story" not in words_by_story.columns:
-            raise InputError(source, "the word table has no `story` column.",
-                             "pass load_lebel2023(...).extra['words'] or a dict story → words.")
+            raise InputError(
+                source,
+                "the word table has no `story` column.",
+                "pass load_lebel2023(...).extra['words'] or a dict story → words.",
+            )
         words_by_story = {s: g for s, g in words_by_story.groupby("story", sort=False)}
     stories = pd.unique(stimuli[story_col].to_numpy())
     labels = stimuli[story_col].to_numpy()
@@ -343,32 +376,59 @@ def story_activations(
         if story not in words_by_story:
             raise InputError(where, "has TRs but no word table.", "pass the words of every story.")
         if story not in tr_times:
-            raise InputError(where, "has TRs but no TR grid in tr_times.", "pass the TR times of every story.")
+            raise InputError(
+                where, "has TRs but no TR grid in tr_times.", "pass the TR times of every story."
+            )
         words = words_by_story[story]
         missing = [c for c in ("word", "time") if c not in words.columns]
         if missing:
-            raise InputError(where, f"the word table lacks column(s) {missing}.",
-                             "give `word` and `time` (s) per word, as load_lebel2023.")
+            raise InputError(
+                where,
+                f"the word table lacks column(s) {missing}.",
+                "give `word` and `time` (s) per word, as load_lebel2023.",
+            )
         rows = np.flatnonzero(labels == story)
         tr_index = stimuli["tr_index"].to_numpy()[rows].astype(np.int64)
         order = np.argsort(tr_index, kind="stable")
         if np.any(np.diff(tr_index[order]) != 1):
-            raise InputError(where, "its TRs (tr_index) are not consecutive or repeat one.",
-                             "keep a contiguous block of TRs per story, so FIR delays are whole TRs.")
+            raise InputError(
+                where,
+                "its TRs (tr_index) are not consecutive or repeat one.",
+                "keep a contiguous block of TRs per story, so FIR delays are whole TRs.",
+            )
         sub = pd.DataFrame({"story": story, "tr_index": tr_index[order]})
         wtab = pd.DataFrame({"story": story, "time": words["time"].to_numpy(np.float64)})
-        acts = word_activations(words["word"].tolist(), tokenizer, model, context_words=context_words,
-                                threads=threads, batch_size=batch_size, stride=stride,
-                                max_tokens=max_tokens, source=where)
+        acts = word_activations(
+            words["word"].tolist(),
+            tokenizer,
+            model,
+            context_words=context_words,
+            threads=threads,
+            batch_size=batch_size,
+            stride=stride,
+            max_tokens=max_tokens,
+            source=where,
+        )
         if layers is not None:
             unknown = [name for name in layers if name not in acts]
             if unknown:
-                raise InputError(source, f"unknown layer(s) {unknown}; the model has {list(acts)}.",
-                                 "name hidden states as embeddings, layer1, …")
+                raise InputError(
+                    source,
+                    f"unknown layer(s) {unknown}; the model has {list(acts)}.",
+                    "name hidden states as embeddings, layer1, …",
+                )
             acts = {name: acts[name] for name in layers}
         for name, F in acts.items():
-            X = ds.lebel_tr_features(wtab, F, sub, {story: tr_times[story]}, delays=delays, zscore=zscore,
-                                     window=window, cutoff_mult=cutoff_mult)
+            X = ds.lebel_tr_features(
+                wtab,
+                F,
+                sub,
+                {story: tr_times[story]},
+                delays=delays,
+                zscore=zscore,
+                window=window,
+                cutoff_mult=cutoff_mult,
+            )
             if name not in out:
                 out[name] = np.zeros((len(stimuli), X.shape[1]), np.float32)
             out[name][rows[order]] = X

@@ -8,20 +8,21 @@ rule activations_precomputed:
         stimuli="results/stimuli/{study}.tsv",
     output:
         "results/activations/{study}/{model}.npz",
-    wildcard_constraints:
-        study=kind_regex("precomputed"),
-    params:
-        dtype=lambda wc: study_config(wc.study).get("dtype", "float32"),
-        code=code_version("activations_precomputed.py"),
     log:
         "logs/activations/{study}/{model}.log",
-    group: "prepare"
+    wildcard_constraints:
+        study=kind_regex("precomputed"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=lambda wc, input: int(1000 + 3 * input.size_mb),
         runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        dtype=lambda wc: study_config(wc.study).get("dtype", "float32"),
+        code=code_version("activations_precomputed.py"),
     script:
         "../../scripts/activations_precomputed.py"
 
@@ -31,21 +32,21 @@ rule activations_language:
         stimuli="results/stimuli/{study}.tsv",
     output:
         "results/activations/{study}/{model}.npz",
-    wildcard_constraints:
-        study=kind_regex("language"),
-    params:
-        options=lambda wc: model_options(wc.study, wc.model),
-        code=code_version("activations_language.py"),
     log:
         "logs/activations/{study}/{model}.log",
     benchmark:
         "benchmarks/activations/{study}/{model}.tsv"
+    wildcard_constraints:
+        study=kind_regex("language"),
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 3000 * attempt,
         runtime=20,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        options=lambda wc: model_options(wc.study, wc.model),
+        code=code_version("activations_language.py"),
     script:
         "../../scripts/activations_language.py"
 
@@ -54,25 +55,26 @@ rule train_mec:
     output:
         model="results/models/{study}/{model}.pt",
         history="results/models/{study}/{model}.history.tsv",
+    log:
+        "logs/train/{study}/{model}.log",
+    benchmark:
+        "benchmarks/train/{study}/{model}.tsv"
     wildcard_constraints:
         study=kind_regex("mec"),
+    group:
+        "mec_model"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 3000 * attempt,
+        runtime=60,
     params:
         network=lambda wc: mec_network(wc.study, wc.model),
         training=lambda wc: mec_training(wc.study, wc.model),
         trajectories=lambda wc: study_config(wc.study)["trajectories"],
         box_width=lambda wc: study_config(wc.study)["stimuli"]["box_width"],
         code=code_version("train_mec.py"),
-    log:
-        "logs/train/{study}/{model}.log",
-    benchmark:
-        "benchmarks/train/{study}/{model}.tsv"
-    group: "mec_model"
-    threads: 1
-    resources:
-        mem_mb=lambda wc, attempt: 3000 * attempt,
-        runtime=60,
-    conda:
-        "../../envs/predictivity.yaml"
     script:
         "../../scripts/train_mec.py"
 
@@ -83,25 +85,26 @@ rule activations_mec:
         stimuli="results/stimuli/{study}.tsv",
     output:
         "results/activations/{study}/{model}.npz",
+    log:
+        "logs/activations/{study}/{model}.log",
+    benchmark:
+        "benchmarks/activations/{study}/{model}.tsv"
     wildcard_constraints:
         study=kind_regex("mec"),
+    group:
+        "mec_model"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         network=lambda wc: mec_network(wc.study, wc.model),
         rate_maps=lambda wc: study_config(wc.study)["rate_maps"],
         trajectories=lambda wc: study_config(wc.study)["trajectories"],
         stimuli=lambda wc: study_config(wc.study)["stimuli"],
         code=code_version("activations_mec.py"),
-    log:
-        "logs/activations/{study}/{model}.log",
-    benchmark:
-        "benchmarks/activations/{study}/{model}.tsv"
-    group: "mec_model"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
     script:
         "../../scripts/activations_mec.py"
 
@@ -112,21 +115,21 @@ rule activations_it:
         images="results/stimuli/{study}.images.npy",
     output:
         "results/activations/{study}/{model}.npz",
-    wildcard_constraints:
-        study=kind_regex("it"),
-    params:
-        options=lambda wc: model_options(wc.study, wc.model),
-        code=code_version("activations_it.py"),
     log:
         "logs/activations/{study}/{model}.log",
     benchmark:
         "benchmarks/activations/{study}/{model}.tsv"
+    wildcard_constraints:
+        study=kind_regex("it"),
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        options=lambda wc: model_options(wc.study, wc.model),
+        code=code_version("activations_it.py"),
     script:
         "../../scripts/activations_it.py"
 
@@ -137,22 +140,22 @@ rule activations_auditory:
         sounds="results/stimuli/{study}.sounds.npy",
     output:
         "results/activations/{study}/{model}.npz",
-    wildcard_constraints:
-        study=kind_regex("auditory"),
-    params:
-        options=lambda wc: model_options(wc.study, wc.model),
-        sample_rate=lambda wc: study_config(wc.study)["sounds"]["sample_rate"],
-        code=code_version("activations_auditory.py"),
     log:
         "logs/activations/{study}/{model}.log",
     benchmark:
         "benchmarks/activations/{study}/{model}.tsv"
+    wildcard_constraints:
+        study=kind_regex("auditory"),
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        options=lambda wc: model_options(wc.study, wc.model),
+        sample_rate=lambda wc: study_config(wc.study)["sounds"]["sample_rate"],
+        code=code_version("activations_auditory.py"),
     script:
         "../../scripts/activations_auditory.py"
 
@@ -163,22 +166,22 @@ rule activations_story:
         dataset=dataset_inputs,
     output:
         "results/activations/{study}/{model}.npz",
+    log:
+        "logs/activations/{study}/{model}.log",
+    benchmark:
+        "benchmarks/activations/{study}/{model}.tsv"
     wildcard_constraints:
         study=kind_regex("story"),
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input, attempt: (4000 + 3 * input.size_mb) * attempt,
+        runtime=60,
     params:
         dataset=lambda wc: dataset_params(wc.study),
         features=lambda wc: study_config(wc.study)["features"],
         options=lambda wc: model_options(wc.study, wc.model),
         code=code_version("activations_story.py"),
-    log:
-        "logs/activations/{study}/{model}.log",
-    benchmark:
-        "benchmarks/activations/{study}/{model}.tsv"
-    threads: 1
-    resources:
-        mem_mb=lambda wc, input, attempt: (4000 + 3 * input.size_mb) * attempt,
-        runtime=60,
-    conda:
-        "../../envs/predictivity.yaml"
     script:
         "../../scripts/activations_story.py"

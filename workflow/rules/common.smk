@@ -61,7 +61,11 @@ def is_trained(study, model):
         return bool(opts.get("weights"))
     if study_config(study)["kind"] == "auditory":
         # the filter bank has no weights: trained/untrained does not apply
-        return None if opts["network"] == "filterbank" else not opts["network"].endswith("_untrained")
+        return (
+            None
+            if opts["network"] == "filterbank"
+            else not opts["network"].endswith("_untrained")
+        )
     if "trained" in opts:
         return bool(opts["trained"])
     return study_config(study).get("trained", {}).get(model)
@@ -154,7 +158,9 @@ def kind_regex(kind):
 def download_dir(name, key="downloads"):
     """results/downloads/<name>, the output of rule `download` (the name must be configured)."""
     if name not in config.get("downloads", {}):
-        raise ValueError(f"{key}: no entry {name!r} under `downloads` (known: {', '.join(config.get('downloads', {})) or 'none'})")
+        raise ValueError(
+            f"{key}: no entry {name!r} under `downloads` (known: {', '.join(config.get('downloads', {})) or 'none'})"
+        )
     return f"results/downloads/{name}"
 
 
@@ -163,7 +169,11 @@ def stimulus_download(section):
 
     def f(wildcards):
         name = study_config(wildcards.study)[section].get("download")
-        return [download_dir(name, f"studies.{wildcards.study}.{section}.download")] if name else []
+        return (
+            [download_dir(name, f"studies.{wildcards.study}.{section}.download")]
+            if name
+            else []
+        )
 
     return f
 
@@ -183,7 +193,9 @@ def dataset_inputs(wildcards):
     if not ds:
         return []
     if ds.get("download"):
-        return [download_dir(ds["download"], f"studies.{wildcards.study}.dataset.download")]
+        return [
+            download_dir(ds["download"], f"studies.{wildcards.study}.dataset.download")
+        ]
     return [ds["path"]]
 
 

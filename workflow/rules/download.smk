@@ -5,18 +5,19 @@
 rule download:
     output:
         directory("results/downloads/{name}"),
-    params:
-        options=lambda wc: config["downloads"][wc.name],
-        checksums=config["checksums"] or os.path.join(workflow.basedir, "resources", "checksums.tsv"),
-        code=code_version("download.py"),
     log:
         "logs/download/{name}.log",
+    retries: 1
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=120,
-    retries: 1
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        options=lambda wc: config["downloads"][wc.name],
+        checksums=config["checksums"]
+        or os.path.join(workflow.basedir, "resources", "checksums.tsv"),
+        code=code_version("download.py"),
     script:
         "../../scripts/download.py"

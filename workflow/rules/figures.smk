@@ -10,26 +10,33 @@ rule figures:
         spectra=all_model_files("results/spectra/{study}/{model}.parquet"),
     output:
         **{
-            f"{name}_{ext}": report(
-                f"results/figures/{name}.{ext}", caption=f"../report/{name}.rst", category="Figures"
+            f"{name}_{ext}": (
+                report(
+                    f"results/figures/{name}.{ext}",
+                    caption=f"../report/{name}.rst",
+                    category="Figures",
+                )
+                if ext == "png"
+                else f"results/figures/{name}.{ext}"
             )
-            if ext == "png"
-            else f"results/figures/{name}.{ext}"
             for name in FIGURES
             for ext in ("png", "svg")
         },
-    params:
-        entries=[{"study": s, "model": m} for s in computed_studies() for m in models_of(s)],
-        options=config["fits"],
-        code=code_version("figures.py"),
     log:
         "logs/figures.log",
-    group: "aggregate"
+    group:
+        "aggregate"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        entries=[
+            {"study": s, "model": m} for s in computed_studies() for m in models_of(s)
+        ],
+        options=config["fits"],
+        code=code_version("figures.py"),
     script:
         "../../scripts/figures.py"

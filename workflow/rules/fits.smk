@@ -7,21 +7,22 @@ rule table_study:
         lambda wc: study_config(wc.study)["path"],
     output:
         "results/tables/studies/{study}.parquet",
-    wildcard_constraints:
-        study=kind_regex("table"),
-    params:
-        columns=lambda wc: study_config(wc.study)["columns"],
-        filter=lambda wc: study_config(wc.study).get("filter"),
-        code=code_version("table_study.py"),
     log:
         "logs/table_study/{study}.log",
-    group: "aggregate"
+    wildcard_constraints:
+        study=kind_regex("table"),
+    group:
+        "aggregate"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        columns=lambda wc: study_config(wc.study)["columns"],
+        filter=lambda wc: study_config(wc.study).get("filter"),
+        code=code_version("table_study.py"),
     script:
         "../../scripts/table_study.py"
 
@@ -33,18 +34,21 @@ rule fits:
     output:
         parquet="results/tables/fits.parquet",
         csv="results/tables/fits.csv",
-        html=report("results/tables/fits.html", caption="../report/fits.rst", category="Tables"),
-    params:
-        options=config["fits"],
-        code=code_version("fits.py"),
+        html=report(
+            "results/tables/fits.html", caption="../report/fits.rst", category="Tables"
+        ),
     log:
         "logs/fits.log",
-    group: "aggregate"
+    group:
+        "aggregate"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        options=config["fits"],
+        code=code_version("fits.py"),
     script:
         "../../scripts/fits.py"

@@ -9,19 +9,20 @@ rule recordings_precomputed:
         target_names=precomputed_optional("target_names"),
     output:
         "results/recordings/{study}.npz",
-    wildcard_constraints:
-        study=kind_regex("precomputed"),
-    params:
-        code=code_version("recordings.py"),
     log:
         "logs/recordings/{study}.log",
-    group: "prepare"
+    wildcard_constraints:
+        study=kind_regex("precomputed"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=lambda wc, input: int(1000 + 6 * input.size_mb),
         runtime=5,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        code=code_version("recordings.py"),
     script:
         "../../scripts/recordings.py"
 
@@ -32,21 +33,22 @@ rule recordings_language:
         dataset=dataset_inputs,
     output:
         "results/recordings/{study}.npz",
-    wildcard_constraints:
-        study=kind_regex("language"),
-    params:
-        simulate=lambda wc: study_config(wc.study)["simulate"],
-        dataset=lambda wc: dataset_params(wc.study),
-        code=code_version("recordings_language.py"),
     log:
         "logs/recordings/{study}.log",
-    group: "prepare"
+    wildcard_constraints:
+        study=kind_regex("language"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        simulate=lambda wc: study_config(wc.study)["simulate"],
+        dataset=lambda wc: dataset_params(wc.study),
+        code=code_version("recordings_language.py"),
     script:
         "../../scripts/recordings_language.py"
 
@@ -58,23 +60,24 @@ rule recordings_mec:
     output:
         recordings="results/recordings/{study}.npz",
         cells="results/recordings/{study}.cells.tsv",
+    log:
+        "logs/recordings/{study}.log",
     wildcard_constraints:
         study=kind_regex("mec"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         options=lambda wc: study_config(wc.study)["recordings"],
         box_width=lambda wc: study_config(wc.study)["stimuli"]["box_width"],
         dataset=lambda wc: dataset_params(wc.study),
         n_bins=lambda wc: study_config(wc.study)["stimuli"]["n_bins"],
         code=code_version("recordings_mec.py"),
-    log:
-        "logs/recordings/{study}.log",
-    group: "prepare"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        "../../envs/predictivity.yaml"
     script:
         "../../scripts/recordings_mec.py"
 
@@ -87,22 +90,22 @@ rule recordings_it:
     output:
         recordings="results/recordings/{study}.npz",
         sites="results/recordings/{study}.sites.tsv",
-    wildcard_constraints:
-        study=kind_regex("it"),
-    params:
-        options=lambda wc: study_config(wc.study)["simulate"],
-        dataset=lambda wc: dataset_params(wc.study),
-        code=code_version("recordings_it.py"),
     log:
         "logs/recordings/{study}.log",
+    wildcard_constraints:
+        study=kind_regex("it"),
     group:
         "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        options=lambda wc: study_config(wc.study)["simulate"],
+        dataset=lambda wc: dataset_params(wc.study),
+        code=code_version("recordings_it.py"),
     script:
         "../../scripts/recordings_it.py"
 
@@ -115,23 +118,23 @@ rule recordings_auditory:
     output:
         recordings="results/recordings/{study}.npz",
         voxels="results/recordings/{study}.voxels.tsv",
+    log:
+        "logs/recordings/{study}.log",
     wildcard_constraints:
         study=kind_regex("auditory"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
     params:
         options=lambda wc: study_config(wc.study)["simulate"],
         sample_rate=lambda wc: study_config(wc.study)["sounds"]["sample_rate"],
         dataset=lambda wc: dataset_params(wc.study),
         code=code_version("recordings_auditory.py"),
-    log:
-        "logs/recordings/{study}.log",
-    group:
-        "prepare"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
     script:
         "../../scripts/recordings_auditory.py"
 
@@ -142,20 +145,20 @@ rule recordings_story:
         dataset=dataset_inputs,
     output:
         "results/recordings/{study}.npz",
-    wildcard_constraints:
-        study=kind_regex("story"),
-    params:
-        dataset=lambda wc: dataset_params(wc.study),
-        code=code_version("recordings_story.py"),
     log:
         "logs/recordings/{study}.log",
+    wildcard_constraints:
+        study=kind_regex("story"),
     group:
         "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=lambda wc, input: 4000 + 3 * input.size_mb,
         runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        dataset=lambda wc: dataset_params(wc.study),
+        code=code_version("recordings_story.py"),
     script:
         "../../scripts/recordings_story.py"

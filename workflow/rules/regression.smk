@@ -9,18 +9,18 @@ rule regression:
         stimuli="results/stimuli/{study}.tsv",
     output:
         "results/regression/{study}/{model}.parquet",
-    params:
-        options=lambda wc: regression_options(wc.study),
-        code=code_version("regression.py"),
     log:
         "logs/regression/{study}/{model}.log",
     benchmark:
         "benchmarks/regression/{study}/{model}.tsv"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=lambda wc, input, attempt: int(2000 + 4 * input.size_mb) * attempt,
         runtime=lambda wc, input, attempt: int(30 + input.size_mb // 20) * attempt,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        options=lambda wc: regression_options(wc.study),
+        code=code_version("regression.py"),
     script:
         "../../scripts/regression.py"

@@ -8,17 +8,17 @@ rule spectra:
         recordings="results/recordings/{study}.npz",
     output:
         "results/spectra/{study}/{model}.parquet",
-    params:
-        code=code_version("spectra.py"),
     log:
         "logs/spectra/{study}/{model}.log",
     benchmark:
         "benchmarks/spectra/{study}/{model}.tsv"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=lambda wc, input, attempt: int(2000 + 4 * input.size_mb) * attempt,
         runtime=lambda wc, input, attempt: int(10 + input.size_mb // 50) * attempt,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        code=code_version("spectra.py"),
     script:
         "../../scripts/spectra.py"

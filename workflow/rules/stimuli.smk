@@ -8,45 +8,51 @@ rule stimuli_precomputed:
         stimulus_groups=precomputed_optional("stimulus_groups"),
     output:
         "results/stimuli/{study}.tsv",
-    wildcard_constraints:
-        study=kind_regex("precomputed"),
-    params:
-        folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("stimuli_precomputed.py"),
     log:
         "logs/stimuli/{study}.log",
-    group: "prepare"
+    wildcard_constraints:
+        study=kind_regex("precomputed"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("stimuli_precomputed.py"),
     script:
         "../../scripts/stimuli_precomputed.py"
 
 
 rule stimuli_language:
     input:
-        sentences=lambda wc: [] if study_config(wc.study).get("dataset") else [resource_path(wc.study, "sentences", "sentences.txt")],
+        sentences=lambda wc: (
+            []
+            if study_config(wc.study).get("dataset")
+            else [resource_path(wc.study, "sentences", "sentences.txt")]
+        ),
         dataset=dataset_inputs,
     output:
         "results/stimuli/{study}.tsv",
-    wildcard_constraints:
-        study=kind_regex("language"),
-    params:
-        folds=lambda wc: regression_options(wc.study)["folds"],
-        dataset=lambda wc: dataset_params(wc.study),
-        code=code_version("stimuli_language.py"),
     log:
         "logs/stimuli/{study}.log",
-    group: "prepare"
+    wildcard_constraints:
+        study=kind_regex("language"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        dataset=lambda wc: dataset_params(wc.study),
+        code=code_version("stimuli_language.py"),
     script:
         "../../scripts/stimuli_language.py"
 
@@ -54,21 +60,22 @@ rule stimuli_language:
 rule stimuli_mec:
     output:
         "results/stimuli/{study}.tsv",
-    wildcard_constraints:
-        study=kind_regex("mec"),
-    params:
-        options=lambda wc: study_config(wc.study)["stimuli"],
-        folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("stimuli_mec.py"),
     log:
         "logs/stimuli/{study}.log",
-    group: "prepare"
+    wildcard_constraints:
+        study=kind_regex("mec"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        options=lambda wc: study_config(wc.study)["stimuli"],
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("stimuli_mec.py"),
     script:
         "../../scripts/stimuli_mec.py"
 
@@ -79,23 +86,23 @@ rule stimuli_it:
     output:
         table="results/stimuli/{study}.tsv",
         images="results/stimuli/{study}.images.npy",
+    log:
+        "logs/stimuli/{study}.log",
     wildcard_constraints:
         study=kind_regex("it"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         options=lambda wc: study_config(wc.study)["images"],
         folder=lambda wc: stimulus_folder(wc.study, "images", "folder"),
         folds=lambda wc: regression_options(wc.study)["folds"],
         code=code_version("stimuli_it.py"),
-    log:
-        "logs/stimuli/{study}.log",
-    group:
-        "prepare"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
     script:
         "../../scripts/stimuli_it.py"
 
@@ -106,23 +113,23 @@ rule stimuli_auditory:
     output:
         table="results/stimuli/{study}.tsv",
         sounds="results/stimuli/{study}.sounds.npy",
+    log:
+        "logs/stimuli/{study}.log",
     wildcard_constraints:
         study=kind_regex("auditory"),
+    group:
+        "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         options=lambda wc: study_config(wc.study)["sounds"],
         folder=lambda wc: stimulus_folder(wc.study, "sounds", "wav_folder"),
         folds=lambda wc: regression_options(wc.study)["folds"],
         code=code_version("stimuli_auditory.py"),
-    log:
-        "logs/stimuli/{study}.log",
-    group:
-        "prepare"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
     script:
         "../../scripts/stimuli_auditory.py"
 
@@ -132,21 +139,21 @@ rule stimuli_story:
         dataset=dataset_inputs,
     output:
         "results/stimuli/{study}.tsv",
-    wildcard_constraints:
-        study=kind_regex("story"),
-    params:
-        dataset=lambda wc: dataset_params(wc.study),
-        folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("stimuli_story.py"),
     log:
         "logs/stimuli/{study}.log",
+    wildcard_constraints:
+        study=kind_regex("story"),
     group:
         "prepare"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        dataset=lambda wc: dataset_params(wc.study),
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("stimuli_story.py"),
     script:
         "../../scripts/stimuli_story.py"

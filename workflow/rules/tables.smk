@@ -3,28 +3,48 @@
 
 rule layers_table:
     input:
-        regression=lambda wc: [f for s in computed_studies() for f in per_model("results/regression/{study}/{model}.parquet", s)],
-        spectra=lambda wc: [f for s in computed_studies() for f in per_model("results/spectra/{study}/{model}.parquet", s)],
-        theory=lambda wc: [f for s in computed_studies() for f in per_model("results/theory/{study}/{model}.parquet", s)],
-        recordings=lambda wc: [f"results/recordings/{s}.npz" for s in computed_studies()],
+        regression=lambda wc: [
+            f
+            for s in computed_studies()
+            for f in per_model("results/regression/{study}/{model}.parquet", s)
+        ],
+        spectra=lambda wc: [
+            f
+            for s in computed_studies()
+            for f in per_model("results/spectra/{study}/{model}.parquet", s)
+        ],
+        theory=lambda wc: [
+            f
+            for s in computed_studies()
+            for f in per_model("results/theory/{study}/{model}.parquet", s)
+        ],
+        recordings=lambda wc: [
+            f"results/recordings/{s}.npz" for s in computed_studies()
+        ],
     output:
         "results/tables/layers.parquet",
-    params:
-        entries=lambda wc: [
-            {"study": s, "model": m, "trained": is_trained(s, m),
-             "folds": regression_options(s)["folds"]}
-            for s in computed_studies() for m in models_of(s)
-        ],
-        code=code_version("layers_table.py"),
     log:
         "logs/tables/layers.log",
-    group: "aggregate"
+    group:
+        "aggregate"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        entries=lambda wc: [
+            {
+                "study": s,
+                "model": m,
+                "trained": is_trained(s, m),
+                "folds": regression_options(s)["folds"],
+            }
+            for s in computed_studies()
+            for m in models_of(s)
+        ],
+        code=code_version("layers_table.py"),
     script:
         "../../scripts/layers_table.py"
 
@@ -38,17 +58,17 @@ rule benchmarks_table:
         expand("results/figures/{figure}.png", figure=FIGURES),
     output:
         "results/tables/benchmarks.parquet",
-    params:
-        code=code_version("benchmarks_table.py"),
     log:
         "logs/tables/benchmarks.log",
     group:
         "aggregate"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        code=code_version("benchmarks_table.py"),
     script:
         "../../scripts/benchmarks_table.py"

@@ -9,19 +9,19 @@ rule theory:
         regression="results/regression/{study}/{model}.parquet",
     output:
         "results/theory/{study}/{model}.parquet",
-    params:
-        options=lambda wc: theory_options(wc.study),
-        folds=lambda wc: regression_options(wc.study)["folds"],
-        code=code_version("theory.py"),
     log:
         "logs/theory/{study}/{model}.log",
     benchmark:
         "benchmarks/theory/{study}/{model}.tsv"
+    conda:
+        "../../envs/predictivity.yaml"
     threads: 1
     resources:
         mem_mb=lambda wc, input, attempt: int(2000 + 4 * input.size_mb) * attempt,
         runtime=lambda wc, input, attempt: int(30 + input.size_mb // 20) * attempt,
-    conda:
-        "../../envs/predictivity.yaml"
+    params:
+        options=lambda wc: theory_options(wc.study),
+        folds=lambda wc: regression_options(wc.study)["folds"],
+        code=code_version("theory.py"),
     script:
         "../../scripts/theory.py"

@@ -95,8 +95,9 @@ def _fit_row(fits: pd.DataFrame | None, study: str, metric: str):
     return None if r.empty else r.iloc[0]
 
 
-def r2_vs_log_pr(layers: pd.DataFrame, fits: pd.DataFrame, n_boot: int = 1000,
-                 seed: int = 0) -> Figure:
+def r2_vs_log_pr(
+    layers: pd.DataFrame, fits: pd.DataFrame, n_boot: int = 1000, seed: int = 0
+) -> Figure:
     """Layer score vs participation ratio, one panel per study (the paper's Fig. 2 layout).
 
     x: PR on a log axis; y: ``r2`` (computed studies) or ``score`` (``table`` studies).
@@ -127,8 +128,17 @@ def r2_vs_log_pr(layers: pd.DataFrame, fits: pd.DataFrame, n_boot: int = 1000,
                 sel = ok & (g["model"].astype(str) == m) & (st == s)
                 if sel.any():
                     seen_status.add(s)
-                    ax.scatter(pr[sel], y[sel], color=colours[m], marker=marker, s=28,
-                               alpha=0.85, edgecolor="none", label=m, zorder=3)
+                    ax.scatter(
+                        pr[sel],
+                        y[sel],
+                        color=colours[m],
+                        marker=marker,
+                        s=28,
+                        alpha=0.85,
+                        edgecolor="none",
+                        label=m,
+                        zorder=3,
+                    )
         row = _fit_row(fits, study, metric)
         if row is not None and np.isfinite(row["slope"]):
             x = np.linspace(np.log(pr[ok].min()), np.log(pr[ok].max()), 100)
@@ -139,13 +149,23 @@ def r2_vs_log_pr(layers: pd.DataFrame, fits: pd.DataFrame, n_boot: int = 1000,
                 lines = a[fin, None] + b[fin, None] * x[None, :]
                 lo, hi = np.percentile(lines, [2.5, 97.5], axis=0)
                 ax.fill_between(np.exp(x), lo, hi, color="k", alpha=0.15, lw=0, zorder=2)
-            txt = (f"r = {row['pearson_r']:.2f}\nslope = {row['slope']:.3f} "
-                   f"[{row['slope_ci_low']:.3f}, {row['slope_ci_high']:.3f}]\n"
-                   f"n = {int(row['n'])} layers, {int(row['n_models'])} models")
+            txt = (
+                f"r = {row['pearson_r']:.2f}\nslope = {row['slope']:.3f} "
+                f"[{row['slope_ci_low']:.3f}, {row['slope_ci_high']:.3f}]\n"
+                f"n = {int(row['n'])} layers, {int(row['n_models'])} models"
+            )
         else:
             txt = f"no fit ({int(ok.sum())} layers)"
-        ax.text(0.03, 0.97, txt, transform=ax.transAxes, va="top", ha="left", fontsize=8,
-                bbox=dict(boxstyle="round", fc="white", alpha=0.8, lw=0))
+        ax.text(
+            0.03,
+            0.97,
+            txt,
+            transform=ax.transAxes,
+            va="top",
+            ha="left",
+            fontsize=8,
+            bbox=dict(boxstyle="round", fc="white", alpha=0.8, lw=0),
+        )
         _log_x(ax)
         ax.set_xlabel("participation ratio (log scale)")
         ax.set_ylabel(METRIC_LABEL[metric])
@@ -153,8 +173,11 @@ def r2_vs_log_pr(layers: pd.DataFrame, fits: pd.DataFrame, n_boot: int = 1000,
         if 0 < len(models) <= MAX_MODEL_LEGEND:
             handles = [Line2D([], [], ls="", marker="o", color=colours[m], label=m) for m in models]
             ax.legend(handles=handles, fontsize=7, loc="lower right", frameon=False)
-    handles = [Line2D([], [], ls="", marker=MARKERS[s], color="grey", label=s)
-               for s in MARKERS if s in seen_status]
+    handles = [
+        Line2D([], [], ls="", marker=MARKERS[s], color="grey", label=s)
+        for s in MARKERS
+        if s in seen_status
+    ]
     if handles:
         fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
     return fig
@@ -184,8 +207,9 @@ def theory_vs_empirical(layers: pd.DataFrame) -> Figure:
     """
     if not len(layers) or "theory_r2" not in layers.columns:
         return _empty("no study has theory predictions (theory_r2)")
-    studies = [s for s in _studies(layers)
-               if _has(layers[layers["study"].astype(str) == s], "theory_r2")]
+    studies = [
+        s for s in _studies(layers) if _has(layers[layers["study"].astype(str) == s], "theory_r2")
+    ]
     if not studies:
         return _empty("no study has theory predictions (theory_r2)")
     fig, axes = _panels(len(studies))
@@ -202,8 +226,16 @@ def theory_vs_empirical(layers: pd.DataFrame) -> Figure:
             e = pd.to_numeric(g[ecol], errors="coerce")
             ok = t.notna() & e.notna()
             vals += [t[ok].to_numpy(), e[ok].to_numpy()]
-            ax.scatter(t[ok], e[ok], c=[colours[m] for m in g.loc[ok, "model"].astype(str)],
-                       marker=marker, s=26, alpha=0.85, edgecolor="none", zorder=3)
+            ax.scatter(
+                t[ok],
+                e[ok],
+                c=[colours[m] for m in g.loc[ok, "model"].astype(str)],
+                marker=marker,
+                s=26,
+                alpha=0.85,
+                edgecolor="none",
+                zorder=3,
+            )
         allv = np.concatenate(vals) if vals else np.array([0.0, 1.0])
         lo, hi = (float(allv.min()), float(allv.max())) if allv.size else (0.0, 1.0)
         pad = 0.05 * (hi - lo or 1.0)
@@ -211,13 +243,21 @@ def theory_vs_empirical(layers: pd.DataFrame) -> Figure:
         t0, e0 = (pd.to_numeric(g[c], errors="coerce") for c in pairs[0][:2])
         ok = t0.notna() & e0.notna()
         rho = t0[ok].rank().corr(e0[ok].rank()) if ok.sum() >= 3 else np.nan
-        ax.text(0.03, 0.97, f"Spearman ρ = {rho:.2f} (n = {int(ok.sum())})",
-                transform=ax.transAxes, va="top", fontsize=8)
-        handles = [Line2D([], [], ls="", marker=mk, color="grey", label=lab)
-                   for _, _, lab, mk in pairs]
+        ax.text(
+            0.03,
+            0.97,
+            f"Spearman ρ = {rho:.2f} (n = {int(ok.sum())})",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8,
+        )
+        handles = [
+            Line2D([], [], ls="", marker=mk, color="grey", label=lab) for _, _, lab, mk in pairs
+        ]
         if len(models) <= MAX_MODEL_LEGEND:
-            handles += [Line2D([], [], ls="", marker="o", color=colours[m], label=m)
-                        for m in models]
+            handles += [
+                Line2D([], [], ls="", marker="o", color=colours[m], label=m) for m in models
+            ]
         ax.legend(handles=handles, fontsize=6.5, loc="lower right", frameon=False)
         ax.set_xlabel("theory prediction (1 − E_g)")
         ax.set_ylabel("empirical R²")
@@ -269,15 +309,18 @@ def learning_curves(theory: pd.DataFrame, layers: pd.DataFrame) -> Figure:
             ax.plot(p, d["eg_theory"], color=c, lw=1.5, label=lab)
             if "eg_empirical" in d.columns:
                 sd = d["eg_empirical_sd"] if "eg_empirical_sd" in d.columns else None
-                ax.errorbar(p, d["eg_empirical"], yerr=sd, color=c, ls="", marker="o",
-                            ms=3.5, capsize=2)
+                ax.errorbar(
+                    p, d["eg_empirical"], yerr=sd, color=c, ls="", marker="o", ms=3.5, capsize=2
+                )
         _log_x(ax)
         ax.set_xlabel("training stimuli p (log scale)")
         ax.set_ylabel("E_g (error / variance, all P stimuli)")
         ax.set_title(study)
         handles, labels = ax.get_legend_handles_labels()
-        handles += [Line2D([], [], color="grey", lw=1.5),
-                    Line2D([], [], color="grey", ls="", marker="o", ms=3.5)]
+        handles += [
+            Line2D([], [], color="grey", lw=1.5),
+            Line2D([], [], color="grey", ls="", marker="o", ms=3.5),
+        ]
         labels += ["theory", "empirical ± s.d."]
         ax.legend(handles, labels, fontsize=6.5, frameon=False)
     return fig
@@ -298,8 +341,11 @@ def spectra(spectra: pd.DataFrame, layers: pd.DataFrame) -> Figure:
     fig, axes = _panels(len(studies))
     all_pr = pd.to_numeric(layers["pr"], errors="coerce") if len(layers) else pd.Series([])
     all_pr = all_pr[all_pr > 0]
-    norm = (LogNorm(vmin=float(all_pr.min()), vmax=float(max(all_pr.max(), all_pr.min() * 1.01)))
-            if len(all_pr) else LogNorm(vmin=1, vmax=10))
+    norm = (
+        LogNorm(vmin=float(all_pr.min()), vmax=float(max(all_pr.max(), all_pr.min() * 1.01)))
+        if len(all_pr)
+        else LogNorm(vmin=1, vmax=10)
+    )
     cmap = matplotlib.colormaps["viridis"]
     for ax, study in zip(axes, studies):
         g = spectra[spectra["study"].astype(str) == study].copy()

@@ -46,9 +46,19 @@ log = logging.getLogger(__name__)
 
 #: The columns of the fits table, in order (DESIGN §4 plus the equal-slopes test and n_models).
 FITS_COLUMNS = [
-    "scope", "metric", "slope", "intercept", "pearson_r", "r2", "n",
-    "slope_ci_low", "slope_ci_high", "theory_r2_variance_explained",
-    "equal_slopes_f", "equal_slopes_p", "n_models",
+    "scope",
+    "metric",
+    "slope",
+    "intercept",
+    "pearson_r",
+    "r2",
+    "n",
+    "slope_ci_low",
+    "slope_ci_high",
+    "theory_r2_variance_explained",
+    "equal_slopes_f",
+    "equal_slopes_p",
+    "n_models",
 ]
 
 #: Metrics fitted for computed studies and for ``table`` studies.
@@ -79,28 +89,43 @@ def _clean(df: pd.DataFrame, metric: str) -> pd.DataFrame:
         y = pd.Series(np.nan, index=df.index)
     else:
         y = pd.to_numeric(df[metric], errors="coerce")
-    out = pd.DataFrame({
-        "x": _log_pr(df).astype(float).to_numpy(),
-        "y": y.astype(float).to_numpy(),
-        "model": (df["model"].astype(str).to_numpy() if "model" in df.columns
-                  else np.array(["model"] * len(df), dtype=object)),
-        "study": (df["study"].astype(str).to_numpy() if "study" in df.columns
-                  else np.array(["study"] * len(df), dtype=object)),
-    })
+    out = pd.DataFrame(
+        {
+            "x": _log_pr(df).astype(float).to_numpy(),
+            "y": y.astype(float).to_numpy(),
+            "model": (
+                df["model"].astype(str).to_numpy()
+                if "model" in df.columns
+                else np.array(["model"] * len(df), dtype=object)
+            ),
+            "study": (
+                df["study"].astype(str).to_numpy()
+                if "study" in df.columns
+                else np.array(["study"] * len(df), dtype=object)
+            ),
+        }
+    )
     keep = np.isfinite(out["x"].to_numpy()) & np.isfinite(out["y"].to_numpy())
     return out.loc[keep].reset_index(drop=True)
 
 
 def _nan_fit(n: int = 0, n_models: int = 0) -> dict:
     return {
-        "slope": np.nan, "intercept": np.nan, "pearson_r": np.nan, "r2": np.nan,
-        "n": int(n), "slope_ci_low": np.nan, "slope_ci_high": np.nan, "n_models": int(n_models),
+        "slope": np.nan,
+        "intercept": np.nan,
+        "pearson_r": np.nan,
+        "r2": np.nan,
+        "n": int(n),
+        "slope_ci_low": np.nan,
+        "slope_ci_high": np.nan,
+        "n_models": int(n_models),
     }
 
 
 # --------------------------------------------------------------------------------------------
 # bootstrap machinery
 # --------------------------------------------------------------------------------------------
+
 
 def _unit_stats(d: pd.DataFrame, by_model: bool) -> np.ndarray:
     """Per resampling unit: [n, Σx, Σy, Σxx, Σxy] (G × 5)."""
@@ -141,8 +166,9 @@ def _slope_from(cxx: np.ndarray, cxy: np.ndarray, scale: np.ndarray) -> np.ndarr
     return slope
 
 
-def bootstrap_lines(df: pd.DataFrame, metric: str, n_boot: int = 1000,
-                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap_lines(
+    df: pd.DataFrame, metric: str, n_boot: int = 1000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap replicates (intercepts, slopes) of one study's OLS ``metric ~ log_pr``.
 
     The resampling is the one described in the module docstring (models when ≥ 2 models, else
@@ -157,7 +183,7 @@ def bootstrap_lines(df: pd.DataFrame, metric: str, n_boot: int = 1000,
     by_model = d["model"].nunique() >= 2
     stats = _unit_stats(d, by_model)
     counts = _draw_counts(np.random.default_rng(seed), n_boot, stats.shape[0])
-    agg = counts @ stats                       # (n_boot, 5)
+    agg = counts @ stats  # (n_boot, 5)
     cxx, cxy = _within_sums(agg)
     slope = _slope_from(cxx, cxy, np.full(n_boot, np.sum((d["x"] - d["x"].mean()) ** 2)))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -176,6 +202,7 @@ def _ci(slopes: np.ndarray) -> tuple[float, float]:
 # --------------------------------------------------------------------------------------------
 # per-study fit
 # --------------------------------------------------------------------------------------------
+
 
 def fit_study(df: pd.DataFrame, metric: str, n_boot: int = 1000, seed: int = 0) -> dict:
     """OLS of one study's layer score on log(PR): ``metric = slope·log_pr + intercept``.
@@ -196,16 +223,19 @@ def fit_study(df: pd.DataFrame, metric: str, n_boot: int = 1000, seed: int = 0) 
     """
     d = _clean(df, metric)
     n, n_models = len(d), int(d["model"].nunique())
-    where = (f"study {str(df['study'].iloc[0])!r}" if "study" in df.columns and len(df)
-             else "study")
+    where = f"study {str(df['study'].iloc[0])!r}" if "study" in df.columns and len(df) else "study"
     if n < MIN_LAYERS:
-        _warn(f"{where}, metric {metric!r}: {n} layer(s) with finite {metric} and log PR; "
-              f"at least {MIN_LAYERS} are needed for a fit, so its row is NaN.")
+        _warn(
+            f"{where}, metric {metric!r}: {n} layer(s) with finite {metric} and log PR; "
+            f"at least {MIN_LAYERS} are needed for a fit, so its row is NaN."
+        )
         return _nan_fit(n, n_models)
     x, y = d["x"].to_numpy(), d["y"].to_numpy()
     if np.ptp(x) <= 1e-12 * max(1.0, np.abs(x).max()):
-        _warn(f"{where}, metric {metric!r}: all layers have the same log PR; "
-              "no slope can be fitted, so its row is NaN.")
+        _warn(
+            f"{where}, metric {metric!r}: all layers have the same log PR; "
+            "no slope can be fitted, so its row is NaN."
+        )
         return _nan_fit(n, n_models)
     res = sm.OLS(y, sm.add_constant(x)).fit()
     intercept, slope = (float(v) for v in res.params)
@@ -216,9 +246,14 @@ def fit_study(df: pd.DataFrame, metric: str, n_boot: int = 1000, seed: int = 0) 
     _, slopes = bootstrap_lines(df, metric, n_boot=n_boot, seed=seed)
     lo, hi = _ci(slopes)
     return {
-        "slope": slope, "intercept": intercept, "pearson_r": r,
-        "r2": float(r * r) if np.isfinite(r) else np.nan, "n": n,
-        "slope_ci_low": lo, "slope_ci_high": hi, "n_models": n_models,
+        "slope": slope,
+        "intercept": intercept,
+        "pearson_r": r,
+        "r2": float(r * r) if np.isfinite(r) else np.nan,
+        "n": n,
+        "slope_ci_low": lo,
+        "slope_ci_high": hi,
+        "n_models": n_models,
     }
 
 
@@ -247,11 +282,13 @@ def _theory_within(df: pd.DataFrame, metric: str) -> float:
     """Pooled theory share: within-study R² of metric on theory_r2 (both demeaned per study)."""
     if "theory_r2" not in df.columns or metric not in df.columns:
         return np.nan
-    d = pd.DataFrame({
-        "t": pd.to_numeric(df["theory_r2"], errors="coerce").to_numpy(dtype=float),
-        "y": pd.to_numeric(df[metric], errors="coerce").to_numpy(dtype=float),
-        "s": df["study"].astype(str).to_numpy(),
-    })
+    d = pd.DataFrame(
+        {
+            "t": pd.to_numeric(df["theory_r2"], errors="coerce").to_numpy(dtype=float),
+            "y": pd.to_numeric(df[metric], errors="coerce").to_numpy(dtype=float),
+            "s": df["study"].astype(str).to_numpy(),
+        }
+    )
     d = d[np.isfinite(d["t"]) & np.isfinite(d["y"])]
     if len(d) < MIN_LAYERS:
         return np.nan
@@ -266,6 +303,7 @@ def _theory_within(df: pd.DataFrame, metric: str) -> float:
 # --------------------------------------------------------------------------------------------
 # pooled fit
 # --------------------------------------------------------------------------------------------
+
 
 def fit_pooled(df: pd.DataFrame, metric: str, n_boot: int = 1000, seed: int = 0) -> dict:
     """Pooled fit with study fixed effects: ``metric ~ log_pr + C(study)`` (statsmodels formula).
@@ -290,8 +328,10 @@ def fit_pooled(df: pd.DataFrame, metric: str, n_boot: int = 1000, seed: int = 0)
     keep = []
     for s, g in d.groupby("study", sort=True):
         if len(g) < MIN_LAYERS or np.ptp(g["x"].to_numpy()) <= 0:
-            _warn(f"pooled fit, metric {metric!r}: study {s!r} has {len(g)} usable layer(s) "
-                  "or no spread in log PR; it is left out of the pooled fit.")
+            _warn(
+                f"pooled fit, metric {metric!r}: study {s!r} has {len(g)} usable layer(s) "
+                "or no spread in log PR; it is left out of the pooled fit."
+            )
         else:
             keep.append(s)
     d = d[d["study"].isin(keep)].reset_index(drop=True)
@@ -331,9 +371,16 @@ def fit_pooled(df: pd.DataFrame, metric: str, n_boot: int = 1000, seed: int = 0)
         if full.df_resid > 0:
             tab = anova_lm(fe, full)
             f, p = float(tab["F"].iloc[1]), float(tab["Pr(>F)"].iloc[1])
-    out.update(slope=slope, intercept=intercept, pearson_r=float(r),
-               r2=float(r * r) if np.isfinite(r) else np.nan,
-               slope_ci_low=lo, slope_ci_high=hi, equal_slopes_f=f, equal_slopes_p=p)
+    out.update(
+        slope=slope,
+        intercept=intercept,
+        pearson_r=float(r),
+        r2=float(r * r) if np.isfinite(r) else np.nan,
+        slope_ci_low=lo,
+        slope_ci_high=hi,
+        equal_slopes_f=f,
+        equal_slopes_p=p,
+    )
     return out
 
 
@@ -341,11 +388,14 @@ def fit_pooled(df: pd.DataFrame, metric: str, n_boot: int = 1000, seed: int = 0)
 # the fits table
 # --------------------------------------------------------------------------------------------
 
+
 def study_metrics(study_rows: pd.DataFrame) -> tuple[str, ...]:
     """Which metrics a study is fitted on: ``("score",)`` for a ``table`` study (it has a
     ``score`` column with at least one finite value), else ``("r2", "pearson_r")``."""
-    if "score" in study_rows.columns and pd.to_numeric(
-            study_rows["score"], errors="coerce").notna().any():
+    if (
+        "score" in study_rows.columns
+        and pd.to_numeric(study_rows["score"], errors="coerce").notna().any()
+    ):
         return TABLE_METRICS
     return COMPUTED_METRICS
 
@@ -373,8 +423,13 @@ def fits_table(layers: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Da
         for m in study_metrics(g):
             by_metric.setdefault(m, []).append(s)
             fit = fit_study(g, m, n_boot=n_boot, seed=seed)
-            fit.update(scope=s, metric=m, equal_slopes_f=np.nan, equal_slopes_p=np.nan,
-                       theory_r2_variance_explained=theory_variance_explained(g, m))
+            fit.update(
+                scope=s,
+                metric=m,
+                equal_slopes_f=np.nan,
+                equal_slopes_p=np.nan,
+                theory_r2_variance_explained=theory_variance_explained(g, m),
+            )
             rows.append(fit)
     for m in (*COMPUTED_METRICS, *TABLE_METRICS):
         studies = by_metric.get(m, [])
@@ -382,8 +437,7 @@ def fits_table(layers: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Da
             continue
         sub = pd.concat([groups[s] for s in studies], ignore_index=True)
         fit = fit_pooled(sub, m, n_boot=n_boot, seed=seed)
-        fit.update(scope="pooled", metric=m,
-                   theory_r2_variance_explained=_theory_within(sub, m))
+        fit.update(scope="pooled", metric=m, theory_r2_variance_explained=_theory_within(sub, m))
         rows.append(fit)
     out = pd.DataFrame(rows, columns=FITS_COLUMNS)
     out["n"] = out["n"].astype("int64")

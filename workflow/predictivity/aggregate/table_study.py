@@ -26,8 +26,18 @@ from predictivity.errors import InputError
 REQUIRED_KEYS = ("model", "layer", "pr", "score")
 
 #: Columns returned by :func:`standardise_table`, in order.
-TABLE_COLUMNS = ["study", "model", "layer", "layer_index", "pr", "log_pr", "score",
-                 "r2", "pearson_r", "trained"]
+TABLE_COLUMNS = [
+    "study",
+    "model",
+    "layer",
+    "layer_index",
+    "pr",
+    "log_pr",
+    "score",
+    "r2",
+    "pearson_r",
+    "trained",
+]
 
 MIN_ROWS = 3
 
@@ -61,9 +71,11 @@ def _apply_filter(raw: pd.DataFrame, filt: dict, study: str, source: str) -> pd.
     for col, value in filt.items():
         if col not in raw.columns:
             raise InputError(
-                source, f"config key {key} filters on column {col!r}, which the file does not "
+                source,
+                f"config key {key} filters on column {col!r}, which the file does not "
                 f"have (columns: {_listing(raw.columns, 50)}).",
-                f"use one of the file's columns in {key}, or remove the filter.")
+                f"use one of the file's columns in {key}, or remove the filter.",
+            )
         values = value if isinstance(value, (list, tuple, set)) else [value]
         colv = raw[col]
         m = colv.isin(values).to_numpy()
@@ -73,8 +85,9 @@ def _apply_filter(raw: pd.DataFrame, filt: dict, study: str, source: str) -> pd.
     return raw.loc[mask]
 
 
-def standardise_table(raw: pd.DataFrame, study: str, columns: dict, filter: dict | None = None,
-                      source: str = "") -> pd.DataFrame:
+def standardise_table(
+    raw: pd.DataFrame, study: str, columns: dict, filter: dict | None = None, source: str = ""
+) -> pd.DataFrame:
     """Turn a per-layer results table into layers-table rows of one ``table`` study.
 
     Parameters
@@ -106,23 +119,29 @@ def standardise_table(raw: pd.DataFrame, study: str, columns: dict, filter: dict
     unmapped = [k for k in REQUIRED_KEYS if not columns.get(k)]
     if unmapped:
         raise InputError(
-            source, f"config key {key} does not map {', '.join(unmapped)}.",
+            source,
+            f"config key {key} does not map {', '.join(unmapped)}.",
             f"give {key} the keys {', '.join(REQUIRED_KEYS)}, each naming a column of the file "
-            f"(columns: {_listing(raw.columns, 50)}).")
+            f"(columns: {_listing(raw.columns, 50)}).",
+        )
     missing = [f"{k}: {columns[k]!r}" for k in REQUIRED_KEYS if columns[k] not in raw.columns]
     if missing:
         raise InputError(
-            source, f"config key {key} names column(s) the file does not have ({', '.join(missing)}); "
+            source,
+            f"config key {key} names column(s) the file does not have ({', '.join(missing)}); "
             f"the file's columns are: {_listing(raw.columns, 50)}.",
-            f"correct {key} to name existing columns.")
+            f"correct {key} to name existing columns.",
+        )
     if filter:
         raw = _apply_filter(raw, filter, study, source)
     n = len(raw)
     if n < MIN_ROWS:
         where = f" after applying studies.{study}.filter={filter!r}" if filter else ""
         raise InputError(
-            source, f"{n} row(s){where}; at least {MIN_ROWS} layers are needed for a fit.",
-            f"check studies.{study}.filter and the file's contents.")
+            source,
+            f"{n} row(s){where}; at least {MIN_ROWS} layers are needed for a fit.",
+            f"check studies.{study}.filter and the file's contents.",
+        )
 
     model = raw[columns["model"]].astype(str).to_numpy()
     layer = raw[columns["layer"]].astype(str).to_numpy()
@@ -131,39 +150,50 @@ def standardise_table(raw: pd.DataFrame, study: str, columns: dict, filter: dict
 
     bad = ~(np.isfinite(pr) & (pr > 0))
     if bad.any():
-        rows = [f"{m}/{l}={raw[columns['pr']].iloc[i]!r}"
-                for i, (m, l) in enumerate(zip(model, layer)) if bad[i]]
+        rows = [
+            f"{m}/{l}={raw[columns['pr']].iloc[i]!r}"
+            for i, (m, l) in enumerate(zip(model, layer))
+            if bad[i]
+        ]
         raise InputError(
-            source, f"column {columns['pr']!r} (mapped as pr in {key}) must be a finite, positive, "
+            source,
+            f"column {columns['pr']!r} (mapped as pr in {key}) must be a finite, positive, "
             f"linear participation ratio; {int(bad.sum())} row(s) are not: {_listing(rows)}.",
-            "remove or filter those rows, and map pr to the linear PR (not its log).")
+            "remove or filter those rows, and map pr to the linear PR (not its log).",
+        )
     bad = ~np.isfinite(score)
     if bad.any():
         rows = [f"{m}/{l}" for i, (m, l) in enumerate(zip(model, layer)) if bad[i]]
         raise InputError(
-            source, f"column {columns['score']!r} (mapped as score in {key}) has {int(bad.sum())} "
+            source,
+            f"column {columns['score']!r} (mapped as score in {key}) has {int(bad.sum())} "
             f"missing or non-finite value(s): {_listing(rows)}.",
-            f"remove those rows or exclude them with studies.{study}.filter.")
+            f"remove those rows or exclude them with studies.{study}.filter.",
+        )
     pairs = pd.Series(list(zip(model, layer)))
     dup = pairs[pairs.duplicated()]
     if len(dup):
         raise InputError(
-            source, f"{len(dup)} (model, layer) pair(s) appear more than once "
+            source,
+            f"{len(dup)} (model, layer) pair(s) appear more than once "
             f"({_listing(f'{m}/{l}' for m, l in dup)}), so the table holds several results per layer.",
             f"add studies.{study}.filter to keep one row per layer (e.g. one region or benchmark), "
-            f"or map {key}.model to a column that tells the variants apart.")
+            f"or map {key}.model to a column that tells the variants apart.",
+        )
 
-    out = pd.DataFrame({
-        "study": str(study),
-        "model": model,
-        "layer": layer,
-        "layer_index": pd.Series(model).groupby(model, sort=False).cumcount().to_numpy(),
-        "pr": pr,
-        "log_pr": np.log(pr),
-        "score": score,
-        "r2": np.nan,
-        "pearson_r": np.nan,
-        "trained": pd.array([infer_trained(m) for m in model], dtype="boolean"),
-    })
+    out = pd.DataFrame(
+        {
+            "study": str(study),
+            "model": model,
+            "layer": layer,
+            "layer_index": pd.Series(model).groupby(model, sort=False).cumcount().to_numpy(),
+            "pr": pr,
+            "log_pr": np.log(pr),
+            "score": score,
+            "r2": np.nan,
+            "pearson_r": np.nan,
+            "trained": pd.array([infer_trained(m) for m in model], dtype="boolean"),
+        }
+    )
     out["layer_index"] = out["layer_index"].astype("int64")
     return out[TABLE_COLUMNS]

@@ -10,9 +10,26 @@ import numpy as np
 import pandas as pd
 
 LAYER_COLUMNS = [
-    "study", "model", "layer", "layer_index", "n_stimuli", "n_units", "n_targets", "pr", "log_pr",
-    "pr_uncentred", "pr_double_centred", "powerlaw_alpha", "r2", "r2_mean", "pearson_r",
-    "r2_pooled", "r2_ceiled", "alpha_edge_fraction", "theory_r2", "theory_r2_test",
+    "study",
+    "model",
+    "layer",
+    "layer_index",
+    "n_stimuli",
+    "n_units",
+    "n_targets",
+    "pr",
+    "log_pr",
+    "pr_uncentred",
+    "pr_double_centred",
+    "powerlaw_alpha",
+    "r2",
+    "r2_mean",
+    "pearson_r",
+    "r2_pooled",
+    "r2_ceiled",
+    "alpha_edge_fraction",
+    "theory_r2",
+    "theory_r2_test",
     "empirical_r2_all",
 ]
 
@@ -46,8 +63,15 @@ def regression_summary(reg: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-SPECTRUM_LAYER_COLUMNS = ["layer", "n_stimuli", "n_units", "pr", "pr_uncentred", "pr_double_centred",
-                          "powerlaw_alpha"]
+SPECTRUM_LAYER_COLUMNS = [
+    "layer",
+    "n_stimuli",
+    "n_units",
+    "pr",
+    "pr_uncentred",
+    "pr_double_centred",
+    "powerlaw_alpha",
+]
 
 
 def spectra_summary(spec: pd.DataFrame) -> pd.DataFrame:
@@ -62,20 +86,29 @@ def theory_summary(theory: pd.DataFrame) -> pd.DataFrame:
     empirical_r2_all = 1 − empirical E_g(p_train) (DESIGN §3.3).
     """
     t = theory[theory["at_p_train"]].drop_duplicates("layer")
-    return pd.DataFrame({
-        "layer": t["layer"].to_numpy(),
-        "p_train": t["p"].to_numpy(),
-        "lambda_reg": t["lambda_reg"].to_numpy(),
-        "theory_r2": 1.0 - t["eg_theory"].to_numpy(),
-        "theory_r2_test": 1.0 - t["eg_test_theory"].to_numpy(),
-        "empirical_r2_all": 1.0 - t["eg_empirical"].to_numpy(),
-        "r_em": t["r_em"].to_numpy(),
-        "d_em": t["d_em"].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "layer": t["layer"].to_numpy(),
+            "p_train": t["p"].to_numpy(),
+            "lambda_reg": t["lambda_reg"].to_numpy(),
+            "theory_r2": 1.0 - t["eg_theory"].to_numpy(),
+            "theory_r2_test": 1.0 - t["eg_test_theory"].to_numpy(),
+            "empirical_r2_all": 1.0 - t["eg_empirical"].to_numpy(),
+            "r_em": t["r_em"].to_numpy(),
+            "d_em": t["d_em"].to_numpy(),
+        }
+    )
 
 
-def model_layers(study: str, model: str, reg: pd.DataFrame, spec: pd.DataFrame, theory: pd.DataFrame,
-                 trained=None, n_targets_dropped: int = 0) -> pd.DataFrame:
+def model_layers(
+    study: str,
+    model: str,
+    reg: pd.DataFrame,
+    spec: pd.DataFrame,
+    theory: pd.DataFrame,
+    trained=None,
+    n_targets_dropped: int = 0,
+) -> pd.DataFrame:
     """Join one model's stage 4–6 outputs into layer rows."""
     df = regression_summary(reg)
     df = df.merge(spectra_summary(spec), on="layer", how="left", validate="one_to_one")
@@ -112,12 +145,19 @@ def benchmarks_table(records: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
         stage = parts[0]
         study = parts[1] if len(parts) == 3 else (name if len(parts) == 2 else None)
         model = name if len(parts) == 3 else None
-        rows.append({
-            "stage": stage, "study": study, "model": model,
-            "seconds": float(df["s"].mean()),
-            "cpu_seconds": float(df["cpu_time"].mean()) if "cpu_time" in df else np.nan,
-            "max_rss_mb": float(df["max_rss"].mean()) if "max_rss" in df else np.nan,
-            "mean_load": float(df["mean_load"].mean()) if "mean_load" in df else np.nan,
-        })
-    out = pd.DataFrame(rows, columns=["stage", "study", "model", "seconds", "cpu_seconds", "max_rss_mb", "mean_load"])
+        rows.append(
+            {
+                "stage": stage,
+                "study": study,
+                "model": model,
+                "seconds": float(df["s"].mean()),
+                "cpu_seconds": float(df["cpu_time"].mean()) if "cpu_time" in df else np.nan,
+                "max_rss_mb": float(df["max_rss"].mean()) if "max_rss" in df else np.nan,
+                "mean_load": float(df["mean_load"].mean()) if "mean_load" in df else np.nan,
+            }
+        )
+    out = pd.DataFrame(
+        rows,
+        columns=["stage", "study", "model", "seconds", "cpu_seconds", "max_rss_mb", "mean_load"],
+    )
     return out.sort_values("seconds", ascending=False, ignore_index=True)

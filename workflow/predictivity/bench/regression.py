@@ -134,11 +134,30 @@ import pandas as pd
 
 METHODS = ("predictivity", "sklearn_ridgecv", "himalaya_kernelridgecv", "himalaya_ridgecv")
 COLUMNS = [
-    "size", "stage", "P", "M", "N", "method", "dtype", "status", "seconds", "peak_mb", "base_mb",
-    "floor_gflop", "floor_seconds", "ratio_to_floor", "ratio_to_floor_f64", "ratio_to_ours",
-    "alphas_equal_sklearn", "alpha_agreement", "gflops_rate",
-    "gflops_rate_f64", "blas_kernel",
-    "threads", "repeats", "note",
+    "size",
+    "stage",
+    "P",
+    "M",
+    "N",
+    "method",
+    "dtype",
+    "status",
+    "seconds",
+    "peak_mb",
+    "base_mb",
+    "floor_gflop",
+    "floor_seconds",
+    "ratio_to_floor",
+    "ratio_to_floor_f64",
+    "ratio_to_ours",
+    "alphas_equal_sklearn",
+    "alpha_agreement",
+    "gflops_rate",
+    "gflops_rate_f64",
+    "blas_kernel",
+    "threads",
+    "repeats",
+    "note",
 ]
 
 
@@ -188,8 +207,11 @@ def _make_data(size: Size, folder: str, seed: int, n_folds: int) -> dict:
 
     rng = np.random.default_rng([seed, size.P, size.M, size.N])
     P, M, N = size.P, size.M, size.N
-    paths = {"X32": os.path.join(folder, "X32.npy"), "Y": os.path.join(folder, "Y.npy"),
-             "folds": os.path.join(folder, "folds.npz")}
+    paths = {
+        "X32": os.path.join(folder, "X32.npy"),
+        "Y": os.path.join(folder, "Y.npy"),
+        "folds": os.path.join(folder, "folds.npz"),
+    }
     if size.kind == "memmap":
         # a low-dimensional layer: 64 latent factors with power-law variances (k^-1), each unit a
         # random mixture of them, plus isotropic noise; targets read out the factors
@@ -242,14 +264,14 @@ def regression_floor_flops(P: int, M: int, N: int, folds: list[np.ndarray], n_al
     for te in folds:
         q = len(te)
         p = P - q
-        total += 9.0 * p ** 3 + n_alpha * 2.0 * q * p * N
+        total += 9.0 * p**3 + n_alpha * 2.0 * q * p * N
     return total
 
 
 def theory_floor_flops(P: int, M: int, N: int, p_values, n_subsets: int = 5) -> float:
-    total = float(P) * P * M + 9.0 * P ** 3 + 2.0 * P * P * N
+    total = float(P) * P * M + 9.0 * P**3 + 2.0 * P * P * N
     for p in p_values:
-        total += n_subsets * (p ** 3 / 3.0 + 2.0 * p * p * N + 2.0 * P * p * N)
+        total += n_subsets * (p**3 / 3.0 + 2.0 * p * p * N + 2.0 * P * p * N)
     return total
 
 
@@ -258,7 +280,10 @@ def theory_floor_flops(P: int, M: int, N: int, p_values, n_subsets: int = 5) -> 
 
 def _blas_kernel() -> str:
     from threadpoolctl import threadpool_info
-    kinds = sorted({str(i.get("architecture")) for i in threadpool_info() if i.get("user_api") == "blas"})
+
+    kinds = sorted(
+        {str(i.get("architecture")) for i in threadpool_info() if i.get("user_api") == "blas"}
+    )
     return "/".join(kinds)
 
 
@@ -299,7 +324,7 @@ def _gemm_rates(n: int, repeats: int = 3) -> dict:
         b = rng.standard_normal((n, n)).astype(dt)
         a @ b
         sec, _ = _timed(lambda a=a, b=b: a @ b, repeats)
-        rates[dt] = 2.0 * n ** 3 / sec / 1e9
+        rates[dt] = 2.0 * n**3 / sec / 1e9
     return rates
 
 
@@ -327,11 +352,13 @@ def _run_task_inner(task: dict) -> dict:
 
     if kind == "spectra":
         from predictivity.core.spectra import participation_ratios
+
         sec, pr = _timed(lambda: participation_ratios(X), repeats)
         result.update(seconds=sec, value=float(pr["pr"]))
     elif kind == "theory":
         from predictivity.core.ridge import training_size
         from predictivity.core.theory import layer_theory, p_grid
+
         p_train = training_size(P, len(folds))
         p_values = p_grid(P, include=(p_train,))
         Yc = Y - Y.mean(axis=0)
@@ -339,8 +366,10 @@ def _run_task_inner(task: dict) -> dict:
         result.update(seconds=sec, p_values=[int(p) for p in p_values])
     elif method == "predictivity":
         from predictivity.core.ridge import _cross_validated_ridge
+
         sec, (df, chosen) = _timed(
-            lambda: _cross_validated_ridge(X, Y, folds, alphas, dtype=dtype), repeats)
+            lambda: _cross_validated_ridge(X, Y, folds, alphas, dtype=dtype), repeats
+        )
         result.update(seconds=sec)
         np.save(task["alphas_out"], _grid_index(chosen, alphas))
     else:
@@ -365,6 +394,7 @@ def _run_task_inner(task: dict) -> dict:
             import warnings
 
             from himalaya.backend import set_backend
+
             set_backend("numpy", on_error="raise")
             warnings.filterwarnings("ignore", category=UserWarning, module="himalaya")
             if method == "himalaya_kernelridgecv":
@@ -402,8 +432,8 @@ def _worker_main(task_json: str) -> None:
 def _memory_limit_bytes(limit_gb: float | None) -> int:
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if limit_gb is None:
-        return int(min(16 * 2 ** 30, 0.75 * total))
-    return int(limit_gb * 2 ** 30)
+        return int(min(16 * 2**30, 0.75 * total))
+    return int(limit_gb * 2**30)
 
 
 def _worker_env(threads: int, keep_openblas_env: bool) -> dict:
@@ -414,57 +444,101 @@ def _worker_env(threads: int, keep_openblas_env: bool) -> dict:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = package_parent + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     return env
 
 
 def run_worker(task: dict, *, env: dict, mem_limit: int, timeout: float) -> dict:
     """Run one task in a fresh interpreter under an address-space limit; never raises."""
+
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
 
     cmd = [sys.executable, "-m", "predictivity.bench.regression", "--worker", json.dumps(task)]
     try:
-        proc = subprocess.run(cmd, env=env, preexec_fn=limit, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            cmd, env=env, preexec_fn=limit, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {"status": "timeout", "note": f"did not finish within {timeout:.0f} s"}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("BENCHMARK-RESULT "):
-            return json.loads(line[len("BENCHMARK-RESULT "):])
+            return json.loads(line[len("BENCHMARK-RESULT ") :])
     tail = (proc.stderr or "").strip().splitlines()[-3:]
     if proc.returncode in (-9, 137):
-        return {"status": "out_of_memory", "note": "killed (SIGKILL; out of memory?) " + " | ".join(tail)}
-    status = "out_of_memory" if any("MemoryError" in t or "Cannot allocate" in t for t in tail) else "failed"
+        return {
+            "status": "out_of_memory",
+            "note": "killed (SIGKILL; out of memory?) " + " | ".join(tail),
+        }
+    status = (
+        "out_of_memory"
+        if any("MemoryError" in t or "Cannot allocate" in t for t in tail)
+        else "failed"
+    )
     return {"status": status, "note": f"exit {proc.returncode}: " + " | ".join(tail)[:300]}
 
 
 def _himalaya_available() -> bool:
     try:
         import importlib.util
+
         return importlib.util.find_spec("himalaya") is not None
     except (ImportError, ValueError):
         return False
 
 
 def _fmt(df: pd.DataFrame) -> str:
-    show = df[["size", "stage", "P", "M", "N", "method", "dtype", "status", "seconds", "peak_mb",
-               "ratio_to_floor", "ratio_to_ours", "alphas_equal_sklearn"]].copy()
+    show = df[
+        [
+            "size",
+            "stage",
+            "P",
+            "M",
+            "N",
+            "method",
+            "dtype",
+            "status",
+            "seconds",
+            "peak_mb",
+            "ratio_to_floor",
+            "ratio_to_ours",
+            "alphas_equal_sklearn",
+        ]
+    ].copy()
 
     def num(fmt):
         return lambda v: "—" if v is None or pd.isna(v) else format(v, fmt)
 
-    formatters = {"seconds": num(".2f"), "peak_mb": num(".0f"), "ratio_to_floor": num(".2f"),
-                  "ratio_to_ours": num(".2f")}
+    formatters = {
+        "seconds": num(".2f"),
+        "peak_mb": num(".0f"),
+        "ratio_to_floor": num(".2f"),
+        "ratio_to_ours": num(".2f"),
+    }
     return show.to_string(index=False, formatters=formatters, na_rep="—")
 
 
-def run_benchmark(sizes: list[Size], out: str, *, repeats: int = 1, threads: int = 1,
-                  n_alphas: int = 20, n_folds: int = 5, seed: int = 0,
-                  methods=METHODS, dtypes=("float32", "float64"), mem_limit_gb: float | None = None,
-                  timeout: float = 420.0, keep_openblas_env: bool = False,
-                  reference_targets: int = 50, workdir: str | None = None,
-                  gemm_size: int = 3000, log=print) -> pd.DataFrame:
+def run_benchmark(
+    sizes: list[Size],
+    out: str,
+    *,
+    repeats: int = 1,
+    threads: int = 1,
+    n_alphas: int = 20,
+    n_folds: int = 5,
+    seed: int = 0,
+    methods=METHODS,
+    dtypes=("float32", "float64"),
+    mem_limit_gb: float | None = None,
+    timeout: float = 420.0,
+    keep_openblas_env: bool = False,
+    reference_targets: int = 50,
+    workdir: str | None = None,
+    gemm_size: int = 3000,
+    log=print,
+) -> pd.DataFrame:
     """Run the benchmark, write the Parquet ``out`` and return its table."""
     t_start = time.perf_counter()
     alphas = np.logspace(-2, 8, n_alphas)
@@ -474,80 +548,146 @@ def run_benchmark(sizes: list[Size], out: str, *, repeats: int = 1, threads: int
     tmp = tempfile.mkdtemp(prefix="predictivity-benchmark-", dir=workdir)
     rows: list[dict] = []
     try:
-        gemm = run_worker({"kind": "gemm", "threads": threads, "n": gemm_size}, env=env,
-                          mem_limit=mem_limit, timeout=timeout)
+        gemm = run_worker(
+            {"kind": "gemm", "threads": threads, "n": gemm_size},
+            env=env,
+            mem_limit=mem_limit,
+            timeout=timeout,
+        )
         if gemm.get("status") != "ok":
             raise RuntimeError(f"GEMM rate measurement failed: {gemm}")
         rates = gemm["rates"]
         kernel = gemm["blas_kernel"]
-        log(f"GEMM rate ({threads} thread(s), OpenBLAS kernel {kernel}): "
+        log(
+            f"GEMM rate ({threads} thread(s), OpenBLAS kernel {kernel}): "
             f"float32 {rates['float32']:.1f} GFLOP/s, float64 {rates['float64']:.1f} GFLOP/s; "
-            f"address-space limit per run {mem_limit / 2 ** 30:.1f} GiB")
+            f"address-space limit per run {mem_limit / 2**30:.1f} GiB"
+        )
         for size in sizes:
             folder = os.path.join(tmp, size.name)
             os.makedirs(folder, exist_ok=True)
             t0 = time.perf_counter()
             paths = _make_data(size, folder, seed, n_folds)
             folds = _load_folds(paths["folds"])
-            log(f"[{size.name}] data {size.P}×{size.M}×{size.N} ({size.kind}) in {time.perf_counter() - t0:.1f} s")
-            base = dict(size=size.name, P=size.P, M=size.M, N=size.N, blas_kernel=kernel,
-                        threads=threads, repeats=repeats)
+            log(
+                f"[{size.name}] data {size.P}×{size.M}×{size.N} ({size.kind}) in {time.perf_counter() - t0:.1f} s"
+            )
+            base = dict(
+                size=size.name,
+                P=size.P,
+                M=size.M,
+                N=size.N,
+                blas_kernel=kernel,
+                threads=threads,
+                repeats=repeats,
+            )
             if size.kind == "theory":
-                rows += _theory_rows(size, paths, base, rates, env, mem_limit, timeout, repeats,
-                                     threads, log, gemm_size)
+                rows += _theory_rows(
+                    size,
+                    paths,
+                    base,
+                    rates,
+                    env,
+                    mem_limit,
+                    timeout,
+                    repeats,
+                    threads,
+                    log,
+                    gemm_size,
+                )
                 continue
             floor = regression_floor_flops(size.P, size.M, size.N, folds, n_alphas)
             size_rows = []
             for method in methods:
                 for dtype in _method_dtypes(method, size, dtypes):
-                    row = dict(base, stage="regression", method=method, dtype=dtype,
-                               floor_gflop=floor / 1e9, gflops_rate=rates[dtype],
-                               gflops_rate_f64=rates["float64"])
+                    row = dict(
+                        base,
+                        stage="regression",
+                        method=method,
+                        dtype=dtype,
+                        floor_gflop=floor / 1e9,
+                        gflops_rate=rates[dtype],
+                        gflops_rate_f64=rates["float64"],
+                    )
                     skip = None
                     if method.startswith("himalaya") and not have_himalaya:
                         skip = "himalaya is not installed (pip install himalaya)"
-                    elif method == "himalaya_ridgecv" and size.M > size.P - max(len(f) for f in folds):
-                        skip = ("M > p: himalaya itself recommends KernelRidgeCV here (its RidgeCV "
-                                "takes an SVD of X per inner fold; 184 s on A, measured once)")
+                    elif method == "himalaya_ridgecv" and size.M > size.P - max(
+                        len(f) for f in folds
+                    ):
+                        skip = (
+                            "M > p: himalaya itself recommends KernelRidgeCV here (its RidgeCV "
+                            "takes an SVD of X per inner fold; 184 s on A, measured once)"
+                        )
                     if skip:
                         row.update(status="skipped", note=skip)
                         size_rows.append(row)
                         log(_row_line(row))
                         continue
                     alphas_out = os.path.join(folder, f"alphas-{method}-{dtype}.npy")
-                    task = {"kind": "regression", "method": method, "dtype": dtype, "paths": paths,
-                            "alphas": alphas.tolist(), "repeats": repeats, "threads": threads,
-                            "alphas_out": alphas_out, "gemm_n": min(gemm_size, 2000)}
+                    task = {
+                        "kind": "regression",
+                        "method": method,
+                        "dtype": dtype,
+                        "paths": paths,
+                        "alphas": alphas.tolist(),
+                        "repeats": repeats,
+                        "threads": threads,
+                        "alphas_out": alphas_out,
+                        "gemm_n": min(gemm_size, 2000),
+                    }
                     res = run_worker(task, env=env, mem_limit=mem_limit, timeout=timeout)
                     row.update(_result_fields(res, dtype))
                     if row["status"] == "ok":
                         row["alphas_path"] = alphas_out
                     if row["status"] == "out_of_memory" and method == "sklearn_ridgecv":
-                        row["note"] = (f"{row.get('note', '')} — under a {mem_limit / 2 ** 30:.0f} GiB "
-                                       f"address-space limit; its coef_ alone needs M·N·8 B = "
-                                       f"{size.M * size.N * 8 / 1e9:.0f} GB").strip(" —")
+                        row["note"] = (
+                            f"{row.get('note', '')} — under a {mem_limit / 2**30:.0f} GiB "
+                            f"address-space limit; its coef_ alone needs M·N·8 B = "
+                            f"{size.M * size.N * 8 / 1e9:.0f} GB"
+                        ).strip(" —")
                     if row["status"] == "out_of_memory" and method == "himalaya_ridgecv":
-                        row["note"] = (f"{row.get('note', '')} — its coef_ alone needs M·N·"
-                                       f"{4 if dtype == 'float32' else 8} B = "
-                                       f"{size.M * size.N * (4 if dtype == 'float32' else 8) / 1e9:.0f} GB").strip(" —")
+                        row["note"] = (
+                            f"{row.get('note', '')} — its coef_ alone needs M·N·"
+                            f"{4 if dtype == 'float32' else 8} B = "
+                            f"{size.M * size.N * (4 if dtype == 'float32' else 8) / 1e9:.0f} GB"
+                        ).strip(" —")
                     size_rows.append(row)
                     log(_row_line(row))
-                    if (method == "sklearn_ridgecv" and row["status"] == "out_of_memory"
-                            and reference_targets and reference_targets < size.N):
-                        ref = dict(base, stage="regression", method=method, dtype=dtype,
-                                   N=reference_targets, gflops_rate=rates[dtype],
-                                   gflops_rate_f64=rates["float64"],
-                                   floor_gflop=regression_floor_flops(size.P, size.M, reference_targets,
-                                                                      folds, n_alphas) / 1e9)
+                    if (
+                        method == "sklearn_ridgecv"
+                        and row["status"] == "out_of_memory"
+                        and reference_targets
+                        and reference_targets < size.N
+                    ):
+                        ref = dict(
+                            base,
+                            stage="regression",
+                            method=method,
+                            dtype=dtype,
+                            N=reference_targets,
+                            gflops_rate=rates[dtype],
+                            gflops_rate_f64=rates["float64"],
+                            floor_gflop=regression_floor_flops(
+                                size.P, size.M, reference_targets, folds, n_alphas
+                            )
+                            / 1e9,
+                        )
                         ref_out = os.path.join(folder, f"alphas-{method}-{dtype}-reference.npy")
-                        res = run_worker(dict(task, n_targets=reference_targets, alphas_out=ref_out),
-                                         env=env, mem_limit=mem_limit, timeout=timeout)
+                        res = run_worker(
+                            dict(task, n_targets=reference_targets, alphas_out=ref_out),
+                            env=env,
+                            mem_limit=mem_limit,
+                            timeout=timeout,
+                        )
                         ref.update(_result_fields(res, dtype))
                         if ref["status"] == "ok":
                             ref["status"] = "reference_subset"
                             ref["alphas_path"] = ref_out
-                            ref["note"] = (f"first {reference_targets} targets only: the alpha "
-                                           f"reference for this size")
+                            ref["note"] = (
+                                f"first {reference_targets} targets only: the alpha "
+                                f"reference for this size"
+                            )
                         size_rows.append(ref)
                         log(_row_line(ref))
             _compare_alphas(size_rows)
@@ -580,7 +720,7 @@ def _method_dtypes(method: str, size: Size, dtypes) -> list[str]:
     if method == "predictivity":
         return list(dtypes)
     if method == "sklearn_ridgecv":
-        return ["float64"]   # scikit-learn computes in float64 whatever the input
+        return ["float64"]  # scikit-learn computes in float64 whatever the input
     # himalaya keeps the input dtype: the float64 data where there is some, else float32
     return ["float32"] if size.kind == "memmap" else ["float64"]
 
@@ -627,12 +767,18 @@ def _compare_alphas(rows: list[dict]) -> None:
         row["alpha_agreement"] = agree
         row["alphas_equal_sklearn"] = bool(agree == 1.0)
         if n < mine.shape[1]:
-            row["note"] = (row.get("note", "") + f"; alphas checked on the first {n} targets").strip("; ")
+            row["note"] = (
+                row.get("note", "") + f"; alphas checked on the first {n} targets"
+            ).strip("; ")
 
 
 def _ratio_to_ours(df: pd.DataFrame, r) -> float:
-    ours = df[(df["size"] == r.size) & (df["method"] == "predictivity") & (df["stage"] == r.stage)
-              & (df["status"] == "ok")]
+    ours = df[
+        (df["size"] == r.size)
+        & (df["method"] == "predictivity")
+        & (df["stage"] == r.stage)
+        & (df["status"] == "ok")
+    ]
     if ours.empty or not np.isfinite(r.seconds):
         return float("nan")
     same = ours[ours["dtype"] == r.dtype]
@@ -642,26 +788,40 @@ def _ratio_to_ours(df: pd.DataFrame, r) -> float:
     return float(r.seconds / pick["seconds"].iloc[0])
 
 
-def _theory_rows(size, paths, base, rates, env, mem_limit, timeout, repeats, threads, log,
-                 gemm_size=2000):
+def _theory_rows(
+    size, paths, base, rates, env, mem_limit, timeout, repeats, threads, log, gemm_size=2000
+):
     from predictivity.core.ridge import training_size
     from predictivity.core.theory import p_grid
 
     rows = []
     P, M, N = size.P, size.M, size.N
     for stage in ("spectra", "theory"):
-        task = {"kind": stage, "method": "predictivity", "dtype": "float32", "paths": paths,
-                "alphas": [1.0], "repeats": repeats, "threads": threads,
-                "gemm_n": min(gemm_size, 2000)}
+        task = {
+            "kind": stage,
+            "method": "predictivity",
+            "dtype": "float32",
+            "paths": paths,
+            "alphas": [1.0],
+            "repeats": repeats,
+            "threads": threads,
+            "gemm_n": min(gemm_size, 2000),
+        }
         res = run_worker(task, env=env, mem_limit=mem_limit, timeout=timeout)
         if stage == "spectra":
             floor = float(P) * P * M
         else:
             p_values = p_grid(P, include=(training_size(P, 5),))
             floor = theory_floor_flops(P, M, N, p_values)
-        row = dict(base, stage=stage, method="predictivity", dtype="float32",
-                   floor_gflop=floor / 1e9, gflops_rate=rates["float32"],
-                   gflops_rate_f64=rates["float64"])
+        row = dict(
+            base,
+            stage=stage,
+            method="predictivity",
+            dtype="float32",
+            floor_gflop=floor / 1e9,
+            gflops_rate=rates["float32"],
+            gflops_rate_f64=rates["float64"],
+        )
         row.update(_result_fields(res, "float32"))
         row["alphas_equal_sklearn"] = None
         rows.append(row)
@@ -670,10 +830,14 @@ def _theory_rows(size, paths, base, rates, env, mem_limit, timeout, repeats, thr
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m predictivity.bench",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=DEFAULT_SIZES,
-                        help=f"comma-separated sizes (default {DEFAULT_SIZES}; or NAME=PxMxN[:kind])")
+    parser = argparse.ArgumentParser(
+        prog="python -m predictivity.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--sizes",
+        default=DEFAULT_SIZES,
+        help=f"comma-separated sizes (default {DEFAULT_SIZES}; or NAME=PxMxN[:kind])",
+    )
     parser.add_argument("--out", default="results/benchmarks/regression.parquet")
     parser.add_argument("--repeats", type=int, default=1, help="best of this many runs per method")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads per run (default 1)")
@@ -682,32 +846,55 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--dtypes", default="float32,float64", help="dtypes of our runs")
-    parser.add_argument("--mem-limit-gb", type=float, default=None,
-                        help="address-space limit of each run (default min(16, 75%% of RAM))")
+    parser.add_argument(
+        "--mem-limit-gb",
+        type=float,
+        default=None,
+        help="address-space limit of each run (default min(16, 75%% of RAM))",
+    )
     parser.add_argument("--timeout", type=float, default=420.0, help="seconds per run")
-    parser.add_argument("--reference-targets", type=int, default=50,
-                        help="targets of the scikit-learn alpha reference where it runs out of memory")
-    parser.add_argument("--keep-openblas-env", action="store_true",
-                        help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the runs")
-    parser.add_argument("--gemm-size", type=int, default=3000,
-                        help="matrix size of the GEMM rate measurement")
+    parser.add_argument(
+        "--reference-targets",
+        type=int,
+        default=50,
+        help="targets of the scikit-learn alpha reference where it runs out of memory",
+    )
+    parser.add_argument(
+        "--keep-openblas-env",
+        action="store_true",
+        help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for the runs",
+    )
+    parser.add_argument(
+        "--gemm-size", type=int, default=3000, help="matrix size of the GEMM rate measurement"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
         _worker_main(args.worker)
         return 0
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # so that `finally` removes the data
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` removes the data
     sizes = [parse_size(t) for t in args.sizes.split(",") if t.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(METHODS)
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; use {METHODS}")
     dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
-    run_benchmark(sizes, args.out, repeats=args.repeats, threads=args.threads,
-                  n_alphas=args.n_alphas, n_folds=args.folds, seed=args.seed, methods=methods,
-                  dtypes=dtypes, mem_limit_gb=args.mem_limit_gb, timeout=args.timeout,
-                  keep_openblas_env=args.keep_openblas_env,
-                  reference_targets=args.reference_targets, gemm_size=args.gemm_size)
+    run_benchmark(
+        sizes,
+        args.out,
+        repeats=args.repeats,
+        threads=args.threads,
+        n_alphas=args.n_alphas,
+        n_folds=args.folds,
+        seed=args.seed,
+        methods=methods,
+        dtypes=dtypes,
+        mem_limit_gb=args.mem_limit_gb,
+        timeout=args.timeout,
+        keep_openblas_env=args.keep_openblas_env,
+        reference_targets=args.reference_targets,
+        gemm_size=args.gemm_size,
+    )
     return 0
 
 

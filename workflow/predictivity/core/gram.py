@@ -28,7 +28,9 @@ def column_means(X: np.ndarray, block_units: int = 16384) -> np.ndarray:
     P, M = X.shape
     out = np.empty(M, dtype=np.float64)
     for start in range(0, M, block_units):
-        out[start:start + block_units] = X[:, start:start + block_units].mean(axis=0, dtype=np.float64)
+        out[start : start + block_units] = X[:, start : start + block_units].mean(
+            axis=0, dtype=np.float64
+        )
     return out
 
 
@@ -63,7 +65,7 @@ def centred_gram(X: np.ndarray, block_units: int = 8192, dtype=None) -> np.ndarr
     work = _work_dtype(X, dtype)
     G = np.zeros((P, P), dtype=np.float64)
     for start in range(0, M, block_units):
-        raw = X[:, start:start + block_units]
+        raw = X[:, start : start + block_units]
         m = raw.mean(axis=0, dtype=np.float64)
         if work == np.float64:
             B = np.subtract(raw, m, dtype=np.float64)
@@ -72,7 +74,7 @@ def centred_gram(X: np.ndarray, block_units: int = 8192, dtype=None) -> np.ndarr
         m32 = m.astype(np.float32)
         B = np.subtract(raw, m32, dtype=np.float32)  # float32 input: no float64 copy of the block
         G += B @ B.T
-        delta = m - m32                              # float64, |δ| ≤ 2⁻²⁴|m|
+        delta = m - m32  # float64, |δ| ≤ 2⁻²⁴|m|
         if np.any(delta):
             Bd = (B @ delta.astype(np.float32)).astype(np.float64)
             G -= Bd[:, None]

@@ -61,8 +61,9 @@ def default_alphas() -> np.ndarray:
     return DEFAULT_ALPHAS.copy()
 
 
-def make_folds(n_stimuli: int, n_folds: int = 5, seed: int = 0,
-               groups: np.ndarray | None = None) -> list[np.ndarray]:
+def make_folds(
+    n_stimuli: int, n_folds: int = 5, seed: int = 0, groups: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Test-index arrays of the outer K-fold split (DESIGN §3.1).
 
     Without groups the split is exactly
@@ -80,7 +81,9 @@ def make_folds(n_stimuli: int, n_folds: int = 5, seed: int = 0,
         return [np.asarray(f) for f in np.array_split(rng.permutation(n_stimuli), n_folds)]
     groups = np.asarray(groups)
     if groups.shape != (n_stimuli,):
-        raise ValueError(f"groups must have one label per stimulus ({n_stimuli}), got shape {groups.shape}")
+        raise ValueError(
+            f"groups must have one label per stimulus ({n_stimuli}), got shape {groups.shape}"
+        )
     labels, inverse = np.unique(groups, return_inverse=True)
     if len(labels) < n_folds:
         raise ValueError(f"{len(labels)} groups cannot fill {n_folds} folds")
@@ -105,12 +108,12 @@ def training_size(n_stimuli: int, n_folds: int) -> int:
 class FoldResult:
     """Per-target outputs of one outer fold (arrays of length N)."""
 
-    alpha: np.ndarray      # chosen alpha (absolute units, after any scaling)
+    alpha: np.ndarray  # chosen alpha (absolute units, after any scaling)
     alpha_index: np.ndarray  # index into the (unscaled) grid
     r2: np.ndarray
     pearson_r: np.ndarray
-    sse: np.ndarray        # Σ (y − ŷ)² over the test fold
-    sst: np.ndarray        # Σ (y − ȳ_te)² over the test fold
+    sse: np.ndarray  # Σ (y − ŷ)² over the test fold
+    sst: np.ndarray  # Σ (y − ȳ_te)² over the test fold
 
 
 def _double_centre_block(G: np.ndarray, tr: np.ndarray, te: np.ndarray):
@@ -137,8 +140,14 @@ LOO_SEARCHES = ("bounded", "exhaustive")
 _PRUNE_SLACK = 1e-9
 
 
-def _loo_errors(basis: np.ndarray, scale: np.ndarray, Zc: np.ndarray, inv_g: np.ndarray,
-                Yc_cols: np.ndarray | None = None, chunk_bytes: int = 4 << 20) -> np.ndarray:
+def _loo_errors(
+    basis: np.ndarray,
+    scale: np.ndarray,
+    Zc: np.ndarray,
+    inv_g: np.ndarray,
+    Yc_cols: np.ndarray | None = None,
+    chunk_bytes: int = 4 << 20,
+) -> np.ndarray:
     """Σ_i (R_in · inv_g_i)² for every column n of ``Zc``.
 
     Kernel form: R = basis diag(scale) Zc (scale = 1/(s+α), inv_g = 1/g: the LOO residual c/g).
@@ -154,18 +163,25 @@ def _loo_errors(basis: np.ndarray, scale: np.ndarray, Zc: np.ndarray, inv_g: np.
     scaled_basis = basis * scale[None, :] if p * k <= k * N else None
     chunk = max(p, chunk_bytes // (8 * p))
     for c0 in range(0, N, chunk):
-        Zb = Zc[:, c0:c0 + chunk]
+        Zb = Zc[:, c0 : c0 + chunk]
         R = scaled_basis @ Zb if scaled_basis is not None else basis @ (scale[:, None] * Zb)
         if Yc_cols is not None:
-            np.subtract(Yc_cols[:, c0:c0 + chunk], R, out=R)
+            np.subtract(Yc_cols[:, c0 : c0 + chunk], R, out=R)
         R *= inv_g[:, None]
-        out[c0:c0 + chunk] = np.einsum("ij,ij->j", R, R)
+        out[c0 : c0 + chunk] = np.einsum("ij,ij->j", R, R)
     return out
 
 
-def _kernel_loo_select(s: np.ndarray, Q: np.ndarray, Z: np.ndarray, alphas_abs: np.ndarray,
-                       n_train: int, search: str = "bounded",
-                       max_rounds: int = 4, refine_fraction: float = 1.0 / 16) -> np.ndarray:
+def _kernel_loo_select(
+    s: np.ndarray,
+    Q: np.ndarray,
+    Z: np.ndarray,
+    alphas_abs: np.ndarray,
+    n_train: int,
+    search: str = "bounded",
+    max_rounds: int = 4,
+    refine_fraction: float = 1.0 / 16,
+) -> np.ndarray:
     """Per-target argmin over the grid of the exact LOO error, kernel form (returns (N,) indices).
 
     With K_tr = Q diag(s) Qᵀ (Q orthogonal, p × p), Z = QᵀỸ_tr, t = Qᵀ1 and, per alpha,
@@ -209,9 +225,9 @@ def _kernel_loo_select(s: np.ndarray, Q: np.ndarray, Z: np.ndarray, alphas_abs: 
     """
     p, N = Z.shape
     n_alpha = len(alphas_abs)
-    D = 1.0 / (s[:, None] + alphas_abs[None, :])           # p × n_α
-    t = Q.sum(axis=0)                                       # Qᵀ1
-    g = (Q * Q) @ D - (Q @ (t[:, None] * D)) / n_train      # diag((K+αI)⁻¹) − intercept part
+    D = 1.0 / (s[:, None] + alphas_abs[None, :])  # p × n_α
+    t = Q.sum(axis=0)  # Qᵀ1
+    g = (Q * Q) @ D - (Q @ (t[:, None] * D)) / n_train  # diag((K+αI)⁻¹) − intercept part
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / g
     ok = bool(np.all(g > 0) and np.all(np.isfinite(inv)))
@@ -226,14 +242,14 @@ def _kernel_loo_select(s: np.ndarray, Q: np.ndarray, Z: np.ndarray, alphas_abs: 
         return best_idx
     if search != "bounded":
         raise ValueError(f"unknown LOO search {search!r}; use one of {LOO_SEARCHES}")
-    w = inv * inv                                 # p × n_α
+    w = inv * inv  # p × n_α
     sqrt_w_max = np.sqrt(w.max(axis=0))
     Z2 = Z * Z
-    norm2 = (D * D).T @ Z2                        # ‖c_n(α)‖², n_α × N
-    lower = w.min(axis=0)[:, None] * norm2        # bound 1
+    norm2 = (D * D).T @ Z2  # ‖c_n(α)‖², n_α × N
+    lower = w.min(axis=0)[:, None] * norm2  # bound 1
     targets = np.arange(N)
     best_err = np.full(N, np.inf)
-    best_idx = np.argmin(w.mean(axis=0)[:, None] * norm2, axis=0)   # the candidates
+    best_idx = np.argmin(w.mean(axis=0)[:, None] * norm2, axis=0)  # the candidates
     computed = np.zeros((n_alpha, N), dtype=bool)
     active, ref = targets, best_idx.copy()
     first_round = True
@@ -249,14 +265,15 @@ def _kernel_loo_select(s: np.ndarray, Q: np.ndarray, Z: np.ndarray, alphas_abs: 
         best_idx[active[better]] = ref[better]
         lower[:, active] = np.maximum(
             lower[:, active],
-            _reference_lower_bounds(D, Z2[:, active], w, sqrt_w_max, alphas_abs, ref, c2))
+            _reference_lower_bounds(D, Z2[:, active], w, sqrt_w_max, alphas_abs, ref, c2),
+        )
         del c2
         alive = lower * (1.0 - _PRUNE_SLACK) <= best_err * (1.0 + _PRUNE_SLACK)
         alive &= ~computed
         if first_round:
             first_round = False
             if alive.sum() > 0.5 * (n_alpha - 1) * N:
-                break          # flat LOO curves: nothing to gain, finish with whole-alpha GEMMs
+                break  # flat LOO curves: nothing to gain, finish with whole-alpha GEMMs
             if refine_rows:
                 _refine_with_rows(Q, D, Z, w, norm2, best_err, alive, lower, refine_rows)
         active = np.flatnonzero(alive.any(axis=0))
@@ -314,8 +331,15 @@ def _refine_with_rows(Q, D, Z, w, norm2, best_err, alive, lower, t):
         alive[j, cols] = bound <= upper[cols]
 
 
-def _reference_lower_bounds(D: np.ndarray, Z2: np.ndarray, w: np.ndarray, sqrt_w_max: np.ndarray,
-                            alphas_abs: np.ndarray, ref: np.ndarray, c2: np.ndarray) -> np.ndarray:
+def _reference_lower_bounds(
+    D: np.ndarray,
+    Z2: np.ndarray,
+    w: np.ndarray,
+    sqrt_w_max: np.ndarray,
+    alphas_abs: np.ndarray,
+    ref: np.ndarray,
+    c2: np.ndarray,
+) -> np.ndarray:
     """Lower bounds on err_n(α) for every alpha from the exact c_n at a reference alpha r_n.
 
     For any λ > 0, err(α) = Σ_i (λc_i(α))²/(λg_i(α))², and λc(α) = c(α_r) + Δ with
@@ -327,7 +351,7 @@ def _reference_lower_bounds(D: np.ndarray, Z2: np.ndarray, w: np.ndarray, sqrt_w
     flat), λ = α/α_r where αD barely changes (alphas far above it). Returns (n_α, n) bounds
     (0 where the bound is void). D: p × n_α; Z2 = Z∘Z and c2 = c(α_r)∘c(α_r): p × n.
     """
-    Wc = w.T @ c2                                  # Σ_i w_i(α) c_i(α_r)², n_α × n
+    Wc = w.T @ c2  # Σ_i w_i(α) c_i(α_r)², n_α × n
     sqrt_Wc = np.sqrt(np.maximum(Wc, 0.0))
     out = np.zeros_like(Wc)
     for r in np.unique(ref):
@@ -337,15 +361,22 @@ def _reference_lower_bounds(D: np.ndarray, Z2: np.ndarray, w: np.ndarray, sqrt_w
             E = D * lam[None, :]
             E -= D[:, r, None]
             E *= E
-            delta = np.sqrt(E.T @ Zr)              # n_α × |cols|
+            delta = np.sqrt(E.T @ Zr)  # n_α × |cols|
             b = np.maximum(sqrt_Wc[:, cols] - sqrt_w_max[:, None] * delta, 0.0) / lam[:, None]
             out[:, cols] = np.maximum(out[:, cols], b * b)
     return out
 
 
-def _pair_loo_errors(Q: np.ndarray, D: np.ndarray, inv: np.ndarray, Z: np.ndarray,
-                     js: np.ndarray, ns: np.ndarray, chunk_bytes: int = 64 << 20,
-                     return_c2: bool = False):
+def _pair_loo_errors(
+    Q: np.ndarray,
+    D: np.ndarray,
+    inv: np.ndarray,
+    Z: np.ndarray,
+    js: np.ndarray,
+    ns: np.ndarray,
+    chunk_bytes: int = 64 << 20,
+    return_c2: bool = False,
+):
     """LOO errors of the (alpha j, target n) pairs (js[i], ns[i]), kernel form.
 
     Column i of one GEMM is D[:, j] ∘ Z[:, n], so pairs of different alphas share one call
@@ -356,20 +387,26 @@ def _pair_loo_errors(Q: np.ndarray, D: np.ndarray, inv: np.ndarray, Z: np.ndarra
     c2 = np.empty((p, len(js))) if return_c2 else None
     chunk = max(1, chunk_bytes // (8 * p))
     for c0 in range(0, len(js), chunk):
-        jj = js[c0:c0 + chunk]
-        nn = ns[c0:c0 + chunk]
+        jj = js[c0 : c0 + chunk]
+        nn = ns[c0 : c0 + chunk]
         C = D[:, jj]
         C *= Z[:, nn]
         R = Q @ C
         if return_c2:
-            np.multiply(R, R, out=c2[:, c0:c0 + chunk])
+            np.multiply(R, R, out=c2[:, c0 : c0 + chunk])
         R *= inv[:, jj]
-        out[c0:c0 + chunk] = np.einsum("ij,ij->j", R, R)
+        out[c0 : c0 + chunk] = np.einsum("ij,ij->j", R, R)
     return out, c2
 
 
-def _covariance_loo_select(s: np.ndarray, A: np.ndarray, Z: np.ndarray, Yc_tr: np.ndarray,
-                           alphas_abs: np.ndarray, n_train: int) -> np.ndarray:
+def _covariance_loo_select(
+    s: np.ndarray,
+    A: np.ndarray,
+    Z: np.ndarray,
+    Yc_tr: np.ndarray,
+    alphas_abs: np.ndarray,
+    n_train: int,
+) -> np.ndarray:
     """Per-target argmin of the exact LOO error, covariance form (returns (N,) indices).
 
     With C_tr = V diag(s) Vᵀ, A = X̃_tr V (p × M), Z = AᵀỸ_tr and, per alpha, c = 1/(s+α):
@@ -377,8 +414,8 @@ def _covariance_loo_select(s: np.ndarray, A: np.ndarray, Z: np.ndarray, Yc_tr: n
     2pMN flops per alpha (M ≤ p here). Leverages for all alphas come from one GEMM.
     """
     N = Z.shape[1]
-    c = 1.0 / (s[:, None] + alphas_abs[None, :])       # M × n_α
-    h = 1.0 / n_train + (A * A) @ c                      # p × n_α
+    c = 1.0 / (s[:, None] + alphas_abs[None, :])  # M × n_α
+    h = 1.0 / n_train + (A * A) @ c  # p × n_α
     inv = 1.0 / (1.0 - h)
     best_err = np.full(N, np.inf)
     best_idx = np.zeros(N, dtype=int)
@@ -390,8 +427,13 @@ def _covariance_loo_select(s: np.ndarray, A: np.ndarray, Z: np.ndarray, Yc_tr: n
     return best_idx
 
 
-def _predict(s: np.ndarray, Z: np.ndarray, alphas_abs: np.ndarray, best_idx: np.ndarray,
-             predict_basis: np.ndarray) -> np.ndarray:
+def _predict(
+    s: np.ndarray,
+    Z: np.ndarray,
+    alphas_abs: np.ndarray,
+    best_idx: np.ndarray,
+    predict_basis: np.ndarray,
+) -> np.ndarray:
     """Centred test predictions predict_basis @ diag(1/(s+α_n)) z_n, grouped by chosen alpha."""
     N = Z.shape[1]
     pred = np.empty((predict_basis.shape[0], N), dtype=np.float64)
@@ -416,11 +458,20 @@ def _scores(y_te: np.ndarray, pred: np.ndarray):
     return r2, r, sse, sst
 
 
-def ridge_cv_fold(X: np.ndarray | None, Y: np.ndarray, tr: np.ndarray, te: np.ndarray,
-                  alphas: np.ndarray, *, G: np.ndarray | None = None,
-                  C_all: np.ndarray | None = None, alpha_scaling: str = "none",
-                  form: str | None = None, loo_search: str = "bounded",
-                  dtype=None) -> FoldResult:
+def ridge_cv_fold(
+    X: np.ndarray | None,
+    Y: np.ndarray,
+    tr: np.ndarray,
+    te: np.ndarray,
+    alphas: np.ndarray,
+    *,
+    G: np.ndarray | None = None,
+    C_all: np.ndarray | None = None,
+    alpha_scaling: str = "none",
+    form: str | None = None,
+    loo_search: str = "bounded",
+    dtype=None,
+) -> FoldResult:
     """Ridge with per-target LOO alpha on one outer fold.
 
     Parameters
@@ -452,7 +503,7 @@ def ridge_cv_fold(X: np.ndarray | None, Y: np.ndarray, tr: np.ndarray, te: np.nd
         Ktr, Kte = _double_centre_block(G, tr, te)
         trace = float(np.trace(Ktr))
         s, Q = scipy.linalg.eigh(Ktr, driver="evd", overwrite_a=True, check_finite=False)
-        s = np.maximum(s, 0.0)   # eig_floor: clip rounding-level negative eigenvalues
+        s = np.maximum(s, 0.0)  # eig_floor: clip rounding-level negative eigenvalues
         Z = Q.T @ Yc_tr
         pb = Kte @ Q
         scale = trace / p if alpha_scaling == "trace" else 1.0
@@ -486,8 +537,9 @@ def ridge_cv_fold(X: np.ndarray | None, Y: np.ndarray, tr: np.ndarray, te: np.nd
     return FoldResult(alpha=alphas_abs[idx], alpha_index=idx, r2=r2, pearson_r=r, sse=sse, sst=sst)
 
 
-def _cross_validated_ridge(X, Y, folds, alphas=None, alpha_scaling="none", form=None,
-                           loo_search="bounded", dtype=None):
+def _cross_validated_ridge(
+    X, Y, folds, alphas=None, alpha_scaling="none", form=None, loo_search="bounded", dtype=None
+):
     """:func:`cross_validated_ridge` plus the chosen alpha of every fold and target (K × N)."""
     alphas = default_alphas() if alphas is None else np.asarray(alphas, dtype=np.float64)
     if np.any(~np.isfinite(alphas)) or np.any(alphas <= 0):
@@ -502,7 +554,7 @@ def _cross_validated_ridge(X, Y, folds, alphas=None, alpha_scaling="none", form=
     if form is None:
         form = "kernel" if M > p_max else "covariance"
     if form == "kernel":
-        G = centred_gram(X, dtype=dtype)   # one pass over X; no float64 copy of a float32 X
+        G = centred_gram(X, dtype=dtype)  # one pass over X; no float64 copy of a float32 X
         Xc = None
         C_all = None
     else:
@@ -517,8 +569,18 @@ def _cross_validated_ridge(X, Y, folds, alphas=None, alpha_scaling="none", form=
     all_idx = np.arange(P)
     for k, te in enumerate(folds):
         tr = np.setdiff1d(all_idx, te)
-        res = ridge_cv_fold(Xc, Y, tr, np.sort(te), alphas, G=G, C_all=C_all,
-                            alpha_scaling=alpha_scaling, form=form, loo_search=loo_search)
+        res = ridge_cv_fold(
+            Xc,
+            Y,
+            tr,
+            np.sort(te),
+            alphas,
+            G=G,
+            C_all=C_all,
+            alpha_scaling=alpha_scaling,
+            form=form,
+            loo_search=loo_search,
+        )
         r2[k], r[k], alpha[k] = res.r2, res.pearson_r, res.alpha
         low[k] = res.alpha_index == 0
         high[k] = res.alpha_index == len(alphas) - 1
@@ -526,26 +588,35 @@ def _cross_validated_ridge(X, Y, folds, alphas=None, alpha_scaling="none", form=
         sst += res.sst
     with np.errstate(invalid="ignore"):
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            out = pd.DataFrame({
-                "target": np.arange(N),
-                "r2": np.nanmean(r2, axis=0),
-                "pearson_r": np.nanmean(r, axis=0),
-                "alpha": np.median(alpha, axis=0),
-                "alpha_at_edge": (low | high).mean(axis=0) > 0.5,
-                "alpha_at_low_edge": low.mean(axis=0) > 0.5,
-                "alpha_at_high_edge": high.mean(axis=0) > 0.5,
-                "sse": sse,
-                "sst": sst,
-            })
+            out = pd.DataFrame(
+                {
+                    "target": np.arange(N),
+                    "r2": np.nanmean(r2, axis=0),
+                    "pearson_r": np.nanmean(r, axis=0),
+                    "alpha": np.median(alpha, axis=0),
+                    "alpha_at_edge": (low | high).mean(axis=0) > 0.5,
+                    "alpha_at_low_edge": low.mean(axis=0) > 0.5,
+                    "alpha_at_high_edge": high.mean(axis=0) > 0.5,
+                    "sse": sse,
+                    "sst": sst,
+                }
+            )
     return out, alpha
 
 
-def cross_validated_ridge(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray],
-                          alphas: np.ndarray | None = None, alpha_scaling: str = "none",
-                          form: str | None = None, loo_search: str = "bounded",
-                          dtype=None) -> pd.DataFrame:
+def cross_validated_ridge(
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: list[np.ndarray],
+    alphas: np.ndarray | None = None,
+    alpha_scaling: str = "none",
+    form: str | None = None,
+    loo_search: str = "bounded",
+    dtype=None,
+) -> pd.DataFrame:
     """K-fold cross-validated ridge scores for every target of one layer (DESIGN §3.1).
 
     Parameters
@@ -574,10 +645,16 @@ def cross_validated_ridge(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray],
     return out
 
 
-def score_layers(layers: dict[str, np.ndarray], Y: np.ndarray, folds: list[np.ndarray],
-                 alphas: np.ndarray | None = None, alpha_scaling: str = "none",
-                 target: np.ndarray | None = None, ceiling: np.ndarray | None = None,
-                 alpha_edge_warning: float = 0.05) -> pd.DataFrame:
+def score_layers(
+    layers: dict[str, np.ndarray],
+    Y: np.ndarray,
+    folds: list[np.ndarray],
+    alphas: np.ndarray | None = None,
+    alpha_scaling: str = "none",
+    target: np.ndarray | None = None,
+    ceiling: np.ndarray | None = None,
+    alpha_edge_warning: float = 0.05,
+) -> pd.DataFrame:
     """:func:`cross_validated_ridge` for every layer of a model; one row per layer × target.
 
     ``target`` gives the original column index of each column of Y (constant targets having been
@@ -602,19 +679,37 @@ def score_layers(layers: dict[str, np.ndarray], Y: np.ndarray, folds: list[np.nd
             df["pearson_r_ceiled"] = df["pearson_r"] / np.sqrt(ceiling)
         edge = float(df["alpha_at_edge"].mean())
         low, high = float(df["alpha_at_low_edge"].mean()), float(df["alpha_at_high_edge"].mean())
-        log.info("layer %s (%d units): median R² %.4f, median r %.4f, median alpha %.3g, %.0f%% of targets at the "
-                 "grid edge (%.0f%% lowest, %.0f%% highest)", name, X.shape[1], df["r2"].median(),
-                 df["pearson_r"].median(), df["alpha"].median(), 100 * edge, 100 * low, 100 * high)
+        log.info(
+            "layer %s (%d units): median R² %.4f, median r %.4f, median alpha %.3g, %.0f%% of targets at the "
+            "grid edge (%.0f%% lowest, %.0f%% highest)",
+            name,
+            X.shape[1],
+            df["r2"].median(),
+            df["pearson_r"].median(),
+            df["alpha"].median(),
+            100 * edge,
+            100 * low,
+            100 * high,
+        )
         if edge > alpha_edge_warning:
             advice = []
             if low > 0:
-                advice.append(f"{100 * low:.0f}% chose the lowest alpha: the grid may not reach small enough "
-                              "(extend `regression.alphas` downward, or use `regression.alpha_scaling: trace` "
-                              "if the layer's activations are small)")
+                advice.append(
+                    f"{100 * low:.0f}% chose the lowest alpha: the grid may not reach small enough "
+                    "(extend `regression.alphas` downward, or use `regression.alpha_scaling: trace` "
+                    "if the layer's activations are small)"
+                )
             if high > 0:
-                advice.append(f"{100 * high:.0f}% chose the highest alpha: this layer does not predict those "
-                              "targets (their prediction is close to the training mean)")
-            log.warning("layer %s: %.0f%% of targets chose an alpha at an edge of the grid (> %.0f%%): %s",
-                        name, 100 * edge, 100 * alpha_edge_warning, "; ".join(advice))
+                advice.append(
+                    f"{100 * high:.0f}% chose the highest alpha: this layer does not predict those "
+                    "targets (their prediction is close to the training mean)"
+                )
+            log.warning(
+                "layer %s: %.0f%% of targets chose an alpha at an edge of the grid (> %.0f%%): %s",
+                name,
+                100 * edge,
+                100 * alpha_edge_warning,
+                "; ".join(advice),
+            )
         frames.append(df)
     return pd.concat(frames, ignore_index=True)

@@ -73,10 +73,10 @@ def _mean_projections(X: np.ndarray, block_units: int = 8192):
     a = np.zeros(P, dtype=np.float64)
     s = np.zeros(P, dtype=np.float64)
     for start in range(0, M, block_units):
-        B = np.asarray(X[:, start:start + block_units], dtype=np.float64)
+        B = np.asarray(X[:, start : start + block_units], dtype=np.float64)
         mb = B.mean(axis=0)
         B = B - mb  # not in place: B may be a view of the caller's X
-        m[start:start + block_units] = mb
+        m[start : start + block_units] = mb
         a += B @ mb
         s += B.sum(axis=1)
     return m, a, s
@@ -289,14 +289,18 @@ def spectrum_table(eigenvalues: np.ndarray, W: np.ndarray, n_keep: int) -> pd.Da
     if a.shape[0] != lam.shape[0]:
         raise ValueError(f"W has {a.shape[0]} modes but there are {lam.shape[0]} eigenvalues")
     n = max(0, min(int(n_keep), lam.shape[0]))
-    return pd.DataFrame({
-        "rank": np.arange(1, n + 1, dtype=np.int64),
-        "eigenvalue": lam[:n],
-        "alignment": a[:n],
-    })
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, n + 1, dtype=np.int64),
+            "eigenvalue": lam[:n],
+            "alignment": a[:n],
+        }
+    )
 
 
-def layer_spectrum(X: np.ndarray, Yc: np.ndarray, G: np.ndarray | None = None) -> tuple[dict, pd.DataFrame]:
+def layer_spectrum(
+    X: np.ndarray, Yc: np.ndarray, G: np.ndarray | None = None
+) -> tuple[dict, pd.DataFrame]:
     """Everything stage 4 reports for one layer.
 
     X : (P, M) activations; Yc : (P, N) targets centred over stimuli; G : optional centred Gram.

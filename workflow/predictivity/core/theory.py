@@ -52,8 +52,9 @@ def _p_values(p) -> np.ndarray:
     return p
 
 
-def solve_kappa(eigenvalues: np.ndarray, p, lambda_reg: float, tol: float = 1e-12,
-                max_iter: int = 100) -> np.ndarray:
+def solve_kappa(
+    eigenvalues: np.ndarray, p, lambda_reg: float, tol: float = 1e-12, max_iter: int = 100
+) -> np.ndarray:
     """Self-consistent κ of the theory, for each training size p.
 
     κ solves  f(κ) = κ − p·λ_reg − κ Σ_i λ_i/(pλ_i + κ) = 0,  κ ≥ 0.
@@ -108,10 +109,10 @@ def solve_kappa(eigenvalues: np.ndarray, p, lambda_reg: float, tol: float = 1e-1
         act = ~done
         k = kappa[act]
         pa = pv[act]
-        denom = pa * lam_c + k               # (K, n_active), ≥ k > 0
-        r = k / denom                        # κ/(pλ_i+κ) ∈ (0, 1]
-        q = lam_c / denom                    # λ_i/(pλ_i+κ) ∈ [0, 1/p]
-        fp = 1.0 - pa * np.sum(q * q, axis=0)             # f'(κ) = 1 − γ(κ)
+        denom = pa * lam_c + k  # (K, n_active), ≥ k > 0
+        r = k / denom  # κ/(pλ_i+κ) ∈ (0, 1]
+        q = lam_c / denom  # λ_i/(pλ_i+κ) ∈ [0, 1/p]
+        fp = 1.0 - pa * np.sum(q * q, axis=0)  # f'(κ) = 1 − γ(κ)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             # κ − f/f' = (pλ_reg + Σ λ_i r_i²)/(1 − γ): positive terms, no cancellation
             k_new = (pa * lr + np.sum(lam_c * r * r, axis=0)) / fp
@@ -129,7 +130,8 @@ def solve_kappa(eigenvalues: np.ndarray, p, lambda_reg: float, tol: float = 1e-1
     if not np.all(done):
         raise ValueError(
             f"solve_kappa did not converge in {max_iter} iterations for p = {pv[~done]}"
-            f" (lambda_reg = {lr})")
+            f" (lambda_reg = {lr})"
+        )
     return kappa.reshape(shape)
 
 
@@ -142,8 +144,13 @@ def _mode_ratios(lam: np.ndarray, pv: np.ndarray, kappa: np.ndarray) -> np.ndarr
     return np.where(denom > 0.0, r, 1.0)
 
 
-def theory_learning_curve(eigenvalues: np.ndarray, W: np.ndarray, p_values, lambda_reg: float,
-                          n_stimuli: int | None = None) -> pd.DataFrame:
+def theory_learning_curve(
+    eigenvalues: np.ndarray,
+    W: np.ndarray,
+    p_values,
+    lambda_reg: float,
+    n_stimuli: int | None = None,
+) -> pd.DataFrame:
     """Theoretical learning curve and error-mode geometry (DESIGN §3.3), one row per p.
 
     With κ = κ(p) from :func:`solve_kappa` and r_i = κ/(pλ_i + κ):
@@ -196,31 +203,34 @@ def theory_learning_curve(eigenvalues: np.ndarray, W: np.ndarray, p_values, lamb
     total = w2.sum()
     w2n = w2 / total if total > 0 else np.full_like(w2, np.nan)
 
-    r = _mode_ratios(lam, pv, kappa)                       # (K, n_p)
-    gamma = np.sum((1.0 - r) ** 2, axis=0) / pv           # (n_p,)
-    E_modes = r ** 2 / (1.0 - gamma)[None, :]             # (K, n_p)
-    Wt = E_modes * w2n[:, None]                            # (K, n_p)
+    r = _mode_ratios(lam, pv, kappa)  # (K, n_p)
+    gamma = np.sum((1.0 - r) ** 2, axis=0) / pv  # (n_p,)
+    E_modes = r**2 / (1.0 - gamma)[None, :]  # (K, n_p)
+    Wt = E_modes * w2n[:, None]  # (K, n_p)
     eg = Wt.sum(axis=0)
-    r_em = np.sqrt(np.sum(Wt ** 2, axis=0))
+    r_em = np.sqrt(np.sum(Wt**2, axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
         d_em = (eg / r_em) ** 2
-        ratio = np.where(kappa > 0, pv * lr / np.where(kappa > 0, kappa, 1.0),
-                         1.0 - np.sum(1.0 - r, axis=0) / pv)
-    etr = ratio ** 2 * eg
+        ratio = np.where(
+            kappa > 0, pv * lr / np.where(kappa > 0, kappa, 1.0), 1.0 - np.sum(1.0 - r, axis=0) / pv
+        )
+    etr = ratio**2 * eg
     frac = pv / P
     with np.errstate(divide="ignore", invalid="ignore"):
         eg_test = np.where(frac < 1.0, (eg - frac * etr) / (1.0 - frac), np.nan)
-    return pd.DataFrame({
-        "p": pv,
-        "lambda_reg": np.full(pv.shape, lr),
-        "kappa": kappa,
-        "gamma": gamma,
-        "eg_theory": eg,
-        "etr_theory": etr,
-        "eg_test_theory": eg_test,
-        "r_em": r_em,
-        "d_em": d_em,
-    })
+    return pd.DataFrame(
+        {
+            "p": pv,
+            "lambda_reg": np.full(pv.shape, lr),
+            "kappa": kappa,
+            "gamma": gamma,
+            "eg_theory": eg,
+            "etr_theory": etr,
+            "eg_test_theory": eg_test,
+            "r_em": r_em,
+            "d_em": d_em,
+        }
+    )
 
 
 def _kernel_ridge_fit(G: np.ndarray, Yc: np.ndarray, tr: np.ndarray, ridge: float) -> np.ndarray:
@@ -238,8 +248,9 @@ def _kernel_ridge_fit(G: np.ndarray, Yc: np.ndarray, tr: np.ndarray, ridge: floa
     return G[:, tr] @ coef
 
 
-def empirical_learning_curve(G: np.ndarray, Yc: np.ndarray, p_values, lambda_reg: float,
-                             n_subsets: int = 5, seed: int = 0) -> pd.DataFrame:
+def empirical_learning_curve(
+    G: np.ndarray, Yc: np.ndarray, p_values, lambda_reg: float, n_subsets: int = 5, seed: int = 0
+) -> pd.DataFrame:
     """Empirical learning curve of kernel ridge on random training subsets (DESIGN §3.3).
 
     For each p and each subset s = 0 … n_subsets−1, with tr ⊂ {0 … P−1}, |tr| = p, and
@@ -293,7 +304,7 @@ def empirical_learning_curve(G: np.ndarray, Yc: np.ndarray, p_values, lambda_reg
     p_int = p_arr.astype(np.int64)
     if np.any(p_int != p_arr) or np.any(p_int < 1) or np.any(p_int > P):
         raise ValueError(f"p values must be integers in [1, {P}], got {p_arr}")
-    var = float(np.einsum("in,in->", Yc, Yc)) / P   # target variance per stimulus
+    var = float(np.einsum("in,in->", Yc, Yc)) / P  # target variance per stimulus
     ddof = 1 if n_subsets > 1 else 0
     rows = []
     for p in p_int:
@@ -306,24 +317,28 @@ def empirical_learning_curve(G: np.ndarray, Yc: np.ndarray, p_values, lambda_reg
             perm = rng.permutation(P)
             tr, te = perm[:p], perm[p:]
             R = _kernel_ridge_fit(G, Yc, tr, p * lr) - Yc
-            sq = np.einsum("in,in->i", R, R)          # squared residual per stimulus
+            sq = np.einsum("in,in->i", R, R)  # squared residual per stimulus
             with np.errstate(divide="ignore", invalid="ignore"):
                 e_all[s] = sq.sum() / P / var
                 e_tr[s] = sq[tr].sum() / p / var
                 e_te[s] = sq[te].sum() / (P - p) / var if p < P else np.nan
-        rows.append({
-            "p": p,
-            "eg_empirical": float(e_all.mean()),
-            "eg_empirical_sd": float(e_all.std(ddof=ddof)),
-            "etr_empirical": float(e_tr.mean()),
-            "eg_test_empirical": float(e_te.mean()),
-        })
-    return pd.DataFrame(rows, columns=["p", "eg_empirical", "eg_empirical_sd", "etr_empirical",
-                                       "eg_test_empirical"])
+        rows.append(
+            {
+                "p": p,
+                "eg_empirical": float(e_all.mean()),
+                "eg_empirical_sd": float(e_all.std(ddof=ddof)),
+                "etr_empirical": float(e_tr.mean()),
+                "eg_test_empirical": float(e_te.mean()),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["p", "eg_empirical", "eg_empirical_sd", "etr_empirical", "eg_test_empirical"]
+    )
 
 
-def p_grid(P: int, n: int = 12, p_min: int = 5, p_max_fraction: float = 0.8,
-           include=()) -> np.ndarray:
+def p_grid(
+    P: int, n: int = 12, p_min: int = 5, p_max_fraction: float = 0.8, include=()
+) -> np.ndarray:
     """Training sizes for the learning curves.
 
     p_max = ⌊p_max_fraction·P⌋; the grid is round(geomspace(p_min, p_max, n)) (≈ n log-spaced
@@ -350,31 +365,46 @@ def p_grid(P: int, n: int = 12, p_min: int = 5, p_max_fraction: float = 0.8,
     n = int(n)
     p_min = int(p_min)
     if n < 1:
-        raise InputError("theory learning-curve grid", f"n must be ≥ 1, got {n}.",
-                         "Ask for at least one training size.")
+        raise InputError(
+            "theory learning-curve grid",
+            f"n must be ≥ 1, got {n}.",
+            "Ask for at least one training size.",
+        )
     if not 0 < p_max_fraction <= 1:
-        raise InputError("theory learning-curve grid",
-                         f"p_max_fraction must be in (0, 1], got {p_max_fraction}.",
-                         "Use a fraction such as 0.8.")
+        raise InputError(
+            "theory learning-curve grid",
+            f"p_max_fraction must be in (0, 1], got {p_max_fraction}.",
+            "Use a fraction such as 0.8.",
+        )
     p_max = int(np.floor(p_max_fraction * P))
     if p_min < 1 or p_max < p_min:
         raise InputError(
             "theory learning-curve grid",
             f"no training sizes between p_min = {p_min} and ⌊{p_max_fraction}·{P}⌋ = {p_max}.",
-            "Use more stimuli, a smaller p_min or a larger p_max_fraction.")
+            "Use more stimuli, a smaller p_min or a larger p_max_fraction.",
+        )
     grid = np.round(np.geomspace(p_min, p_max, n)).astype(np.int64)
     extra = np.asarray(list(include), dtype=np.float64).ravel()
     if extra.size:
         if np.any(extra != np.round(extra)) or np.any(extra < 1) or np.any(extra > P):
-            raise InputError("theory learning-curve grid",
-                             f"include values must be integers in [1, {P}], got {extra}.",
-                             "Pass training sizes that fit the number of stimuli.")
+            raise InputError(
+                "theory learning-curve grid",
+                f"include values must be integers in [1, {P}], got {extra}.",
+                "Pass training sizes that fit the number of stimuli.",
+            )
         grid = np.concatenate([grid, extra.astype(np.int64)])
     return np.unique(grid)
 
 
-def layer_theory(X: np.ndarray, Yc: np.ndarray, lambda_reg: float, p_values, p_train: int,
-                 n_subsets: int = 5, seed: int = 0) -> pd.DataFrame:
+def layer_theory(
+    X: np.ndarray,
+    Yc: np.ndarray,
+    lambda_reg: float,
+    p_values,
+    p_train: int,
+    n_subsets: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Stage 6 for one layer: theory beside the empirical learning curve on the same p grid.
 
     X : (P, M) activations; Yc : (P, N) centred targets; lambda_reg = (median chosen α)/p_train.
@@ -396,18 +426,30 @@ def layer_theory(X: np.ndarray, Yc: np.ndarray, lambda_reg: float, p_values, p_t
     return df
 
 
-def model_theory(layers: dict[str, np.ndarray], Y: np.ndarray, alpha_median: dict[str, float],
-                 p_train: int, n_p: int = 12, p_min: int = 5, p_max_fraction: float = 0.8,
-                 n_subsets: int = 5, seed: int = 0) -> pd.DataFrame:
+def model_theory(
+    layers: dict[str, np.ndarray],
+    Y: np.ndarray,
+    alpha_median: dict[str, float],
+    p_train: int,
+    n_p: int = 12,
+    p_min: int = 5,
+    p_max_fraction: float = 0.8,
+    n_subsets: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Stage 6 for every layer of a model; λ_reg of a layer = alpha_median[layer] / p_train
     (DESIGN §3.3: one λ_reg per layer, from the median over targets of the chosen alpha)."""
     Yc = np.asarray(Y, dtype=np.float64)
     Yc = Yc - Yc.mean(axis=0)
     P = Yc.shape[0]
-    p_values = p_grid(P, n=n_p, p_min=min(p_min, p_train), p_max_fraction=p_max_fraction, include=(p_train,))
+    p_values = p_grid(
+        P, n=n_p, p_min=min(p_min, p_train), p_max_fraction=p_max_fraction, include=(p_train,)
+    )
     frames = []
     for index, (name, X) in enumerate(layers.items()):
-        df = layer_theory(X, Yc, float(alpha_median[name]) / p_train, p_values, p_train, n_subsets, seed)
+        df = layer_theory(
+            X, Yc, float(alpha_median[name]) / p_train, p_values, p_train, n_subsets, seed
+        )
         df.insert(0, "layer", name)
         df.insert(1, "layer_index", index)
         frames.append(df)

@@ -16,8 +16,13 @@ def zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
-def repetition_noise(signal: np.ndarray, n_repetitions: int, noise: float, noise_spread: float,
-                     rng: np.random.Generator):
+def repetition_noise(
+    signal: np.ndarray,
+    n_repetitions: int,
+    noise: float,
+    noise_spread: float,
+    rng: np.random.Generator,
+):
     """Noisy repetitions of a standardised signal, with a noise level that differs per target.
 
     σ_n = noise · noise_spread^u_n with u_n ~ Uniform(−1, 1) (log-uniform between
@@ -34,5 +39,5 @@ def repetition_noise(signal: np.ndarray, n_repetitions: int, noise: float, noise
     eps = rng.standard_normal((P, N, R))
     responses = (signal[:, :, None] + sigma[None, :, None] * eps).astype(np.float32)
     with np.errstate(divide="ignore"):
-        snr = 1.0 / sigma ** 2
-    return responses, {"noise_sd": sigma, "snr": snr, "true_reliability": R / (R + sigma ** 2)}
+        snr = 1.0 / sigma**2
+    return responses, {"noise_sd": sigma, "snr": snr, "true_reliability": R / (R + sigma**2)}

@@ -21,26 +21,46 @@ from predictivity.errors import InputError
 log = logging.getLogger(__name__)
 
 
-def prepare_recordings(responses: np.ndarray, source: str, target_names=None) -> dict[str, np.ndarray]:
+def prepare_recordings(
+    responses: np.ndarray, source: str, target_names=None
+) -> dict[str, np.ndarray]:
     """Validate, drop constant targets, compute the ceiling; returns the stage-2 arrays."""
     Y = check_recordings(responses, source)
     P, N, R = Y.shape
-    names = np.asarray([str(i) for i in range(N)] if target_names is None else [str(n) for n in target_names])
+    names = np.asarray(
+        [str(i) for i in range(N)] if target_names is None else [str(n) for n in target_names]
+    )
     if len(names) != N:
-        raise InputError(source, f"{len(names)} target names for {N} targets.",
-                         "Give one name per target (column of the recordings).")
+        raise InputError(
+            source,
+            f"{len(names)} target names for {N} targets.",
+            "Give one name per target (column of the recordings).",
+        )
     mean = Y.mean(axis=2)
     dropped = constant_targets(mean)
     if dropped.all():
-        raise InputError(source, "every target is constant over stimuli.",
-                         "Check the recordings (all neurons silent?).")
+        raise InputError(
+            source,
+            "every target is constant over stimuli.",
+            "Check the recordings (all neurons silent?).",
+        )
     if dropped.any():
-        log.warning("%d of %d targets are constant over stimuli (silent) and are dropped: %s",
-                    int(dropped.sum()), N, ", ".join(names[dropped][:20]))
+        log.warning(
+            "%d of %d targets are constant over stimuli (silent) and are dropped: %s",
+            int(dropped.sum()),
+            N,
+            ", ".join(names[dropped][:20]),
+        )
     kept = np.flatnonzero(~dropped)
     ceiling = split_half_ceiling(Y[:, kept]) if R >= 2 else np.full(len(kept), np.nan)
-    log.info("%d stimuli × %d targets (%d kept) × %d repetitions; median ceiling %s", P, N, len(kept), R,
-             f"{np.nanmedian(ceiling):.3f}" if np.isfinite(ceiling).any() else "n/a")
+    log.info(
+        "%d stimuli × %d targets (%d kept) × %d repetitions; median ceiling %s",
+        P,
+        N,
+        len(kept),
+        R,
+        f"{np.nanmedian(ceiling):.3f}" if np.isfinite(ceiling).any() else "n/a",
+    )
     return {
         "mean": mean[:, kept],
         "target": kept,
@@ -64,10 +84,17 @@ def dataset_recordings(params: dict, stimulus_ids, source: str, defaults: dict |
 
     options = dict(defaults or {})
     options.update(params.get("options") or {})
-    ds = load_dataset(params["loader"], params["path"], options, verified=params.get("verified", False),
-                      source=source)
+    ds = load_dataset(
+        params["loader"],
+        params["path"],
+        options,
+        verified=params.get("verified", False),
+        source=source,
+    )
     ds = align_to_stimuli(ds, list(stimulus_ids), source)
     if ds.extra.get("n_unused_stimuli"):
-        log.info("%d recorded stimuli are not among the study's stimuli and are not used",
-                 ds.extra["n_unused_stimuli"])
+        log.info(
+            "%d recorded stimuli are not among the study's stimuli and are not used",
+            ds.extra["n_unused_stimuli"],
+        )
     return prepare_recordings(ds.responses, source, ds.target_names), ds.targets

@@ -27,9 +27,15 @@ def _softplus(x):
     return np.logaddexp(0.0, x)
 
 
-def simulate_precomputed(n_stimuli: int = 300, n_targets: int = 120, n_repetitions: int = 3,
-                         n_latent: int = 64, n_units: int = 256, n_layers: int = 6,
-                         seed: int = 0):
+def simulate_precomputed(
+    n_stimuli: int = 300,
+    n_targets: int = 120,
+    n_repetitions: int = 3,
+    n_latent: int = 64,
+    n_units: int = 256,
+    n_layers: int = 6,
+    seed: int = 0,
+):
     """Generate the demo study.
 
     Returns
@@ -43,7 +49,7 @@ def simulate_precomputed(n_stimuli: int = 300, n_targets: int = 120, n_repetitio
     scales = np.arange(1, D + 1) ** -0.5
     Z = rng.standard_normal((P, D)) * scales
 
-    B = rng.standard_normal((D, n_targets)) * 3.0 / np.sqrt(D * np.mean(scales ** 2))
+    B = rng.standard_normal((D, n_targets)) * 3.0 / np.sqrt(D * np.mean(scales**2))
     signal = _softplus(Z @ B)
     signal = (signal - signal.mean(axis=0)) / signal.std(axis=0)
     noise_sd = np.exp(rng.uniform(np.log(0.3), np.log(3.0), size=n_targets))
@@ -51,9 +57,11 @@ def simulate_precomputed(n_stimuli: int = 300, n_targets: int = 120, n_repetitio
     responses = (signal[:, :, None] + noise).astype(np.float32)
 
     models: dict[str, dict[str, np.ndarray]] = {}
-    for name, phi, gain in (("relu_net", lambda x: np.maximum(x, 0.0), np.sqrt(2.0)),
-                            ("tanh_net", np.tanh, 1.5)):
-        h = Z / np.sqrt(np.mean(scales ** 2))
+    for name, phi, gain in (
+        ("relu_net", lambda x: np.maximum(x, 0.0), np.sqrt(2.0)),
+        ("tanh_net", np.tanh, 1.5),
+    ):
+        h = Z / np.sqrt(np.mean(scales**2))
         layers = {}
         for layer in range(n_layers):
             W = rng.standard_normal((h.shape[1], n_units))
