@@ -2,7 +2,8 @@
 (a) nothing changed → no job; (b) one model changed → that model's jobs and the tables only;
 (c) regression alphas changed → regression and what follows, never stimuli, recordings or
 activations; (d) an edited package module reruns the stages that import it (rule params carry a
-hash of the modules, `code_version()` in common.smk); (e) a run killed with SIGKILL resumes with
+hash of the modules in each script's import closure, `code_version()` in common.smk): the
+ridge solver reruns regression and theory only, the runner's log format reruns nothing; (e) a run killed with SIGKILL resumes with
 `--rerun-incomplete` and gives tables identical to an uninterrupted run.
 
 Plans are read from `snakemake -n` (one "rule NAME:" block per planned job, with its wildcards).
@@ -135,7 +136,7 @@ def _repo_copy(dst: Path) -> Path:
 
 
 # module edited → the stages that must rerun (besides the tables, fits and figures after them)
-EDITS = {"theory": {"theory"}, "spectra": {"spectra", "theory"}}
+EDITS = {"core/theory.py": {"theory"}, "core/spectra.py": {"spectra", "theory"}}
 
 
 def test_d_edited_package_module_reruns_its_stages(done, tmp_path):
@@ -174,7 +175,7 @@ def test_d_edited_package_module_reruns_its_stages(done, tmp_path):
     marker = "PREDICTIVITY-EDITED-COPY"
     edited = set()
     for module, stages in EDITS.items():  # edits accumulate: each adds its stages to the plan
-        path = repo / "workflow/predictivity" / f"{module}.py"
+        path = repo / "workflow/predictivity" / module
         path.write_text(
             path.read_text() + f'\nimport sys as _sys\nprint("{marker}", file=_sys.stderr)\n'
         )
@@ -186,6 +187,50 @@ def test_d_edited_package_module_reruns_its_stages(done, tmp_path):
     # run it for real: the copy's package is the one imported (PYTHONPATH), then nothing is left
     out = smk()
     assert marker in out
+    assert planned(smk("-n")) == []
+
+
+def _repo_smk(repo: Path, work: Path, cfg: dict, tmp_path: Path):
+    """A runner of the workflow copy in ``repo`` (its own package first on PYTHONPATH) on ``work``."""
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(repo / "workflow"))
+
+    def smk(*args):
+        cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory"]
+        cmd += [str(work), "--cores", "2", "--configfile", str(work / "config.yaml")]
+        cmd += ["--replace-workflow-config", *args]
+        proc = subprocess.run(
+            cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600
+        )
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-6000:]
+        return out
+
+    return smk
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def test_d_ridge_solver_edit_reruns_regression_theory_and_tables_only(done, tmp_path):
+    repo = _repo_copy(tmp_path / "repo")
+    work = clone(done[0], tmp_path / "work")
+    smk = _repo_smk(repo, work, done[1], tmp_path)
+    _append(repo / "workflow/predictivity/core/ridge.py", "\n_EDITED = True\n")
+    jobs = planned(smk("-n"))
+    assert {"regression", "theory"} <= rules(jobs) <= {"regression", "theory"} | AGGREGATE, jobs
+    assert sorted(wc["model"] for r, wc in jobs if r == "regression") == list(MODELS)
+
+
+def test_d_log_format_edit_reruns_nothing(done, tmp_path):
+    repo = _repo_copy(tmp_path / "repo")
+    work = clone(done[0], tmp_path / "work")
+    smk = _repo_smk(repo, work, done[1], tmp_path)
+    runner = repo / "workflow/predictivity/scripting.py"
+    text = runner.read_text()
+    assert "%(asctime)s %(levelname)s" in text
+    runner.write_text(text.replace("%(asctime)s %(levelname)s", "%(asctime)s [%(levelname)s]"))
     assert planned(smk("-n")) == []
 
 
