@@ -4,8 +4,9 @@ import time
 
 from predictivity.checks import check_layer
 from predictivity.fileio import read_stimuli, save_npz
-from predictivity.language import load_model, sentence_activations
 from predictivity.scripting import log, run
+from predictivity.studies.language.activations import sentence_activations
+from predictivity.studies.language.models import load_model
 
 
 def main(smk):
@@ -14,25 +15,22 @@ def main(smk):
     stimuli = read_stimuli(smk.input.stimuli)
     t0 = time.perf_counter()
     tokenizer, model = load_model(
-        opts.get("network", "minilm"),
-        trained=opts.get("trained", True),
-        seed=opts.get("init_seed", 0),
-        source=key,
+        opts["network"], trained=opts["trained"], seed=opts["init_seed"], source=key
     )
     log.info(
         "loaded %s (trained=%s) in %.1f s",
-        opts.get("network", "minilm"),
-        opts.get("trained", True),
+        opts["network"],
+        opts["trained"],
         time.perf_counter() - t0,
     )
     layers = sentence_activations(
         stimuli["sentence"].tolist(),
         tokenizer,
         model,
-        pooling=opts.get("pooling", "mean"),
-        batch_size=opts.get("batch_size", 32),
+        pooling=opts["pooling"],
+        batch_size=opts["batch_size"],
         threads=smk.threads,
-        max_tokens=opts.get("max_tokens", 256),
+        max_tokens=opts["max_tokens"],
         source=smk.input.stimuli,
     )
     out = {name: check_layer(name, A, len(stimuli), key) for name, A in layers.items()}

@@ -4,8 +4,9 @@ import torch
 
 from predictivity.checks import check_layer
 from predictivity.fileio import read_stimuli, save_npz
-from predictivity.mec import build_rnn, rate_maps
 from predictivity.scripting import log, run
+from predictivity.studies.mec.networks import build_rnn
+from predictivity.studies.mec.ratemaps import rate_maps
 
 
 def main(smk):

@@ -3,11 +3,11 @@
 import time
 
 from predictivity.checks import check_layer
-from predictivity.datasets import load_dataset
+from predictivity.datasets.registry import load_dataset
 from predictivity.fileio import read_stimuli, save_npz
-from predictivity.language import load_model
 from predictivity.scripting import log, run
-from predictivity.story import story_activations
+from predictivity.studies.language.models import load_model
+from predictivity.studies.story.activations import story_activations
 
 
 def main(smk):
@@ -17,17 +17,14 @@ def main(smk):
     ds = load_dataset(
         ds_opts["loader"],
         ds_opts["path"],
-        ds_opts.get("options"),
+        ds_opts["options"],
         verified=ds_opts["verified"],
         source=f"studies.{smk.wildcards.study}.dataset",
     )
     stimuli = read_stimuli(smk.input.stimuli)
     stimuli["tr_index"] = stimuli["tr_index"].astype(int)
     tokenizer, model = load_model(
-        opts.get("network", "minilm"),
-        trained=opts.get("trained", True),
-        seed=opts.get("init_seed", 0),
-        source=key,
+        opts["network"], trained=opts["trained"], seed=opts["init_seed"], source=key
     )
     layers = story_activations(
         ds.extra["words"],
@@ -37,7 +34,7 @@ def main(smk):
         model,
         delays=tuple(feats["delays"]),
         context_words=feats["context_words"],
-        batch_size=opts.get("batch_size", 16),
+        batch_size=opts["batch_size"],
         threads=smk.threads,
     )
     out = {name: check_layer(name, A, len(stimuli), key) for name, A in layers.items()}

@@ -1,8 +1,8 @@
 """Stage 2 (language): simulated voxels, or real recordings (`dataset`), for the sentences → results/recordings/{study}.npz."""
 
 from predictivity.fileio import read_stimuli, save_npz
-from predictivity.language import simulate_language_voxels
 from predictivity.scripting import run
+from predictivity.studies.language.simulate import simulate_language_voxels
 from predictivity.studies.recordings import dataset_recordings, prepare_recordings
 
 

@@ -1,8 +1,8 @@
 """Stage 2 (mec): simulated MEC cells, or real rate maps (`dataset`), on the arena bins → results/recordings/{study}.npz."""
 
 from predictivity.fileio import read_stimuli, save_npz, save_tsv
-from predictivity.mec import simulate_mec
 from predictivity.scripting import run
+from predictivity.studies.mec.simulate import simulate_mec
 from predictivity.studies.recordings import dataset_recordings, prepare_recordings
 
 

