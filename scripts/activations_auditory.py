@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 
-from predictivity.auditory import model_activations
 from predictivity.checks import check_layer
 from predictivity.fileio import save_npz
 from predictivity.scripting import log, run
+from predictivity.studies.auditory.models import model_activations
 
 
 def main(smk):
@@ -19,9 +19,9 @@ def main(smk):
         opts["network"],
         sounds,
         smk.params.sample_rate,
-        seed=opts.get("init_seed", 0),
+        seed=opts["init_seed"],
         threads=smk.threads,
-        options=dict(opts.get("options") or {}),
+        options=dict(opts["options"]),
         source=key,
     )
     out = {name: check_layer(name, A, len(sounds), key) for name, A in layers.items()}

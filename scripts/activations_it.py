@@ -6,8 +6,9 @@ import numpy as np
 
 from predictivity.checks import check_layer
 from predictivity.fileio import save_npz
-from predictivity.it import build_cnn, cnn_activations
 from predictivity.scripting import log, run
+from predictivity.studies.it.activations import cnn_activations
+from predictivity.studies.it.networks import build_cnn
 
 
 def main(smk):
@@ -17,18 +18,18 @@ def main(smk):
     t0 = time.perf_counter()
     model = build_cnn(
         opts["arch"],
-        seed=opts.get("init_seed", 0),
-        weights=opts.get("weights"),
+        seed=opts["init_seed"],
+        weights=opts["weights"],
         source=f"{key}.arch",
     )
     layers = cnn_activations(
         model,
         images,
-        opts.get("layers"),
-        pooling=opts.get("pooling", "gap"),
-        max_units=opts.get("max_units"),
-        projection_seed=opts.get("projection_seed", 0),
-        batch_size=opts.get("batch_size", 16),
+        opts["layers"],
+        pooling=opts["pooling"],
+        max_units=opts["max_units"],
+        projection_seed=opts["projection_seed"],
+        batch_size=opts["batch_size"],
         threads=smk.threads,
         arch=opts["arch"],
         source=f"{key}.layers",

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from predictivity.auditory import simulate_voxels
 from predictivity.fileio import read_stimuli, save_npz, save_tsv
 from predictivity.scripting import run
+from predictivity.studies.auditory.simulate import simulate_voxels
 from predictivity.studies.recordings import dataset_recordings, prepare_recordings
 
 

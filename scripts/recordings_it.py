@@ -3,8 +3,8 @@
 import numpy as np
 
 from predictivity.fileio import read_stimuli, save_npz, save_tsv
-from predictivity.it import simulate_it
 from predictivity.scripting import run
+from predictivity.studies.it.simulate import simulate_it
 from predictivity.studies.recordings import dataset_recordings, prepare_recordings
 
 

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import numpy as np
 
-from predictivity.auditory import load_wav_folder, synthesize_sounds
 from predictivity.checks import check_n_stimuli
 from predictivity.fileio import save_tsv
 from predictivity.scripting import log, run
+from predictivity.studies.auditory.sounds import synthesize_sounds
+from predictivity.studies.auditory.wav import load_wav_folder
 
 
 def main(smk):

@@ -6,8 +6,8 @@ import numpy as np
 
 from predictivity.checks import check_groups, check_n_stimuli
 from predictivity.fileio import save_tsv
-from predictivity.it import load_image_folder, make_images
 from predictivity.scripting import log, run
+from predictivity.studies.it.images import load_image_folder, make_images
 
 
 def main(smk):

@@ -4,8 +4,8 @@ Why this module exists
 ----------------------
 The PyPI ``torchvision`` wheels are built against the CUDA build of torch; beside the CPU build
 of torch used here they fail at import time (``RuntimeError: operator torchvision::nms does not
-exist``). :func:`predictivity.it.build_cnn` therefore uses torchvision when it imports and these
-definitions otherwise.
+exist``). :func:`predictivity.studies.it.networks.build_cnn` therefore uses torchvision when it
+imports and these definitions otherwise.
 
 Contract
 --------
