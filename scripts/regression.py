@@ -13,15 +13,17 @@ def main(smk):
     layers = load_npz(smk.input.activations, "activations")
     stimuli = read_stimuli(smk.input.stimuli)
     Y = rec["mean"]
-    folds = make_folds(Y.shape[0], opts["folds"], opts["seed"], stimulus_groups(stimuli))
+    groups = stimulus_groups(stimuli)
+    folds = make_folds(Y.shape[0], opts["folds"], opts["seed"], groups)
     log.info(
-        "%d layers, %d stimuli, %d targets, %d folds, %d alphas, alpha_scaling=%s",
+        "%d layers, %d stimuli, %d targets, %d folds, %d alphas, alpha_scaling=%s, alpha by %s",
         len(layers),
         Y.shape[0],
         Y.shape[1],
         len(folds),
         len(opts["alphas"]),
         opts["alpha_scaling"],
+        "leave-one-group-out" if groups is not None and opts["alpha_cv"] == "groups" else "LOO",
     )
     df = score_layers(
         layers,
@@ -32,6 +34,8 @@ def main(smk):
         target=rec["target"],
         ceiling=rec["ceiling"],
         alpha_edge_warning=opts["alpha_edge_warning"],
+        groups=groups,
+        alpha_cv=opts["alpha_cv"],
     )
     names = rec["target_name"]
     df["target_name"] = np.tile(names, len(layers))

@@ -1,4 +1,4 @@
-"""Ridge CV against scikit-learn RidgeCV(alpha_per_target=True) on the same folds (DESIGN §3.1)."""
+"""Ridge CV against scikit-learn RidgeCV(alpha_per_target=True) on the same folds (docs/design.md#regression)."""
 
 import numpy as np
 import pytest
@@ -167,7 +167,7 @@ def test_non_positive_alpha_rejected():
         cross_validated_ridge(X, Y, make_folds(40, 5), alphas=[0.0, 1.0])
 
 
-# --- the LOO search and the Gram (issue 6) -------------------------------------------------------
+# --- the LOO search and the Gram -----------------------------------------------------------------
 
 
 def _flat_layer(P, M, N, seed=0, rank=8):

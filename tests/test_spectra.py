@@ -8,6 +8,8 @@ from predictivity.core.gram import centred_gram
 from predictivity.core.spectra import (
     alignment,
     eigenspectrum,
+    eigenvalue_tolerance,
+    layer_spectrum,
     participation_ratio,
     participation_ratios,
     powerlaw_alpha,
@@ -150,7 +152,7 @@ def test_target_weights_follow_design_normalisation():
     lam, U = eigenspectrum(centred_gram(X))
     W = target_weights(U, Yc)
     assert W.shape == (P, N)
-    # DESIGN: v_i = √P u_i (vᵢᵀvᵢ = P), w_i = vᵢᵀ Y_c / P, written as a loop
+    # docs/design.md#theory: v_i = √P u_i (vᵢᵀvᵢ = P), w_i = vᵢᵀ Y_c / P, written as a loop
     for i in (0, 3, P - 1):
         v = np.sqrt(P) * U[:, i]
         assert v @ v == pytest.approx(P)
@@ -218,6 +220,30 @@ def test_powerlaw_alpha_sample_spectrum():
     X = (rng.standard_normal((P, M)) * np.sqrt(pop)) @ O.T
     lam, _ = eigenspectrum(centred_gram(X))
     assert powerlaw_alpha(lam) == pytest.approx(1.2, abs=0.15)
+
+
+def test_powerlaw_alpha_agrees_between_float32_and_float64_on_a_rank_deficient_layer():
+    # rank 20 over 200 stimuli: a float32 Gram leaves ~1e-8·λ_1 of rounding noise in its
+    # 179-dimensional null space, which a float64 tolerance would fit as spectrum (α ≈ 5.5)
+    rng = np.random.default_rng(0)
+    P, M = 200, 500
+    X = (rng.standard_normal((P, 20)) * np.arange(1, 21) ** -0.5) @ rng.standard_normal((20, M))
+    Yc = rng.standard_normal((P, 3))
+    Yc -= Yc.mean(0)
+    a64 = layer_spectrum(X, Yc)[0]["powerlaw_alpha"]
+    a32 = layer_spectrum(X.astype(np.float32), Yc)[0]["powerlaw_alpha"]
+    assert 0.5 < a64 < 2.0
+    assert a32 == pytest.approx(a64, rel=1e-5)
+    lam32, _ = eigenspectrum(centred_gram(X.astype(np.float32)))
+    assert powerlaw_alpha(lam32, dtype=np.float32) == pytest.approx(a64, rel=1e-5)
+    assert abs(powerlaw_alpha(lam32, dtype=np.float64) - a64) > 1.0  # the float64 cutoff fails
+    # float32 eigenvalues select the float32 cutoff by themselves
+    assert powerlaw_alpha(lam32.astype(np.float32)) == pytest.approx(a64, rel=1e-5)
+    assert eigenvalue_tolerance(lam32, np.float32) == pytest.approx(
+        lam32.max() * P * np.finfo(np.float32).eps
+    )
+    with pytest.raises(ValueError, match="float32 or float64"):
+        powerlaw_alpha(lam32, dtype=np.int32)
 
 
 def test_powerlaw_alpha_too_short_is_nan():

@@ -7,9 +7,12 @@ import pytest
 from scipy.optimize import brentq
 
 from predictivity.core.gram import centred_gram
+from predictivity.core.ridge import make_folds
 from predictivity.core.spectra import eigenspectrum, target_weights
 from predictivity.core.theory import (
+    degenerate_blocks,
     empirical_learning_curve,
+    layer_theory,
     p_grid,
     solve_kappa,
     theory_learning_curve,
@@ -76,7 +79,7 @@ def test_solve_kappa_ridgeless_closed_form():
 
 
 def _eg_bruteforce(lam, W, p, lambda_reg):
-    """E_g and E_tr written as explicit loops over modes and targets from DESIGN §3.3."""
+    """E_g and E_tr written as explicit loops over modes and targets (docs/design.md#theory)."""
     kappa = _kappa_brentq(lam, p, lambda_reg)
     gamma = 0.0
     for li in lam:
@@ -106,7 +109,6 @@ def test_theory_matches_bruteforce_loops():
         "gamma",
         "eg_theory",
         "etr_theory",
-        "eg_test_theory",
         "r_em",
         "d_em",
     ]
@@ -118,8 +120,6 @@ def test_theory_matches_bruteforce_loops():
         assert row.gamma == pytest.approx(gamma, rel=1e-9)
         assert row.eg_theory == pytest.approx(eg, rel=1e-9)
         assert row.etr_theory == pytest.approx(etr, rel=1e-9)
-        P = len(lam)
-        assert row.eg_test_theory == pytest.approx((eg - p / P * etr) / (1 - p / P), rel=1e-9)
         # error modes from their definition, as loops
         E = [kappa**2 / ((1 - gamma) * (p * li + kappa) ** 2) for li in lam]
         w2 = (W**2).sum(axis=1) / (W**2).sum()
@@ -174,7 +174,7 @@ def test_theory_invariant_to_joint_rescaling():
     W = rng.standard_normal((100, 4))
     a = theory_learning_curve(lam, W, [5, 20, 80], 1e-3)
     b = theory_learning_curve(37.0 * lam, 2.5 * W, [5, 20, 80], 37.0 * 1e-3)
-    for col in ["gamma", "eg_theory", "etr_theory", "eg_test_theory", "r_em", "d_em"]:
+    for col in ["gamma", "eg_theory", "etr_theory", "r_em", "d_em"]:
         np.testing.assert_allclose(b[col], a[col], rtol=1e-10)
     np.testing.assert_allclose(b["kappa"], 37.0 * a["kappa"], rtol=1e-10)
     # but not to rescaling λ alone: λ_reg must be in the same units
@@ -207,21 +207,12 @@ def test_ridgeless_above_rank_is_finite():
     np.testing.assert_allclose(t["etr_theory"], (1 - t["gamma"]) ** 2 * t["eg_theory"], rtol=1e-12)
 
 
-def test_eg_test_nan_at_and_above_P_and_decomposition():
+def test_no_held_out_theory_column_and_bad_w():
     lam = np.arange(1, 51, dtype=float) ** -1.0
     W = np.random.default_rng(2).standard_normal((50, 2))
     t = theory_learning_curve(lam, W, [10, 49, 50, 60], 1e-2)
-    assert np.isnan(t["eg_test_theory"].iloc[2]) and np.isnan(t["eg_test_theory"].iloc[3])
-    first = t.iloc[:2]
-    frac = first["p"] / 50
-    np.testing.assert_allclose(
-        frac * first["etr_theory"] + (1 - frac) * first["eg_test_theory"],
-        first["eg_theory"],
-        rtol=1e-12,
-    )
-    # n_stimuli overrides P when the spectrum passed is shorter than the stimulus set
-    t2 = theory_learning_curve(lam, W, [10], 1e-2, n_stimuli=100).iloc[0]
-    assert t2.eg_test_theory == pytest.approx((t2.eg_theory - 0.1 * t2.etr_theory) / 0.9, rel=1e-12)
+    assert "eg_test_theory" not in t.columns
+    assert np.all(np.isfinite(t["eg_theory"]))
     with pytest.raises(ValueError):
         theory_learning_curve(lam, W[:-1], [10], 1e-2)
 
@@ -259,12 +250,10 @@ def test_theory_matches_empirical_for_small_p(power_law_data):
     assert th["eg_theory"].iloc[-1] < 0.6 * th["eg_theory"].iloc[0]
     rel_tr = em["etr_empirical"].to_numpy() / th["etr_theory"].to_numpy() - 1
     assert np.all(np.abs(rel_tr) < 0.10), rel_tr
-    rel_te = em["eg_test_empirical"].to_numpy() / th["eg_test_theory"].to_numpy() - 1
-    assert np.all(np.abs(rel_te) < 0.05), rel_te
 
 
 def test_theory_and_empirical_disagree_with_wrong_ridge_convention(power_law_data):
-    # DESIGN: mixing G/P into the regression breaks the theory by a factor P — the comparison
+    # mixing G/P into the regression breaks the theory by a factor P — the comparison
     # above must be able to detect that
     d = power_law_data
     P = d["P"]
@@ -382,3 +371,127 @@ def test_p_grid_bad_input():
         p_grid(100, include=[101])
     with pytest.raises(InputError):
         p_grid(100, p_max_fraction=1.5)
+
+
+# ---------------------------------------------------------------- degenerate blocks
+
+
+def _rank_deficient(P=200, rank=40, M=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((P, rank)) * np.arange(1, rank + 1) ** -0.5) @ rng.standard_normal(
+        (rank, M)
+    )
+    Y = X @ rng.standard_normal((M, 5)) * 0.05 + rng.standard_normal((P, 5))
+    return X, Y - Y.mean(axis=0), rng
+
+
+def _per_mode_geometry(lam, W, p, lr):
+    """r_em, d_em with one error mode per eigenvector (the basis-dependent definition)."""
+    kappa = _kappa_brentq(lam, p, lr)
+    gamma = np.sum(p * lam**2 / (p * lam + kappa) ** 2)
+    E = kappa**2 / ((1 - gamma) * (p * lam + kappa) ** 2)
+    w2 = (W**2).sum(axis=1) / (W**2).sum()
+    Wt = E * w2
+    return np.sqrt(np.sum(Wt**2)), Wt.sum() ** 2 / np.sum(Wt**2)
+
+
+def test_error_mode_geometry_is_invariant_to_the_basis_of_degenerate_eigenvalues():
+    X, Yc, rng = _rank_deficient()
+    Xp = X + 1e-9 * rng.standard_normal(X.shape)
+    ps, lr = [20, 100, 160], 1e-3
+    out = []
+    for A in (X, Xp):
+        lam, U = eigenspectrum(centred_gram(A))
+        W = target_weights(U, Yc)
+        out.append((theory_learning_curve(lam, W, ps, lr * lam.sum()), lam, W))
+    (a, lam_a, W_a), (b, lam_b, W_b) = out
+    for col in ("r_em", "d_em", "eg_theory"):
+        np.testing.assert_allclose(b[col], a[col], rtol=1e-6, atol=0)
+    # the per-eigenvector definition is not invariant: the 160 null modes have an arbitrary basis
+    per_a = _per_mode_geometry(lam_a, W_a, 100, lr * lam_a.sum())
+    per_b = _per_mode_geometry(lam_b, W_b, 100, lr * lam_b.sum())
+    assert abs(per_b[1] / per_a[1] - 1) > 1e-4
+    # blocks: all null modes are one block, the 40 distinct eigenvalues one each
+    labels = degenerate_blocks(lam_a)
+    assert len(np.unique(labels)) == 41
+    assert len(np.unique(labels[40:])) == 1
+    # a float32 Gram's null space is ~1e-8·λ_max: one block only at the float32 tolerance
+    lam32, _ = eigenspectrum(centred_gram(X.astype(np.float32)))
+    assert len(np.unique(degenerate_blocks(lam32, np.float32))) == 41
+    assert len(np.unique(degenerate_blocks(lam32, np.float64))) > 100
+
+
+def test_degenerate_blocks_group_exactly_equal_eigenvalues():
+    lam = np.array([3.0, 1.0, 1.0 + 1e-17, 2.0, 0.0, 1e-18, 1.0])
+    labels = degenerate_blocks(lam)
+    assert labels[1] == labels[2] == labels[6]
+    assert labels[4] == labels[5]
+    assert len(np.unique(labels)) == 4
+    # the geometry then sums the block's weights: a rotation inside a block changes nothing
+    W = np.array([[1.0], [0.3], [0.4], [0.2], [0.5], [0.1], [0.0]])
+    W2 = W.copy()
+    W2[[1, 2, 6], 0] = [0.5, 0.0, 0.0]  # same norm inside the λ = 1 block
+    W2[[4, 5], 0] = [0.0, np.hypot(0.5, 0.1)]  # and inside the null block
+    a = theory_learning_curve(lam, W, [2, 5], 1e-2)
+    b = theory_learning_curve(lam, W2, [2, 5], 1e-2)
+    for col in ("eg_theory", "r_em", "d_em"):
+        np.testing.assert_allclose(a[col], b[col], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- training stimuli only
+
+
+def test_layer_theory_uses_only_training_stimuli_of_each_fold():
+    X, Yc, _ = _rank_deficient(P=120, rank=60, M=150, seed=3)
+    P = X.shape[0]
+    folds = make_folds(P, 4, seed=1)
+    lr = 1e-3 * np.trace(centred_gram(X)) / P
+    df = layer_theory(X, Yc, lr, folds, n_p=5, p_min=5, n_subsets=2, seed=0)
+    n = min(P - len(te) for te in folds)
+    assert df["n_population"].iloc[0] == n == 90
+    assert df.loc[df["at_p_train"], "p"].item() == (n * 3) // 4
+    assert df["p"].max() == int(0.8 * n)
+    # independent reference: each fold's spectrum and weights from X[tr], Y[tr] alone
+    ref = []
+    for te in folds:
+        tr = np.setdiff1d(np.arange(P), te)
+        lam, U = eigenspectrum(centred_gram(X[tr]))
+        W = target_weights(U, Yc[tr] - Yc[tr].mean(axis=0))
+        ref.append(theory_learning_curve(lam, W, df["p"], lr))
+    for col in ("eg_theory", "kappa", "r_em", "d_em"):
+        expected = np.mean([r[col].to_numpy() for r in ref], axis=0)
+        np.testing.assert_allclose(df[col], expected, rtol=1e-7)
+    # the responses of fold 0's test stimuli do not enter a theory built on fold 0's training set
+    Y2 = Yc.copy()
+    Y2[folds[0]] += 5.0 * np.random.default_rng(0).standard_normal(Y2[folds[0]].shape)
+    twice = [folds[0], folds[0]]
+    a = layer_theory(X, Yc, lr, twice, n_p=4, n_subsets=1)
+    b = layer_theory(X, Y2, lr, twice, n_p=4, n_subsets=1)
+    cols = ["eg_theory", "r_em", "d_em", "eg_empirical", "etr_empirical", "eg_test_empirical"]
+    np.testing.assert_allclose(a[cols], b[cols], rtol=1e-10)
+    c = layer_theory(X, Y2, lr, [folds[1], folds[1]], n_p=4, n_subsets=1)
+    assert not np.allclose(a["eg_theory"], c["eg_theory"])  # fold 1's training set has them
+    one = [folds[0]]
+    with pytest.raises(InputError):
+        layer_theory(X, Yc, lr, one)  # one fold: no reference training size
+
+
+def test_grouped_subsets_hold_whole_groups_but_one():
+    from predictivity.core.theory import _subset_order
+
+    rng = np.random.default_rng(0)
+    groups = rng.permutation(np.repeat(np.arange(9), 7))
+    for p in (5, 14, 30):
+        order, inverse = _subset_order(np.random.default_rng([0, p]), groups.size, groups)
+        assert sorted(order) == list(range(groups.size))
+        g = inverse[order]
+        assert np.all(np.diff(np.flatnonzero(np.diff(g) != 0)) == 7)  # groups contiguous
+        split = [x for x in np.unique(g[:p]) if np.sum(g[:p] == x) < 7]
+        assert len(split) <= 1
+    G = centred_gram(rng.standard_normal((63, 20)))
+    Yc = rng.standard_normal((63, 2))
+    Yc -= Yc.mean(axis=0)
+    out = empirical_learning_curve(G, Yc, [14, 30], 1e-2, n_subsets=3, groups=groups)
+    assert np.all(np.isfinite(out[["eg_empirical", "eg_test_empirical"]].to_numpy()))
+    with pytest.raises(ValueError, match="one label per stimulus"):
+        empirical_learning_curve(G, Yc, [14], 1e-2, groups=groups[:-1])

@@ -1,5 +1,5 @@
 # Stage 6 — per layer × training size p: spectral-theory and empirical learning curves:
-# results/theory/{study}/{model}.parquet
+# results/theory/{study}/{model}.parquet (population: the training stimuli of each regression fold)
 
 
 rule theory:
@@ -7,6 +7,7 @@ rule theory:
         activations="results/activations/{study}/{model}.npz",
         recordings="results/recordings/{study}.npz",
         regression="results/regression/{study}/{model}.parquet",
+        stimuli="results/stimuli/{study}.tsv",
     output:
         "results/theory/{study}/{model}.parquet",
     log:
@@ -21,7 +22,7 @@ rule theory:
         runtime=lambda wc, input, attempt: int(30 + input.size_mb // 20) * attempt,
     params:
         options=lambda wc: theory_options(wc.study),
-        folds=lambda wc: regression_options(wc.study)["folds"],
+        regression=lambda wc: regression_options(wc.study),
         code=code_version("theory.py"),
     script:
         "../../scripts/theory.py"

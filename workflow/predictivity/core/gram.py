@@ -1,6 +1,6 @@
 """The Gram matrix of a layer, formed once and shared by regression, spectra and theory.
 
-DESIGN §3: X ∈ R^{P×M} (stimuli × units). Centring over stimuli is translation invariant for every
+``docs/design.md#spectra``: X ∈ R^{P×M} (stimuli × units). Centring over stimuli is translation invariant for every
 quantity the pipeline computes, so the activations are first centred over all P stimuli (column
 means in float64) and the Gram matrix of the centred activations is formed in blocks of units,
 each block's product in the working dtype (float32 for float32 activations) and the sum over
@@ -41,6 +41,13 @@ def _work_dtype(X: np.ndarray, dtype) -> np.dtype:
             raise ValueError(f"dtype must be float32 or float64, got {work}")
         return work
     return X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def working_dtype(X: np.ndarray, dtype=None) -> np.dtype:
+    """The precision :func:`centred_gram` forms the Gram of X in: ``dtype`` if given, else that of
+    X (float64 for any dtype other than float32/float64). Its machine epsilon sets the rounding
+    level of the Gram's null space (``docs/design.md#spectra``)."""
+    return _work_dtype(X, dtype)
 
 
 def centred_gram(X: np.ndarray, block_units: int = 8192, dtype=None) -> np.ndarray:

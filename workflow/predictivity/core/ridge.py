@@ -1,13 +1,25 @@
-"""Cross-validated ridge regression from a layer's activations onto recordings (DESIGN §3.1).
+"""Cross-validated ridge regression from a layer's activations onto recordings
+(``docs/design.md#regression``).
 
 Problem solved, per outer fold f with training stimuli ``tr`` (p of them) and test stimuli ``te``
 (q of them), and per target n (a column of Y)::
 
     (b̂, c) = argmin_b,c  Σ_{i∈tr} (y_in − c − x_iᵀ b)² + α_n ‖b‖²        (intercept c unpenalised)
 
-with α_n chosen from a grid ``alphas`` by exact leave-one-out (LOO) error on the training fold —
-the estimator of ``sklearn.linear_model.RidgeCV(alphas, alpha_per_target=True,
-fit_intercept=True)``. Scores on the test fold: R² = 1 − Σ(y − ŷ)²/Σ(y − ȳ_te)² and Pearson r(y, ŷ).
+with α_n chosen from a grid ``alphas`` inside the training fold:
+
+* without stimulus groups, by exact leave-one-out (LOO) error — the estimator of
+  ``sklearn.linear_model.RidgeCV(alphas, alpha_per_target=True, fit_intercept=True)``;
+* with stimulus groups (``groups``, the labels that keep near-duplicates in one outer fold), by
+  exact leave-one-group-out (LOGO) over the groups of the training fold: with H(α) the hat matrix
+  of ridge with an unpenalised intercept on the training fold and r = (I − H)y its residuals,
+  the residuals of the fit without group g on g are e_g = (I − H_gg)⁻¹ r_g, and
+  α_n = argmin_α Σ_g ‖e_g,n(α)‖² — the same alphas as refitting ``sklearn.linear_model.Ridge``
+  with ``LeaveOneGroupOut`` (:func:`_kernel_group_select`, :func:`_covariance_group_select`).
+  Plain LOO would find each left-out stimulus's near-duplicates in the training set and choose
+  too small an alpha. ``alpha_cv="loo"`` forces plain LOO.
+
+Scores on the test fold: R² = 1 − Σ(y − ŷ)²/Σ(y − ȳ_te)² and Pearson r(y, ŷ).
 
 Implementation (the "eigen" method): the centred Gram matrix is formed once per layer; per fold
 one symmetric eigendecomposition serves every alpha and every target:
@@ -57,14 +69,14 @@ DEFAULT_ALPHAS = np.logspace(-2, 8, 21)
 
 
 def default_alphas() -> np.ndarray:
-    """The default alpha grid: 21 values log-spaced from 1e-2 to 1e8 (DESIGN §3.1)."""
+    """The default alpha grid: 21 values log-spaced from 1e-2 to 1e8."""
     return DEFAULT_ALPHAS.copy()
 
 
 def make_folds(
     n_stimuli: int, n_folds: int = 5, seed: int = 0, groups: np.ndarray | None = None
 ) -> list[np.ndarray]:
-    """Test-index arrays of the outer K-fold split (DESIGN §3.1).
+    """Test-index arrays of the outer K-fold split (``docs/design.md#regression``).
 
     Without groups the split is exactly
     ``numpy.array_split(numpy.random.default_rng(seed).permutation(P), K)``.
@@ -100,7 +112,7 @@ def make_folds(
 
 
 def training_size(n_stimuli: int, n_folds: int) -> int:
-    """p_train = ⌊P·(K−1)/K⌋, the training-fold size the theory is evaluated at (DESIGN §3.1)."""
+    """p_train = ⌊P·(K−1)/K⌋, the nominal training-fold size (λ_reg = median α / p_train)."""
     return (n_stimuli * (n_folds - 1)) // n_folds
 
 
@@ -114,6 +126,7 @@ class FoldResult:
     pearson_r: np.ndarray
     sse: np.ndarray  # Σ (y − ŷ)² over the test fold
     sst: np.ndarray  # Σ (y − ȳ_te)² over the test fold
+    grouped: bool = False  # alpha chosen by leave-one-group-out (else plain LOO)
 
 
 def _double_centre_block(G: np.ndarray, tr: np.ndarray, te: np.ndarray):
@@ -427,6 +440,108 @@ def _covariance_loo_select(
     return best_idx
 
 
+ALPHA_CVS = ("groups", "loo")
+
+
+def _group_rows(groups_tr: np.ndarray) -> list[np.ndarray]:
+    """Row indices (into the training fold) of each group, in sorted label order."""
+    _, inverse = np.unique(groups_tr, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.flatnonzero(np.diff(inverse[order])) + 1
+    return np.split(order, bounds)
+
+
+def _solve_spd(S: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """S⁻¹B for a symmetric positive definite S (Cholesky; least squares if that fails)."""
+    try:
+        c = scipy.linalg.cho_factor(S, lower=True, check_finite=False)
+        return scipy.linalg.cho_solve(c, B, check_finite=False)
+    except np.linalg.LinAlgError:
+        return scipy.linalg.lstsq(S, B, check_finite=False)[0]
+
+
+def _kernel_group_select(
+    s: np.ndarray,
+    Q: np.ndarray,
+    Z: np.ndarray,
+    alphas_abs: np.ndarray,
+    n_train: int,
+    rows: list[np.ndarray],
+) -> np.ndarray:
+    """Per-target argmin over the grid of the exact leave-one-group-out error, kernel form.
+
+    With K_tr = Q diag(s) Qᵀ, D = 1/(s+α), t = Qᵀ1 and v = Q(t∘D) = (K+αI)⁻¹1, let
+
+        S(α) = Q diag(D) Qᵀ − (v1ᵀ + 1vᵀ)/(2p)   (= (I − H(α))/α, H the hat matrix of ridge
+                                                   with an unpenalised intercept)
+
+    and c = Q diag(D) Z = (K+αI)⁻¹Ỹ_tr (so the training residuals are αc). For ridge, leaving
+    out a whole group g gives the held-out residuals exactly (the block form of the LOO identity,
+    by Sherman–Morrison–Woodbury):
+
+        e_g = (I − H_gg)⁻¹ r_g = S_gg⁻¹ c_g,        err_n(α) = Σ_g ‖e_gn‖²,
+
+    the sum of squared errors of ``Ridge(α).fit`` on the training fold without g, predicting g,
+    over every group g of the fold. Dividing through by α avoids the cancellation in I − H at
+    small α; for groups of one stimulus S_gg is the g_i of :func:`_kernel_loo_select`, so
+    singleton groups give plain LOO. Per alpha: F = blockdiag(S_gg⁻¹) Q (Σ_g |g|²p flops to form
+    and solve), then err = column sums of (F diag(D) Z)² — one p × p × N GEMM, what the
+    exhaustive LOO search costs. No M × N coefficients are formed. Ties → lowest grid index.
+    """
+    p, N = Z.shape
+    t = Q.sum(axis=0)
+    best_err = np.full(N, np.inf)
+    best_idx = np.zeros(N, dtype=int)
+    F = np.empty_like(Q)
+    ones = np.ones(p)
+    for j, alpha in enumerate(alphas_abs):
+        D = 1.0 / (s + alpha)
+        v = Q @ (t * D)
+        for g in rows:
+            Qg = Q[g]
+            S = (Qg * D[None, :]) @ Qg.T
+            S -= (v[g][:, None] + v[g][None, :]) / (2.0 * n_train)
+            F[g] = _solve_spd((S + S.T) / 2.0, Qg)
+        err = _loo_errors(F, D, Z, ones)
+        better = err < best_err
+        best_err[better] = err[better]
+        best_idx[better] = j
+    return best_idx
+
+
+def _covariance_group_select(
+    s: np.ndarray,
+    A: np.ndarray,
+    Z: np.ndarray,
+    Yc_tr: np.ndarray,
+    alphas_abs: np.ndarray,
+    n_train: int,
+    rows: list[np.ndarray],
+) -> np.ndarray:
+    """Per-target argmin of the exact leave-one-group-out error, covariance form.
+
+    With A = X̃_tr V, c = 1/(s+α): H = 11ᵀ/p + A diag(c) Aᵀ, R(α) = Ỹ_tr − A diag(c) Z and, per
+    group g, e_g = (I − H_gg)⁻¹ R_g (exact for ridge with an unpenalised intercept);
+    err_n(α) = Σ_g ‖e_gn‖². Per alpha: 2pMN flops for R plus Σ_g |g|²(M + N).
+    """
+    N = Z.shape[1]
+    best_err = np.full(N, np.inf)
+    best_idx = np.zeros(N, dtype=int)
+    for j, alpha in enumerate(alphas_abs):
+        c = 1.0 / (s + alpha)
+        R = Yc_tr - A @ (c[:, None] * Z)
+        err = np.zeros(N)
+        for g in rows:
+            Ag = A[g]
+            S = np.eye(len(g)) - 1.0 / n_train - (Ag * c[None, :]) @ Ag.T
+            E = _solve_spd((S + S.T) / 2.0, R[g])
+            err += np.einsum("ij,ij->j", E, E)
+        better = err < best_err
+        best_err[better] = err[better]
+        best_idx[better] = j
+    return best_idx
+
+
 def _predict(
     s: np.ndarray,
     Z: np.ndarray,
@@ -471,8 +586,10 @@ def ridge_cv_fold(
     form: str | None = None,
     loo_search: str = "bounded",
     dtype=None,
+    groups: np.ndarray | None = None,
+    alpha_cv: str = "groups",
 ) -> FoldResult:
-    """Ridge with per-target LOO alpha on one outer fold.
+    """Ridge with per-target alpha chosen inside the training fold, on one outer fold.
 
     Parameters
     ----------
@@ -488,10 +605,29 @@ def ridge_cv_fold(
     loo_search : "bounded" (default) or "exhaustive": how the per-target argmin of the LOO error
         is found in kernel form (same result; see :func:`_kernel_loo_select`).
     dtype : working precision of the Gram products when G has to be formed here.
+    groups : optional (P,) stimulus group labels. With ``alpha_cv="groups"``, alpha is chosen by
+        exact leave-one-group-out over the groups of the training fold
+        (:func:`_kernel_group_select`, :func:`_covariance_group_select`); without groups, when
+        every group is a single stimulus, or when the training fold holds a single group (a
+        warning), by plain LOO.
+    alpha_cv : "groups" (default) or "loo" (plain LOO even when groups exist).
     """
     if loo_search not in LOO_SEARCHES:
         raise ValueError(f"unknown loo_search {loo_search!r}; use one of {LOO_SEARCHES}")
+    if alpha_cv not in ALPHA_CVS:
+        raise ValueError(f"unknown alpha_cv {alpha_cv!r}; use one of {ALPHA_CVS}")
     p = len(tr)
+    rows = None
+    if groups is not None and alpha_cv == "groups":
+        rows = _group_rows(np.asarray(groups)[tr])
+        if len(rows) < 2:
+            log.warning(
+                "the training fold holds a single stimulus group: alpha chosen by plain "
+                "leave-one-out instead of leave-one-group-out"
+            )
+            rows = None
+        elif max(len(g) for g in rows) == 1:
+            rows = None  # singleton groups: leave-one-group-out is plain LOO
     Ytr = Y[tr]
     ybar = Ytr.mean(axis=0)
     Yc_tr = Ytr - ybar
@@ -508,7 +644,10 @@ def ridge_cv_fold(
         pb = Kte @ Q
         scale = trace / p if alpha_scaling == "trace" else 1.0
         alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
-        idx = _kernel_loo_select(s, Q, Z, alphas_abs, p, search=loo_search)
+        if rows is None:
+            idx = _kernel_loo_select(s, Q, Z, alphas_abs, p, search=loo_search)
+        else:
+            idx = _kernel_group_select(s, Q, Z, alphas_abs, p, rows)
     elif form == "covariance":
         Xtr = np.asarray(X[tr], dtype=np.float64)
         mu = Xtr.mean(axis=0)
@@ -528,17 +667,37 @@ def ridge_cv_fold(
         pb = Xte_c @ V
         scale = trace / p if alpha_scaling == "trace" else 1.0
         alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
-        idx = _covariance_loo_select(s, A, Z, Yc_tr, alphas_abs, p)
+        if rows is None:
+            idx = _covariance_loo_select(s, A, Z, Yc_tr, alphas_abs, p)
+        else:
+            idx = _covariance_group_select(s, A, Z, Yc_tr, alphas_abs, p, rows)
     else:
         raise ValueError(f"unknown form {form!r}")
     pred = _predict(s, Z, alphas_abs, idx, pb)
     pred += ybar
     r2, r, sse, sst = _scores(Y[te], pred)
-    return FoldResult(alpha=alphas_abs[idx], alpha_index=idx, r2=r2, pearson_r=r, sse=sse, sst=sst)
+    return FoldResult(
+        alpha=alphas_abs[idx],
+        alpha_index=idx,
+        r2=r2,
+        pearson_r=r,
+        sse=sse,
+        sst=sst,
+        grouped=rows is not None,
+    )
 
 
 def _cross_validated_ridge(
-    X, Y, folds, alphas=None, alpha_scaling="none", form=None, loo_search="bounded", dtype=None
+    X,
+    Y,
+    folds,
+    alphas=None,
+    alpha_scaling="none",
+    form=None,
+    loo_search="bounded",
+    dtype=None,
+    groups=None,
+    alpha_cv="groups",
 ):
     """:func:`cross_validated_ridge` plus the chosen alpha of every fold and target (K × N)."""
     alphas = default_alphas() if alphas is None else np.asarray(alphas, dtype=np.float64)
@@ -546,10 +705,16 @@ def _cross_validated_ridge(
         raise ValueError("alphas must be finite and positive")
     if loo_search not in LOO_SEARCHES:
         raise ValueError(f"unknown loo_search {loo_search!r}; use one of {LOO_SEARCHES}")
+    if alpha_cv not in ALPHA_CVS:
+        raise ValueError(f"unknown alpha_cv {alpha_cv!r}; use one of {ALPHA_CVS}")
     X = np.asarray(X) if not isinstance(X, np.memmap) else X
     P, M = X.shape
     Y = np.asarray(Y, dtype=np.float64)
     N = Y.shape[1]
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (P,):
+            raise ValueError(f"groups must have one label per stimulus ({P}), got {groups.shape}")
     p_max = max(P - len(f) for f in folds)
     if form is None:
         form = "kernel" if M > p_max else "covariance"
@@ -566,6 +731,7 @@ def _cross_validated_ridge(
     r2, r, alpha = np.empty((K, N)), np.empty((K, N)), np.empty((K, N))
     low, high = np.zeros((K, N), dtype=bool), np.zeros((K, N), dtype=bool)
     sse, sst = np.zeros(N), np.zeros(N)
+    grouped = np.zeros(K, dtype=bool)
     all_idx = np.arange(P)
     for k, te in enumerate(folds):
         tr = np.setdiff1d(all_idx, te)
@@ -580,8 +746,11 @@ def _cross_validated_ridge(
             alpha_scaling=alpha_scaling,
             form=form,
             loo_search=loo_search,
+            groups=groups,
+            alpha_cv=alpha_cv,
         )
         r2[k], r[k], alpha[k] = res.r2, res.pearson_r, res.alpha
+        grouped[k] = res.grouped
         low[k] = res.alpha_index == 0
         high[k] = res.alpha_index == len(alphas) - 1
         sse += res.sse
@@ -602,8 +771,11 @@ def _cross_validated_ridge(
                     "alpha_at_high_edge": high.mean(axis=0) > 0.5,
                     "sse": sse,
                     "sst": sst,
+                    "alpha_cv": "leave_one_group_out" if grouped.all() else "loo",
                 }
             )
+    if grouped.any() and not grouped.all():
+        out["alpha_cv"] = "mixed"
     return out, alpha
 
 
@@ -616,8 +788,11 @@ def cross_validated_ridge(
     form: str | None = None,
     loo_search: str = "bounded",
     dtype=None,
+    groups: np.ndarray | None = None,
+    alpha_cv: str = "groups",
 ) -> pd.DataFrame:
-    """K-fold cross-validated ridge scores for every target of one layer (DESIGN §3.1).
+    """K-fold cross-validated ridge scores for every target of one layer
+    (``docs/design.md#regression``).
 
     Parameters
     ----------
@@ -633,15 +808,24 @@ def cross_validated_ridge(
         pairs that provably cannot be the minimum (:func:`_kernel_loo_select`).
     dtype : working precision of the Gram block products, "float32" or "float64" (default: the
         dtype of X). Everything after the Gram (eigendecomposition, LOO, scores) is float64.
+    groups : optional (P,) stimulus group labels (the labels that grouped ``folds``). With
+        ``alpha_cv="groups"`` each target's alpha is chosen by exact leave-one-group-out inside
+        each training fold, so near-duplicates of one group never sit on both sides of the inner
+        split; without groups, by exact LOO (scikit-learn's ``RidgeCV``).
+    alpha_cv : "groups" (default) or "loo" (plain LOO even when groups exist).
 
     Returns
     -------
     DataFrame, one row per target: ``target`` (0-based column of Y), ``r2`` and ``pearson_r``
     (mean over folds, NaN folds ignored), ``alpha`` (median over folds of the chosen alpha, in
     absolute units), ``alpha_at_edge`` (the chosen alpha was the lowest or highest grid value in
-    the majority of folds), ``sse`` and ``sst`` (summed over folds, for the pooled R²).
+    the majority of folds), ``sse`` and ``sst`` (summed over folds, for the pooled R²),
+    ``alpha_cv`` (how alpha was chosen: ``loo``, ``leave_one_group_out``, or ``mixed`` when some
+    training folds held a single group).
     """
-    out, _ = _cross_validated_ridge(X, Y, folds, alphas, alpha_scaling, form, loo_search, dtype)
+    out, _ = _cross_validated_ridge(
+        X, Y, folds, alphas, alpha_scaling, form, loo_search, dtype, groups, alpha_cv
+    )
     return out
 
 
@@ -654,13 +838,17 @@ def score_layers(
     target: np.ndarray | None = None,
     ceiling: np.ndarray | None = None,
     alpha_edge_warning: float = 0.05,
+    groups: np.ndarray | None = None,
+    alpha_cv: str = "groups",
 ) -> pd.DataFrame:
     """:func:`cross_validated_ridge` for every layer of a model; one row per layer × target.
 
     ``target`` gives the original column index of each column of Y (constant targets having been
     removed); ``ceiling`` the split-half noise ceiling per column (NaN where unavailable). Adds the
     columns ``layer``, ``layer_index``, ``ceiling``, ``r2_ceiled`` = r2/ceiling and
-    ``pearson_r_ceiled`` = r/√ceiling (DESIGN §3.1: beside the raw scores, never instead).
+    ``pearson_r_ceiled`` = r/√ceiling (beside the raw scores, never instead; targets without a
+    ceiling get NaN, see ``docs/design.md#noise-ceiling``). ``groups`` and ``alpha_cv`` as in
+    :func:`cross_validated_ridge`.
     Logs a warning for a layer where more than ``alpha_edge_warning`` of the targets chose an
     alpha at either end of the grid.
     """
@@ -669,7 +857,9 @@ def score_layers(
     ceiling = np.full(N, np.nan) if ceiling is None else np.asarray(ceiling, dtype=np.float64)
     frames = []
     for index, (name, X) in enumerate(layers.items()):
-        df = cross_validated_ridge(X, Y, folds, alphas, alpha_scaling)
+        df = cross_validated_ridge(
+            X, Y, folds, alphas, alpha_scaling, groups=groups, alpha_cv=alpha_cv
+        )
         df["target"] = target
         df.insert(0, "layer", name)
         df.insert(1, "layer_index", index)

@@ -1,6 +1,6 @@
 """Spectra of a layer: participation ratios, eigenpairs, target weights and power-law decay.
 
-DESIGN §3.2 and §3.3. Notation: X ∈ R^{P×M} activations of one layer on P stimuli (rows) and
+``docs/design.md#spectra`` and ``#theory``. Notation: X ∈ R^{P×M} activations of one layer on P stimuli (rows) and
 M units (columns); X_c = X − 1 mᵀ with m ∈ R^M the column means over the P stimuli;
 G = X_c X_cᵀ ∈ R^{P×P} the centred Gram matrix (:func:`predictivity.core.gram.centred_gram`);
 Y_c ∈ R^{P×N} column-centred targets.
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from predictivity.core.gram import centred_gram
+from predictivity.core.gram import centred_gram, working_dtype
 
 __all__ = [
     "participation_ratio",
@@ -23,6 +23,7 @@ __all__ = [
     "target_weights",
     "alignment",
     "powerlaw_alpha",
+    "eigenvalue_tolerance",
     "spectrum_table",
 ]
 
@@ -83,7 +84,7 @@ def _mean_projections(X: np.ndarray, block_units: int = 8192):
 
 
 def participation_ratios(X: np.ndarray, G: np.ndarray | None = None) -> dict:
-    """The three participation ratios of DESIGN §3.2, each as tr(K)²/‖K‖_F² of a P×P Gram K.
+    """The three participation ratios (``docs/design.md#spectra``), each as tr(K)²/‖K‖_F² of a P×P Gram K.
 
     With m = column means of X (over the P stimuli), X_c = X − 1mᵀ and G = X_c X_cᵀ:
 
@@ -130,9 +131,9 @@ def participation_ratios(X: np.ndarray, G: np.ndarray | None = None) -> dict:
 
 
 def eigenspectrum(G: np.ndarray, n_keep: int | None = None):
-    """Eigenpairs of G/P, descending (DESIGN §3.3).
+    """Eigenpairs of G/P, descending (``docs/design.md#theory``).
 
-    G/P = U diag(λ) Uᵀ with λ_1 ≥ λ_2 ≥ … ≥ 0 and unit-norm columns u_i (uᵢᵀuᵢ = 1). DESIGN's
+    G/P = U diag(λ) Uᵀ with λ_1 ≥ λ_2 ≥ … ≥ 0 and unit-norm columns u_i (uᵢᵀuᵢ = 1). The theory's
     v_i = √P·u_i (vᵢᵀvᵢ = P); see :func:`target_weights`.
 
     Numerical hazards, handled explicitly:
@@ -180,7 +181,7 @@ def eigenspectrum(G: np.ndarray, n_keep: int | None = None):
 
 
 def target_weights(U: np.ndarray, Yc: np.ndarray) -> np.ndarray:
-    """Target weights on the eigenmodes (DESIGN §3.3).
+    """Target weights on the eigenmodes (``docs/design.md#theory``).
 
     With v_i = √P·u_i (vᵢᵀvᵢ = P):  w_in = v_iᵀ Y_c[:, n] / P = u_iᵀ Y_c[:, n] / √P,
     i.e. W = Uᵀ Y_c / √P. When U holds all P eigenvectors, Σ_i w_in² = ‖Y_c[:, n]‖² / P, the
@@ -231,30 +232,70 @@ def alignment(W: np.ndarray) -> np.ndarray:
     return w2 / total
 
 
-def powerlaw_alpha(eigenvalues: np.ndarray, n_points: int = 20) -> float:
-    """Power-law decay exponent α of a spectrum, λ_i ∝ i^−α (DESIGN §3.2).
+def _precision_eps(dtype, eigenvalues: np.ndarray) -> float:
+    """Machine epsilon of the working precision: ``dtype`` if given, else that of the eigenvalues
+    when they are float32, else float64."""
+    if dtype is None:
+        dtype = eigenvalues.dtype if eigenvalues.dtype == np.float32 else np.float64
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return float(np.finfo(dtype).eps)
 
-    1. Sort λ descending; keep the numerically positive ones, λ_i > λ_1·P·ε (ε = float64 machine
-       epsilon; the ``matrix_rank`` tolerance — rounding noise in the null space is not spectrum).
-       Call their number n₊.
+
+def eigenvalue_tolerance(eigenvalues: np.ndarray, dtype=None) -> float:
+    """tol = λ_max · K · ε: eigenvalues at or below it are rounding noise of the null space.
+
+    K = number of eigenvalues (the size of the matrix they came from), ε = machine epsilon of the
+    precision in which that matrix was **formed** (``dtype``; a Gram summed in float64 from
+    float32 products carries float32 rounding, ~1e-8·λ_max in its null space, so pass float32).
+    This is the ``numpy.linalg.matrix_rank`` tolerance at the working precision.
+    """
+    lam = np.asarray(eigenvalues)
+    eps = _precision_eps(dtype, lam)
+    lam = np.asarray(lam, dtype=np.float64).ravel()
+    lam = lam[np.isfinite(lam)]
+    if lam.size == 0:
+        return 0.0
+    return float(max(lam.max(), 0.0) * lam.size * eps)
+
+
+def powerlaw_alpha(eigenvalues: np.ndarray, n_points: int = 20, dtype=None) -> float:
+    """Power-law decay exponent α of a spectrum, λ_i ∝ i^−α (``docs/design.md#spectra``).
+
+    1. Sort λ descending; keep the numerically positive ones, λ_i > tol with
+       tol = λ_1 · K · ε (:func:`eigenvalue_tolerance`; K = number of eigenvalues, ε = machine
+       epsilon of the working precision ``dtype`` — float32 for a Gram formed from float32
+       activations, whose null space holds rounding noise of order 1e-8·λ_1 that the float64 ε
+       would count as spectrum). Call their number n₊.
     2. Top half: ranks i = 1 … ⌊n₊/2⌋; take ``n_points`` log-spaced ranks in it (rounded to
        integers, duplicates removed).
     3. Least squares of log λ_i on log i: log λ_i ≈ c − α log i; return α.
+
+    Finite-P bias: α is fitted to the eigenvalues of the P × P sample Gram, not of the population
+    covariance. Sample eigenvalues of a power law are flattened at the tail end of the fitted range,
+    so α is biased **low** at small P. Measured for a true α = 1 (independent Gaussian units with
+    population variances i⁻¹, M = 10 000, centred Gram, seeds 0 …): mean estimate 0.71 at P = 100
+    (s.d. 0.02 over 100 draws), 0.83 at P = 400 (20 draws) and 0.92 at P = 2000 (3 draws).
+    Compare α across layers only at equal P.
 
     Parameters
     ----------
     eigenvalues : (K,) eigenvalues (any order).
     n_points : number of log-spaced ranks requested (fewer after rounding for short spectra).
+    dtype : precision the eigenvalues' matrix was formed in (float32 or float64); default: that
+        of ``eigenvalues`` when float32, else float64.
 
     Returns
     -------
     float α (> 0 for a decaying spectrum); NaN when fewer than 3 distinct ranks are usable.
     """
-    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())[::-1]
+    raw = np.asarray(eigenvalues)
+    tol = eigenvalue_tolerance(raw, dtype)
+    lam = np.sort(np.asarray(raw, dtype=np.float64).ravel())[::-1]
     lam = lam[np.isfinite(lam)]
     if lam.size == 0 or lam[0] <= 0:
         return float("nan")
-    tol = lam[0] * lam.size * np.finfo(np.float64).eps
     n_pos = int(np.count_nonzero(lam > tol))
     n_half = n_pos // 2
     if n_half < 3:
@@ -315,7 +356,8 @@ def layer_spectrum(
     lam, U = eigenspectrum(G)
     n_keep = max(1, min(P - 1, M))
     W = target_weights(U, Yc)
-    summary = {"n_stimuli": P, "n_units": M, **prs, "powerlaw_alpha": powerlaw_alpha(lam[:n_keep])}
+    alpha = powerlaw_alpha(lam[:n_keep], dtype=working_dtype(X))
+    summary = {"n_stimuli": P, "n_units": M, **prs, "powerlaw_alpha": alpha}
     return summary, spectrum_table(lam, W, n_keep)
 
 
