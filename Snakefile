@@ -1,7 +1,7 @@
 """predictivity — neural predictivity vs log participation ratio, explained by spectral theory.
 
-Thin by design (DESIGN §1): validate the config, include one .smk per stage, name the targets.
-Run the offline demo with `snakemake --cores 2`; see README.md.
+Thin by design (docs/design.md#layout): validate the config, include one .smk per stage, name
+the targets. Run the offline demo with `snakemake --cores 2`; see README.md.
 """
 
 from snakemake.utils import min_version, validate
@@ -23,7 +23,9 @@ _schema_path = os.path.join(
     workflow.basedir, "workflow", "schemas", "config.schema.yaml"
 )
 check_config(config, load_schema(_schema_path))  # one readable line naming the bad key
-validate(config, _schema_path)  # fills the schema's defaults
+# Fills every default of the schema, nested ones included (each study's kind branch, its sections,
+# every model's options): the rules and scripts read config["key"] without fallbacks.
+validate(config, _schema_path)
 
 
 include: "workflow/rules/common.smk"

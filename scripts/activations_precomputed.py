@@ -16,5 +16,9 @@ def main(smk):
     save_npz(smk.output[0], out)
 
 
-if "snakemake" in globals():
-    run(main, snakemake)  # noqa: F821
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run alone for debugging (README: "Debugging a stage")
+        from predictivity.scripting import mock_snakemake
+
+        snakemake = mock_snakemake("activations_precomputed", study="demo", model="relu_net")
+    run(main, snakemake)

@@ -27,5 +27,9 @@ def main(smk):
     save_npz(smk.output[0], prepare_recordings(Y, source, names))
 
 
-if "snakemake" in globals():
-    run(main, snakemake)  # noqa: F821
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run alone for debugging (README: "Debugging a stage")
+        from predictivity.scripting import mock_snakemake
+
+        snakemake = mock_snakemake("recordings_precomputed", study="demo")
+    run(main, snakemake)

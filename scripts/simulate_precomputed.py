@@ -19,5 +19,9 @@ def main(smk):
         save_npz(path, models[Path(path).stem])
 
 
-if "snakemake" in globals():
-    run(main, snakemake)  # noqa: F821
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run alone for debugging (README: "Debugging a stage")
+        from predictivity.scripting import mock_snakemake
+
+        snakemake = mock_snakemake("simulate_precomputed", name="demo")
+    run(main, snakemake)

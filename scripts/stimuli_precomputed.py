@@ -53,5 +53,9 @@ def main(smk):
     save_tsv(table, smk.output[0])
 
 
-if "snakemake" in globals():
-    run(main, snakemake)  # noqa: F821
+if __name__ == "__main__":
+    if "snakemake" not in globals():  # run alone for debugging (README: "Debugging a stage")
+        from predictivity.scripting import mock_snakemake
+
+        snakemake = mock_snakemake("stimuli_precomputed", study="demo")
+    run(main, snakemake)

@@ -1,4 +1,4 @@
-"""End-to-end runs of the real workflow on a small precomputed study (issue: pipeline core)."""
+"""End-to-end runs of the real workflow on a small precomputed study."""
 
 import numpy as np
 import pandas as pd
@@ -7,9 +7,13 @@ from conftest import run_snakemake, write_study
 from sklearn.linear_model import RidgeCV
 
 from predictivity.aggregate.tables import LAYER_COLUMNS
-from predictivity.core.ridge import default_alphas, make_folds
+from predictivity.config import load_schema
+from predictivity.core.ridge import make_folds
 
 pytestmark = pytest.mark.workflow
+
+# the grid the workflow uses when the config gives none: the schema's default
+DEFAULT_ALPHAS = load_schema()["definitions"]["regression"]["properties"]["alphas"]["default"]
 
 
 def test_full_run_tables_and_noop_rerun(study):
@@ -64,7 +68,7 @@ def test_workflow_scores_equal_sklearn_on_float32_activations(study):
     for te in folds:
         tr = np.setdiff1d(np.arange(60), te)
         pred = (
-            RidgeCV(alphas=default_alphas(), alpha_per_target=True).fit(X[tr], Y[tr]).predict(X[te])
+            RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True).fit(X[tr], Y[tr]).predict(X[te])
         )
         r2.append(1 - ((Y[te] - pred) ** 2).sum(0) / ((Y[te] - Y[te].mean(0)) ** 2).sum(0))
     ours = reg[reg["layer"] == "L1"].sort_values("target")["r2"].to_numpy()

@@ -1,4 +1,4 @@
-"""Validation of recordings, activations and stimulus ids (DESIGN §7).
+"""Validation of recordings, activations and stimulus ids (docs/design.md#bad-input).
 
 Every check raises :class:`~predictivity.errors.InputError` naming the file (``source``), what is
 wrong and how to fix it. Pure functions: arrays in, arrays out.

@@ -21,7 +21,7 @@ rule activations_precomputed:
         mem_mb=lambda wc, input: int(1000 + 3 * input.size_mb),
         runtime=10,
     params:
-        dtype=lambda wc: study_config(wc.study).get("dtype", "float32"),
+        dtype=lambda wc: study_config(wc.study)["dtype"],
         code=code_version("activations_precomputed.py"),
     script:
         "../../scripts/activations_precomputed.py"

@@ -3,8 +3,6 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
-
 from predictivity.codehash import code_hash
 
 PACKAGE_DIR = Path(workflow.basedir) / "workflow" / "predictivity"
@@ -31,11 +29,9 @@ def models_of(study):
 
 
 def regression_options(study):
-    """Top-level `regression` options with the study's overrides applied; alphas resolved."""
+    """Top-level `regression` options (defaults from the schema) with the study's overrides."""
     opts = dict(config["regression"])
     opts.update(study_config(study).get("regression", {}))
-    if opts.get("alphas") is None:
-        opts["alphas"] = np.logspace(-2, 8, 21).tolist()
     return opts
 
 
@@ -58,7 +54,7 @@ def is_trained(study, model):
     if study_config(study)["kind"] == "mec":
         return mec_training(study, model)["n_train_steps"] > 0
     if study_config(study)["kind"] == "it":
-        return bool(opts.get("weights"))
+        return bool(opts["weights"])
     if study_config(study)["kind"] == "auditory":
         # the filter bank has no weights: trained/untrained does not apply
         return (
@@ -73,9 +69,8 @@ def is_trained(study, model):
 
 def mec_training(study, model):
     """A MEC model's training options: study `training` overridden by the model's `training`."""
-    opts = dict(study_config(study).get("training", {}))
+    opts = dict(study_config(study)["training"])
     opts.update(model_options(study, model).get("training", {}))
-    opts.setdefault("n_train_steps", 1000)
     return opts
 
 
@@ -86,7 +81,7 @@ def mec_network(study, model):
 
 def resource_path(study, key, default_name):
     """A study's file option, or the project's shipped resources/<default_name> when null."""
-    value = study_config(study).get(key)
+    value = study_config(study)[key]
     return value if value else os.path.join(workflow.basedir, "resources", default_name)
 
 
@@ -104,7 +99,7 @@ def user_path(study, key):
 
 
 def precomputed_model_path(wildcards):
-    models = study_config(wildcards.study).get("models", {})
+    models = study_config(wildcards.study)["models"]
     if wildcards.model not in models:
         raise ValueError(
             f"studies.{wildcards.study}.models: no model {wildcards.model!r} "
@@ -157,9 +152,9 @@ def kind_regex(kind):
 
 def download_dir(name, key="downloads"):
     """results/downloads/<name>, the output of rule `download` (the name must be configured)."""
-    if name not in config.get("downloads", {}):
+    if name not in config["downloads"]:
         raise ValueError(
-            f"{key}: no entry {name!r} under `downloads` (known: {', '.join(config.get('downloads', {})) or 'none'})"
+            f"{key}: no entry {name!r} under `downloads` (known: {', '.join(config['downloads']) or 'none'})"
         )
     return f"results/downloads/{name}"
 
@@ -181,7 +176,7 @@ def stimulus_download(section):
 def stimulus_folder(study, section, key):
     """The folder option of a stimuli section, resolved inside its download directory if any."""
     opts = study_config(study)[section]
-    folder = opts.get(key)
+    folder = opts[key]
     if opts.get("download"):
         return os.path.join(download_dir(opts["download"]), folder or "")
     return folder
@@ -207,7 +202,7 @@ def dataset_params(study):
         return None
     out = dict(ds)
     if ds.get("download"):
-        out["path"] = os.path.join(download_dir(ds["download"]), ds.get("path", ""))
+        out["path"] = os.path.join(download_dir(ds["download"]), ds["path"])
         out["verified"] = True
     else:
         out["verified"] = False

@@ -1,5 +1,5 @@
 """Benchmark of the regression stage (and of PR and the theory stage) against its FLOP floor,
-scikit-learn and himalaya (issue 6; DESIGN §6).
+scikit-learn and himalaya (the performance targets: ``docs/design.md#regression``).
 
 Usage::
 
@@ -34,11 +34,10 @@ of exhausting the machine; such rows have status ``out_of_memory`` and say what 
 BLAS runs with ``--threads`` threads (default 1: threadpoolctl and OPENBLAS/OMP_NUM_THREADS).
 
 BLAS kernel. Where OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) are set in the environment (they pin
-OpenBLAS to an older kernel for the sake of old builds), the workers run with both unset, as the
-machine notes allow for benchmarks, and the ``blas_kernel`` column records the kernel that then
-ran (threadpoolctl's ``architecture``); on this machine that is SkylakeX (AVX-512) instead of
-Haswell, about 1.7× faster GEMM. ``--keep-openblas-env`` keeps them. Tests and the pipeline itself
-never change them.
+OpenBLAS to an older kernel for the sake of old builds), the workers run with both unset, and the
+``blas_kernel`` column records the kernel that then ran (threadpoolctl's ``architecture``); on an
+AVX-512 machine that is SkylakeX instead of Haswell, about 1.7× faster GEMM.
+``--keep-openblas-env`` keeps them. Tests and the pipeline itself never change them.
 
 Methods (``method`` column), all on the same outer folds (K = 5, :func:`make_folds`, seed 0) and
 the same grid of ``--n-alphas`` (20) alphas log-spaced over 10^-2 … 10^8:
@@ -60,8 +59,8 @@ the same grid of ``--n-alphas`` (20) alphas log-spaced over 10^-2 … 10^8:
 ``alphas_equal_sklearn``: every fold's chosen alpha of every target equals scikit-learn's
 (``alpha_agreement`` = the fraction that do).
 
-FLOP floor (the issue's formula) and how it is read here
---------------------------------------------------------
+FLOP floor and how it is read here
+----------------------------------
 For a K-fold run with the Gram formed once (p_k = training and q_k = test stimuli of fold k,
 n_α alphas)::
 
@@ -74,7 +73,7 @@ n_α alphas)::
   this term is generous);
 - 2qpN per alpha: the test-fold predictions K_te Q diag(1/(s+α)) Z of every target.
 
-``floor_seconds`` = floor / ``gflops_rate``, this machine's GEMM rate in the row's dtype with the
+``floor_seconds`` = floor / ``gflops_rate``, the machine's GEMM rate in the row's dtype with the
 same number of threads, measured in the same worker just before the timed call (best of 2
 products of 2000 × 2000 matrices; other jobs share the 2 cores, so the rate is taken under the
 load the row ran under; the header line's rate, 3000 × 3000, is for information);
@@ -259,7 +258,7 @@ def _load_folds(path: str) -> list[np.ndarray]:
 
 
 def regression_floor_flops(P: int, M: int, N: int, folds: list[np.ndarray], n_alpha: int) -> float:
-    """P²M + Σ_k 9p_k³ + Σ_k n_α·2q_k p_k N (the issue's floor; see the module docstring)."""
+    """P²M + Σ_k 9p_k³ + Σ_k n_α·2q_k p_k N (the FLOP floor; see the module docstring)."""
     total = float(P) * P * M
     for te in folds:
         q = len(te)

@@ -5,7 +5,9 @@ targets that are constant over stimuli (silent neurons — not an error: they ar
 counted) and computes the split-half noise ceiling when there are ≥ 2 repetitions. Every study
 kind (precomputed files or a built-in simulation) goes through it, so the regression stage sees
 one format: ``mean`` (P × N kept, float64), ``target`` (original 0-based column index),
-``target_name``, ``ceiling``, ``n_targets_total``, ``n_targets_dropped``, ``n_repetitions``.
+``target_name``, ``ceiling``, ``n_targets_total``, ``n_targets_dropped``,
+``n_targets_no_ceiling`` (kept targets with split-half r ≤ 0, whose ceiling is NaN; 0 with one
+repetition, where no target has a ceiling), ``n_repetitions``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import numpy as np
 
 from predictivity.checks import check_recordings, constant_targets
-from predictivity.core.reliability import split_half_ceiling
+from predictivity.core.reliability import count_without_ceiling, split_half_ceiling
 from predictivity.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,15 @@ def prepare_recordings(
         )
     kept = np.flatnonzero(~dropped)
     ceiling = split_half_ceiling(Y[:, kept]) if R >= 2 else np.full(len(kept), np.nan)
+    # targets whose split-half r ≤ 0 have no ceiling (NaN): counted, never dropped
+    no_ceiling = count_without_ceiling(ceiling) if R >= 2 else 0
+    if no_ceiling:
+        log.warning(
+            "%d of %d targets have a split-half correlation ≤ 0: no noise ceiling (NaN); their "
+            "ceiled scores are NaN and ceiled medians run over the other targets",
+            no_ceiling,
+            len(kept),
+        )
     log.info(
         "%d stimuli × %d targets (%d kept) × %d repetitions; median ceiling %s",
         P,
@@ -68,6 +79,7 @@ def prepare_recordings(
         "ceiling": ceiling,
         "n_targets_total": np.array(N),
         "n_targets_dropped": np.array(int(dropped.sum())),
+        "n_targets_no_ceiling": np.array(int(no_ceiling)),
         "n_repetitions": np.array(R),
     }
 
@@ -80,7 +92,8 @@ def dataset_recordings(params: dict, stimulus_ids, source: str, defaults: dict |
     defaults : loader options the study implies (e.g. the MEC arena's box_width and n_bins),
     overridden by the user's `options`.
     """
-    from predictivity.datasets import align_to_stimuli, load_dataset
+    from predictivity.datasets.dataset import align_to_stimuli
+    from predictivity.datasets.registry import load_dataset
 
     options = dict(defaults or {})
     options.update(params.get("options") or {})

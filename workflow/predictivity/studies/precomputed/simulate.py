@@ -1,5 +1,5 @@
-"""Seeded generator of the offline demo's `precomputed` study (DESIGN §5: documented, seeded
-models that are not tuned to make any relation look good).
+"""Seeded generator of the offline demo's `precomputed` study: a documented, seeded model that is
+not tuned to make any relation look good (docs/design.md#studies).
 
 Generative model
 ----------------
@@ -28,15 +28,16 @@ def _softplus(x):
 
 
 def simulate_precomputed(
-    n_stimuli: int = 300,
-    n_targets: int = 120,
-    n_repetitions: int = 3,
-    n_latent: int = 64,
-    n_units: int = 256,
-    n_layers: int = 6,
-    seed: int = 0,
+    *,
+    n_stimuli: int,
+    n_targets: int,
+    n_repetitions: int,
+    n_latent: int,
+    n_units: int,
+    n_layers: int,
+    seed: int,
 ):
-    """Generate the demo study.
+    """Generate the demo study (the options and their defaults: the config's ``simulate``).
 
     Returns
     -------
