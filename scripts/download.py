@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from predictivity.download import fetch, unpack
+from predictivity.datasets.download import fetch, unpack
 from predictivity.scripting import log, run
 
 

@@ -11,15 +11,24 @@ import pandas as pd
 import pytest
 import scipy.io as sio
 
-# h5py (MATLAB v7.3, NWB, LeBel .hf5) and xarray + h5netcdf (BrainIO netCDF) are the loaders'
-# readers; pin them in pyproject: h5py==3.16.0, xarray==2026.9.0, h5netcdf==1.8.2.
+# the loaders' readers (pinned in pyproject): pymatreader (MATLAB v5 / v7.3), praatio (TextGrids),
+# h5py (NWB, LeBel .hf5; writes the v7.3 fixtures) and xarray + h5netcdf (BrainIO netCDF).
 h5py = pytest.importorskip("h5py", reason="h5py is needed to read MATLAB v7.3 / NWB / HDF5 files")
 
-from predictivity import datasets as ds
-from predictivity.download import fetch, unpack
+from predictivity.datasets import (
+    formats,
+    lebel2023,
+    majajhong2015,
+    mec_file,
+    nh2015,
+    pereira2018,
+    tuckute2023,
+)
+from predictivity.datasets.download import fetch, unpack
 from predictivity.errors import InputError
-from predictivity.mec import arena_bins
+from predictivity.studies.mec.arena import arena_bins
 from predictivity.studies.recordings import prepare_recordings
+from predictivity.studies.story import features
 
 # ------------------------------------------------------------------------------------------
 # writers of the real formats
@@ -99,13 +108,14 @@ def test_read_mat_v5_and_v73_agree(tmp_path):
         "one": cell(["only"], (1, 1)),
         "s": {"field": np.arange(4.0).reshape(2, 2), "label": "hello"},
         "scalar": 7.0,
+        "blank": cell(["a", ""]),
     }
     sio.savemat(tmp_path / "v5.mat", variables)
     write_mat73(tmp_path / "v73.mat", variables)
     assert h5py.is_hdf5(tmp_path / "v73.mat")
-    with pytest.raises(NotImplementedError):  # scipy refuses v7.3: our h5py reader is needed
+    with pytest.raises(NotImplementedError):  # scipy refuses v7.3: pymatreader reads it with h5py
         sio.loadmat(tmp_path / "v73.mat")
-    a, b = ds.read_mat(tmp_path / "v5.mat"), ds.read_mat(tmp_path / "v73.mat")
+    a, b = formats.read_mat(tmp_path / "v5.mat"), formats.read_mat(tmp_path / "v73.mat")
     for d in (a, b):
         np.testing.assert_array_equal(d["R"], R)
         assert list(d["names"]) == ["a", "bé", "ccc", "d", "e"]
@@ -114,13 +124,15 @@ def test_read_mat_v5_and_v73_agree(tmp_path):
         assert d["s"]["label"] == "hello"
         np.testing.assert_array_equal(d["s"]["field"], np.arange(4.0).reshape(2, 2))
         assert d["scalar"] == 7.0
+        # an empty string reads as an empty array (v5: str, v7.3: float); string_list gives ""
+        assert formats.string_list(d["blank"], "blank", "test") == ["a", ""]
 
 
 def test_read_mat_bad_file(tmp_path):
     bad = tmp_path / "bad.mat"
     bad.write_bytes(b"not a mat file at all" * 10)
     with pytest.raises(InputError, match="bad.mat"):
-        ds.read_mat(bad)
+        formats.read_mat(bad)
 
 
 # ------------------------------------------------------------------------------------------
@@ -156,7 +168,7 @@ def test_nh2015_components(tmp_path, version):
         )
     else:
         write_mat73(path, v)
-    d = ds.load_nh2015_components(path)
+    d = nh2015.load_nh2015_components(path)
     assert d.responses.shape == (165, 6, 1)
     np.testing.assert_allclose(d.responses[:, :, 0], v["R"])
     assert list(d.stimuli.stimulus_id) == list(v["stim_names"].ravel())
@@ -165,13 +177,13 @@ def test_nh2015_components(tmp_path, version):
     assert d.extra["W_shape"] == (6, 40)
     # reorder to another sound order (as the NH2015 voxel data)
     order = list(v["stim_names"].ravel())[::-1]
-    r = ds.load_nh2015_components(path, stimulus_order=order)
+    r = nh2015.load_nh2015_components(path, stimulus_order=order)
     np.testing.assert_allclose(r.responses[:, :, 0], v["R"][::-1])
     assert list(r.stimuli.stimulus_id) == order
     rec = prepare_recordings(d.responses, str(path), d.target_names)
     assert rec["mean"].shape == (165, 6)
     with pytest.raises(InputError, match="not in stim_names"):
-        ds.load_nh2015_components(path, stimulus_order=["nope"])
+        nh2015.load_nh2015_components(path, stimulus_order=["nope"])
 
 
 def test_nh2015_components_shape_mismatch(tmp_path):
@@ -179,7 +191,7 @@ def test_nh2015_components_shape_mismatch(tmp_path):
     v["R"] = v["R"][:100]
     sio.savemat(tmp_path / "c.mat", v)
     with pytest.raises(InputError, match="R has shape"):
-        ds.load_nh2015_components(tmp_path / "c.mat")
+        nh2015.load_nh2015_components(tmp_path / "c.mat")
 
 
 # ------------------------------------------------------------------------------------------
@@ -250,7 +262,7 @@ def write_tuckute_release(root, rng, n_vox=30, n_b=20, n_b_sounds=192):
 def test_tuckute2023_requires_verification(tmp_path):
     write_tuckute_release(tmp_path, np.random.default_rng(3))
     with pytest.raises(InputError, match="unpickling runs code"):
-        ds.load_tuckute2023(tmp_path, "NH2015")
+        tuckute2023.load_tuckute2023(tmp_path, "NH2015")
 
 
 def test_tuckute2023_from_verified_archive(tmp_path):
@@ -266,7 +278,7 @@ def test_tuckute2023_from_verified_archive(tmp_path):
         arc.as_uri(), tmp_path / "dl" / "data.tar", checksums_tsv=table, key="auditory.archive"
     )
     root = unpack(got.path, tmp_path / "dl" / "tuckute2023")
-    d = ds.load_tuckute2023(root, "NH2015", verified=True)
+    d = tuckute2023.load_tuckute2023(root, "NH2015", verified=True)
     assert d.responses.shape == (165, len(kept), 3)
     np.testing.assert_array_equal(d.responses, Y[:, kept])
     assert np.isfinite(d.responses).all()
@@ -274,15 +286,15 @@ def test_tuckute2023_from_verified_archive(tmp_path):
     assert list(d.targets.column) == list(kept)
     assert d.targets.target_name[0] == f"NH2015_v{kept[0]}"
     assert {"tonotopic", "speech", "kell_r_reliability", "hemi"} <= set(d.targets.columns)
-    roi = ds.load_tuckute2023(root, "NH2015", verified=True, roi="tonotopic")
+    roi = tuckute2023.load_tuckute2023(root, "NH2015", verified=True, roi="tonotopic")
     assert (roi.targets.tonotopic == 1).all() and roi.responses.shape[1] == int(
         (kept % 3 == 0).sum()
     )
-    b = ds.load_tuckute2023(root / "data", "B2021", verified=True)
+    b = tuckute2023.load_tuckute2023(root / "data", "B2021", verified=True)
     assert b.responses.shape == (165, 20, 3)
     np.testing.assert_array_equal(b.responses, YB[:165])
     assert list(b.stimuli.stimulus_id) == SOUNDS
-    b_all = ds.load_tuckute2023(root, "B2021", verified=True, n_sounds=192)
+    b_all = tuckute2023.load_tuckute2023(root, "B2021", verified=True, n_sounds=192)
     assert b_all.stimuli.stimulus_id.iloc[-1] == "extra26"
     rec = prepare_recordings(d.responses, "NH2015", d.target_names)
     assert rec["mean"].shape == (165, len(kept)) and rec["ceiling"].shape == (len(kept),)
@@ -290,7 +302,7 @@ def test_tuckute2023_from_verified_archive(tmp_path):
 
 def test_tuckute2023_missing_directory(tmp_path):
     with pytest.raises(InputError, match="no B2021 directory"):
-        ds.load_tuckute2023(tmp_path, "B2021", verified=True)
+        tuckute2023.load_tuckute2023(tmp_path, "B2021", verified=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -340,7 +352,7 @@ def test_majajhong2015(tmp_path, caplog):
     data, rows, images, objects, reps, region = write_brainio_assembly(path, rng)
     with h5py.File(path) as f:  # netCDF-4 = HDF5, as the BrainIO spec says
         assert "dicarlo.MajajHong2015.public" in f
-    d = ds.load_majajhong2015(path)
+    d = majajhong2015.load_majajhong2015(path)
     it = np.flatnonzero(region == "IT")
     assert d.responses.shape == (12, 6, 3)  # min repetitions = 3
     assert list(d.stimuli.stimulus_id) == list(dict.fromkeys(r[0] for r in rows))
@@ -355,15 +367,15 @@ def test_majajhong2015(tmp_path, caplog):
     assert d.extra["presentations_dropped"] == sum(reps.values()) - 3 * 12
     assert "variation" in d.stimuli.columns and "repetition" not in d.stimuli.columns
     # other time bin and region
-    v4 = ds.load_majajhong2015(path, region="V4", time_bin=(0, 50))
+    v4 = majajhong2015.load_majajhong2015(path, region="V4", time_bin=(0, 50))
     p0 = rows.index(("img00", 0))
     np.testing.assert_allclose(
         v4.responses[list(v4.stimuli.stimulus_id).index("img00"), :, 0], data[p0, :4, 0]
     )
     with pytest.raises(InputError, match="no unique time bin"):
-        ds.load_majajhong2015(path, time_bin=(70, 270))
+        majajhong2015.load_majajhong2015(path, time_bin=(70, 270))
     with pytest.raises(InputError, match="region"):
-        ds.load_majajhong2015(path, region="V1")
+        majajhong2015.load_majajhong2015(path, region="V1")
 
 
 def test_majajhong2015_object_name_from_stimulus_csv(tmp_path):
@@ -373,7 +385,7 @@ def test_majajhong2015_object_name_from_stimulus_csv(tmp_path):
         path, rng, with_object_name=False, name="data", id_name="stimulus_id"
     )  # newer packaging
     with pytest.raises(InputError, match="stimulus CSV"):
-        ds.load_majajhong2015(path)
+        majajhong2015.load_majajhong2015(path)
     csv = tmp_path / "image_dicarlo_hvm-public.csv"
     pd.DataFrame(
         {
@@ -383,15 +395,19 @@ def test_majajhong2015_object_name_from_stimulus_csv(tmp_path):
             "filename": [f"{i}.png" for i in images],
         }
     ).to_csv(csv, index=False)
-    d = ds.load_majajhong2015(path, stimulus_csv=csv)
+    d = majajhong2015.load_majajhong2015(path, stimulus_csv=csv)
     assert list(d.stimuli.group) == [objects[i] for i in d.stimuli.stimulus_id]
     assert (d.stimuli.category_name == "animals").all()
-    assert "group" not in ds.load_majajhong2015(path, group_by=None).stimuli.columns
+    assert "group" not in majajhong2015.load_majajhong2015(path, group_by=None).stimuli.columns
     imgs = tmp_path / "images"
     imgs.mkdir()
     for i in images:
         (imgs / f"{i}.png").write_bytes(b"png")
-    assert ds.read_brainio_stimulus_set(csv, imgs)["path"].map(lambda p: p.endswith(".png")).all()
+    assert (
+        majajhong2015.read_brainio_stimulus_set(csv, imgs)["path"]
+        .map(lambda p: p.endswith(".png"))
+        .all()
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -439,7 +455,7 @@ def test_pereira2018(tmp_path, version):
         raw = sio.loadmat(path)
         assert raw["keySentences"][0][0][0] == sentences[0]
         assert raw["meta"]["atlases"][0][0][0][0] == "languageLH"
-    d = ds.load_pereira2018(path)
+    d = pereira2018.load_pereira2018(path)
     assert d.responses.shape == (12, 30, 1)
     np.testing.assert_allclose(d.responses[:, :, 0], X)
     assert list(d.stimuli.sentence) == sentences
@@ -447,16 +463,18 @@ def test_pereira2018(tmp_path, version):
     assert list(d.stimuli.passage_category[:6]) == ["beekeeping"] * 3 + ["dreams"] * 3
     assert d.stimuli.stimulus_id[0] == "s001"
     np.testing.assert_allclose(d.targets[["x", "y", "z"]].to_numpy(), meta["colToCoord"])
-    lh = ds.load_pereira2018(path, atlas="languageLH")
+    lh = pereira2018.load_pereira2018(path, atlas="languageLH")
     assert list(lh.targets.column) == [0, 1, 2, 9, 10]
     assert list(lh.targets.roi) == ["LH_AntTemp"] * 3 + ["LH_PostTemp"] * 2
     np.testing.assert_allclose(lh.responses[:, :, 0], X[:, [0, 1, 2, 9, 10]])
-    post = ds.load_pereira2018(path, atlas="languageLH", rois="LH_PostTemp")
+    post = pereira2018.load_pereira2018(path, atlas="languageLH", rois="LH_PostTemp")
     assert list(post.targets.column) == [9, 10]
-    g = ds.load_pereira2018(path, atlas="gordon")  # a single-ROI atlas (cell squeezed away)
+    g = pereira2018.load_pereira2018(
+        path, atlas="gordon"
+    )  # a single-ROI atlas (cell squeezed away)
     assert list(g.targets.column) == [1, 19, 20]
     with pytest.raises(InputError, match="not in meta.atlases"):
-        ds.load_pereira2018(path, atlas="MD")
+        pereira2018.load_pereira2018(path, atlas="MD")
 
 
 def test_pereira2018_experiment1(tmp_path):
@@ -466,7 +484,7 @@ def test_pereira2018_experiment1(tmp_path):
         tmp_path / "data_180concepts_sentences.mat",
         {"examples": X, "keyConcept": cell([f"word{i}" for i in range(180)], (180, 1))},
     )
-    d = ds.load_pereira2018(tmp_path / "data_180concepts_sentences.mat")
+    d = pereira2018.load_pereira2018(tmp_path / "data_180concepts_sentences.mat")
     assert d.responses.shape == (180, 25, 1) and d.stimuli.concept[5] == "word5"
     assert "group" not in d.stimuli.columns
 
@@ -542,16 +560,23 @@ def test_textgrid_long_and_short_formats(tmp_path):
     (tmp_path / "l.TextGrid").write_text(textgrid_long(tiers, 1.2))
     (tmp_path / "s.TextGrid").write_text(textgrid_short(tiers, 1.2))
     (tmp_path / "u.TextGrid").write_text(textgrid_long(tiers, 1.2), encoding="utf-16")
-    frames = [ds.read_textgrid(tmp_path / f) for f in ("l.TextGrid", "s.TextGrid", "u.TextGrid")]
+    frames = [
+        formats.read_textgrid(tmp_path / f) for f in ("l.TextGrid", "s.TextGrid", "u.TextGrid")
+    ]
     for f in frames:
         pd.testing.assert_frame_equal(f, frames[0])
     assert list(frames[0].tier) == ["phone"] * 2 + ["word"] * 4
     assert frames[0].label[4] == 'said "hi"'
-    w = ds.textgrid_words(tmp_path / "l.TextGrid")
+    (tmp_path / "o.TextGrid").write_text(
+        textgrid_long({"word": [(0, 0.6, "a"), (0.5, 1.2, "b")]}, 1.2)
+    )
+    with pytest.raises(InputError, match="o.TextGrid"):  # overlapping intervals: not a TextGrid
+        formats.read_textgrid(tmp_path / "o.TextGrid")
+    w = lebel2023.textgrid_words(tmp_path / "l.TextGrid")
     assert list(w.word) == ["i", 'said "hi"'] and list(w.time) == [0.1, 0.7]
     with pytest.raises(InputError, match="TextGrid"):
         (tmp_path / "bad.TextGrid").write_text("hello")
-        ds.read_textgrid(tmp_path / "bad.TextGrid")
+        formats.read_textgrid(tmp_path / "bad.TextGrid")
 
 
 def _lanczos_brute(word_times, feats, tr_times, window, cutoff_mult):
@@ -577,8 +602,10 @@ def test_lanczos_matches_brute_force(window, cutoff_mult):
     word_times = np.sort(rng.uniform(-5, 60, 150))
     word_times[3] = 2.0 * 7 - 9.0  # exactly on a TR: kernel value 1
     feats = rng.standard_normal((150, 4))
-    tr_times = ds.lebel_tr_times(35)
-    got = ds.lanczos_downsample(word_times, feats, tr_times, window=window, cutoff_mult=cutoff_mult)
+    tr_times = lebel2023.lebel_tr_times(35)
+    got = features.lanczos_downsample(
+        word_times, feats, tr_times, window=window, cutoff_mult=cutoff_mult
+    )
     np.testing.assert_allclose(
         got,
         _lanczos_brute(word_times, feats, tr_times, window, cutoff_mult),
@@ -587,27 +614,27 @@ def test_lanczos_matches_brute_force(window, cutoff_mult):
     )
     # one "word" per TR at the TR times: Lanczos interpolation reproduces the samples exactly
     np.testing.assert_allclose(
-        ds.lanczos_downsample(tr_times, feats[:35], tr_times), feats[:35], atol=1e-12
+        features.lanczos_downsample(tr_times, feats[:35], tr_times), feats[:35], atol=1e-12
     )
 
 
 def test_fir_delays():
     rng = np.random.default_rng(10)
     X = rng.standard_normal((10, 3))
-    D = ds.fir_delays(X, (1, 2, 3, 4))
+    D = features.fir_delays(X, (1, 2, 3, 4))
     assert D.shape == (10, 12)
     for k, d in enumerate((1, 2, 3, 4)):
         for t in range(10):
             expect = X[t - d] if t - d >= 0 else np.zeros(3)
             np.testing.assert_array_equal(D[t, 3 * k : 3 * k + 3], expect)
     np.testing.assert_array_equal(
-        ds.fir_delays(X, (0, -1))[:, 3:], np.vstack([X[1:], np.zeros((1, 3))])
+        features.fir_delays(X, (0, -1))[:, 3:], np.vstack([X[1:], np.zeros((1, 3))])
     )
     groups = ["a"] * 4 + ["b"] * 6
-    G = ds.fir_delays(X, (1, 2), groups=groups)
+    G = features.fir_delays(X, (1, 2), groups=groups)
     np.testing.assert_array_equal(G[4], np.zeros(6))  # story b's first TR sees nothing of story a
     np.testing.assert_array_equal(G[5, :3], X[4])
-    np.testing.assert_array_equal(G[:4], ds.fir_delays(X[:4], (1, 2)))
+    np.testing.assert_array_equal(G[:4], features.fir_delays(X[:4], (1, 2)))
 
 
 def write_lebel(root, rng, stories, n_vox=15):
@@ -634,7 +661,7 @@ def test_lebel2023(tmp_path):
     rng = np.random.default_rng(11)
     stories = {"alternateithicatom": 60, "souls": 48}
     resp_dir, tg_dir, respdict, resps = write_lebel(tmp_path, rng, stories)
-    d = ds.load_lebel2023(resp_dir, tg_dir, list(stories), respdict=respdict)
+    d = lebel2023.load_lebel2023(resp_dir, tg_dir, list(stories), respdict=respdict)
     n = {s: v - 20 for s, v in stories.items()}
     assert d.responses.shape == (sum(n.values()), 15, 1)
     np.testing.assert_allclose(
@@ -648,24 +675,24 @@ def test_lebel2023(tmp_path):
     assert set(words.story) == set(stories)
     # word features → TR stimuli: one row per TR, 4 delays
     feats = rng.standard_normal((len(words), 5))
-    X = ds.lebel_tr_features(words, feats, d.stimuli, d.extra["tr_times"])
+    X = features.lebel_tr_features(words, feats, d.stimuli, d.extra["tr_times"], (1, 2, 3, 4))
     assert X.shape == (len(d.stimuli), 20)
     s0 = words.story == "alternateithicatom"
-    Z = ds.lanczos_downsample(
+    Z = features.lanczos_downsample(
         words.time[s0], feats[s0.to_numpy()], d.extra["tr_times"]["alternateithicatom"]
     )
     Z = Z[d.stimuli.tr_index[: n["alternateithicatom"]]]
     Z = (Z - Z.mean(0)) / Z.std(0)
     np.testing.assert_allclose(
-        X[: n["alternateithicatom"], 5:10], ds.fir_delays(Z, (2,)), atol=1e-12
+        X[: n["alternateithicatom"], 5:10], features.fir_delays(Z, (2,)), atol=1e-12
     )
     # without respdict the grid is inferred from the response length
-    d2 = ds.load_lebel2023(resp_dir, tg_dir, ["souls"])
+    d2 = lebel2023.load_lebel2023(resp_dir, tg_dir, ["souls"])
     assert list(d2.stimuli.tr_index) == list(range(10, 10 + n["souls"]))
     with pytest.raises(InputError, match="response TRs"):
-        ds.load_lebel2023(resp_dir, tg_dir, ["souls"], respdict={"souls": 40})
+        lebel2023.load_lebel2023(resp_dir, tg_dir, ["souls"], respdict={"souls": 40})
     with pytest.raises(InputError, match="does not exist"):
-        ds.load_lebel2023(resp_dir, tg_dir, ["nostory"])
+        lebel2023.load_lebel2023(resp_dir, tg_dir, ["nostory"])
 
 
 # ------------------------------------------------------------------------------------------
@@ -677,23 +704,23 @@ def test_mec_rate_map_npy_rebinned(tmp_path):
     rng = np.random.default_rng(12)
     maps = rng.random((7, 40, 40))
     np.save(tmp_path / "maps.npy", maps)
-    d = ds.load_mec_recordings(tmp_path / "maps.npy", box_width=2.2, n_bins=20)
+    d = mec_file.load_mec_recordings(tmp_path / "maps.npy", box_width=2.2, n_bins=20)
     assert d.responses.shape == (400, 7, 1)
     block = maps.reshape(7, 20, 2, 20, 2).mean(axis=(2, 4))  # [cell, iy, ix]
     np.testing.assert_allclose(d.responses[:, :, 0], block.reshape(7, 400).T)
     pd.testing.assert_frame_equal(d.stimuli, arena_bins(2.2, 20))
     # same resolution is the identity; NaN (unvisited) source bins are skipped
-    same = ds.rebin_rate_maps(maps[:, :20, :20], 20)
+    same = mec_file.rebin_rate_maps(maps[:, :20, :20], 20)
     np.testing.assert_allclose(same, maps[:, :20, :20].reshape(7, 400).T)
     m = maps.copy()
     m[:, 0, 0] = np.nan
-    r = ds.rebin_rate_maps(m, 20)
+    r = mec_file.rebin_rate_maps(m, 20)
     np.testing.assert_allclose(r[0, 0], maps[0, [0, 1, 1], [1, 0, 1]].mean())
     m[:, :2, :2] = np.nan
     np.save(tmp_path / "holes.npy", m)
     with pytest.raises(InputError, match="never visited"):
-        ds.load_mec_recordings(tmp_path / "holes.npy")
-    filled = ds.load_mec_recordings(tmp_path / "holes.npy", unvisited="nearest")
+        mec_file.load_mec_recordings(tmp_path / "holes.npy", 2.2, 20)
+    filled = mec_file.load_mec_recordings(tmp_path / "holes.npy", 2.2, 20, unvisited="nearest")
     assert np.isfinite(filled.responses).all()
 
 
@@ -708,7 +735,7 @@ def test_mec_positions_and_spikes_npz_and_mat(tmp_path):
     pos = _trajectory(rng, box=box)
     spikes = rng.poisson(0.2, (len(pos), 3))
     np.savez(tmp_path / "s.npz", positions=pos + box / 2, spikes=spikes, dt=dt)  # corner origin
-    d = ds.load_mec_recordings(tmp_path / "s.npz", box_width=box, n_bins=nb, origin="corner")
+    d = mec_file.load_mec_recordings(tmp_path / "s.npz", box_width=box, n_bins=nb, origin="corner")
     # reference: histogram by hand
     ix = np.clip(np.floor((pos[:, 0] + box / 2) / box * nb).astype(int), 0, nb - 1)
     iy = np.clip(np.floor((pos[:, 1] + box / 2) / box * nb).astype(int), 0, nb - 1)
@@ -720,7 +747,7 @@ def test_mec_positions_and_spikes_npz_and_mat(tmp_path):
     )
     np.testing.assert_allclose(d.responses[:, :, 0], ref)
     assert d.target_names == ["cell0", "cell1", "cell2"]
-    halves = ds.load_mec_recordings(
+    halves = mec_file.load_mec_recordings(
         tmp_path / "s.npz",
         box_width=box,
         n_bins=nb,
@@ -731,11 +758,11 @@ def test_mec_positions_and_spikes_npz_and_mat(tmp_path):
     assert halves.responses.shape == (nb * nb, 3, 2)
     # same data as MATLAB v5 (rate maps variable)
     sio.savemat(tmp_path / "maps.mat", {"rate_maps": ref.T.reshape(3, nb, nb)})
-    m = ds.load_mec_recordings(tmp_path / "maps.mat", box_width=box, n_bins=nb)
+    m = mec_file.load_mec_recordings(tmp_path / "maps.mat", box_width=box, n_bins=nb)
     np.testing.assert_allclose(m.responses[:, :, 0], ref)
     write_mat73(tmp_path / "maps73.mat", {"rate_maps": ref.T.reshape(3, nb, nb)})
     np.testing.assert_allclose(
-        ds.load_mec_recordings(tmp_path / "maps73.mat", box_width=box, n_bins=nb).responses[
+        mec_file.load_mec_recordings(tmp_path / "maps73.mat", box_width=box, n_bins=nb).responses[
             :, :, 0
         ],
         ref,
@@ -773,10 +800,10 @@ def test_mec_nwb(tmp_path):
     times = 5.0 + np.arange(len(pos)) * dt
     spike_times = [np.sort(rng.uniform(times[0], times[-1], n)) for n in (800, 1500)]
     write_nwb(tmp_path / "sess.nwb", times, pos, spike_times)
-    info = ds.read_nwb_units_position(tmp_path / "sess.nwb")
+    info = formats.read_nwb_units_position(tmp_path / "sess.nwb")
     np.testing.assert_allclose(info["positions"], pos)
     assert info["series"].endswith("Position/animal_position")
-    d = ds.load_mec_recordings(
+    d = mec_file.load_mec_recordings(
         tmp_path / "sess.nwb", box_width=box, n_bins=nb, origin="centre", unvisited="mean"
     )
     assert d.target_names == ["100", "101"]
@@ -794,14 +821,36 @@ def test_mec_nwb(tmp_path):
 def test_mec_bad_inputs(tmp_path):
     with pytest.raises(InputError, match="unsupported"):
         (tmp_path / "x.csv").write_text("1,2")
-        ds.load_mec_recordings(tmp_path / "x.csv")
+        mec_file.load_mec_recordings(tmp_path / "x.csv", 2.2, 20)
     np.save(tmp_path / "flat.npy", np.ones((5, 5)))
     with pytest.raises(InputError, match="rate_maps have shape"):
-        ds.load_mec_recordings(tmp_path / "flat.npy")
+        mec_file.load_mec_recordings(tmp_path / "flat.npy", 2.2, 20)
     np.savez(tmp_path / "nodt.npz", positions=np.zeros((10, 2)), spikes=np.zeros((10, 1)))
     with pytest.raises(InputError, match="dt"):
-        ds.load_mec_recordings(tmp_path / "nodt.npz")
+        mec_file.load_mec_recordings(tmp_path / "nodt.npz", 2.2, 20)
     with h5py.File(tmp_path / "empty.nwb", "w") as f:
         f.create_group("units").create_dataset("spike_times", data=np.zeros(1))
     with pytest.raises(InputError, match="SpatialSeries"):
-        ds.load_mec_recordings(tmp_path / "empty.nwb")
+        mec_file.load_mec_recordings(tmp_path / "empty.nwb", 2.2, 20)
+
+
+# ------------------------------------------------------------------------------------------
+# the registry
+# ------------------------------------------------------------------------------------------
+
+
+def test_registry_matches_the_schema_and_refuses_unknown_options(tmp_path):
+    import yaml
+    from conftest import REPO
+
+    from predictivity.datasets.registry import LOADERS, load_dataset
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert set(LOADERS) == set(schema["definitions"]["dataset"]["properties"]["loader"]["enum"])
+    sio.savemat(tmp_path / "components.mat", _components_vars(np.random.default_rng(0)))
+    d = load_dataset("nh2015_components", tmp_path, {}, source="studies.x.dataset")
+    assert d.responses.shape == (165, 6, 1)
+    with pytest.raises(InputError, match=r"studies\.x\.dataset\.options.*'regoin'"):
+        load_dataset("nh2015_components", tmp_path, {"regoin": "IT"}, source="studies.x.dataset")
+    with pytest.raises(InputError, match="unknown loader"):
+        load_dataset("nh2016", tmp_path, {}, source="studies.x.dataset")

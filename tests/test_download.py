@@ -1,4 +1,5 @@
-"""Verified downloads and atomic unpacking (predictivity.download); no network: file:// and paths."""
+"""Verified downloads and atomic unpacking (predictivity.datasets.download); no network: file://
+URLs and paths."""
 
 import hashlib
 import io
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from predictivity.download import (
+from predictivity.datasets.download import (
     CHECKSUM_COLUMNS,
     fetch,
     read_checksums,
@@ -19,7 +20,7 @@ from predictivity.download import (
 )
 from predictivity.errors import InputError
 
-KEY = "studies.nh2015.recordings.url"
+KEY = "downloads.tuckute2023"
 
 
 def _sha(data: bytes) -> str:

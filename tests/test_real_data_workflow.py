@@ -1,4 +1,4 @@
-"""Issue "Real datasets": config/real.yaml plans offline; a download (file:// URL) flows through
+"""Real data sets end to end: config/real.yaml plans offline; a download (file:// URL) flows through
 the sha256 check and a real-format loader into the tables; a changed download is refused."""
 
 import shutil
@@ -13,7 +13,7 @@ import yaml
 from conftest import REPO, run_snakemake
 from scipy.io import wavfile
 
-from predictivity.auditory import synthesize_sounds
+from predictivity.studies.auditory.sounds import synthesize_sounds
 
 pytestmark = pytest.mark.workflow
 

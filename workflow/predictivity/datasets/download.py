@@ -1,4 +1,4 @@
-"""Verified downloads and safe unpacking of real data sets (DESIGN §5, §7).
+"""Verified downloads and safe unpacking of real data sets (rule ``download``).
 
 Pure file operations, no network at import time. Two functions:
 
@@ -22,7 +22,7 @@ The expected sha256 of a download comes from, in this order:
 
 A mismatch raises ``InputError(key, "... expected <hash> ... got <hash> ...")`` naming the config
 key, the URL, both hashes and where the expected one came from. ``key`` is the dotted config key of
-the download (e.g. ``studies.nh2015.recordings.url``), so the message points at the line to fix.
+the download (``downloads.<name>``), so the message points at the line to fix.
 
 Archive members are checked before anything is written: absolute paths, ``..`` components, and
 links or devices are refused (a path-traversal archive is an error, not a warning).
@@ -50,19 +50,8 @@ from predictivity.errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: Defaults of :func:`fetch`; keys mirror the download options of the config.
-#:
-#: - ``chunk_bytes``: read/write block size while streaming.
-#: - ``timeout_s``: socket timeout of an http(s) request (seconds).
-#: - ``user_agent``: sent with http(s) requests (some servers refuse Python's default).
-#: - ``link``: for local sources (path or ``file://``), symlink ``dest`` to the verified source
-#:   instead of copying it (saves disk for multi-GB files; the source must then stay in place).
-DEFAULTS: dict = {
-    "chunk_bytes": 1 << 20,
-    "timeout_s": 60.0,
-    "user_agent": "predictivity (+https://github.com/; data download)",
-    "link": False,
-}
+#: Streaming block size (bytes) of downloads, copies, hashing and unpacking.
+CHUNK_BYTES = 1 << 20
 
 CHECKSUM_COLUMNS = ("key", "url", "sha256", "bytes")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -84,7 +73,7 @@ class FetchResult:
 # --------------------------------------------------------------------------------------------
 
 
-def sha256_file(path, chunk_bytes: int = DEFAULTS["chunk_bytes"]) -> str:
+def sha256_file(path, chunk_bytes: int = CHUNK_BYTES) -> str:
     """Hex sha256 of a file, read in blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -284,10 +273,10 @@ def fetch(
     checksums_tsv=None,
     key: str = "download",
     *,
-    link: bool = DEFAULTS["link"],
-    chunk_bytes: int = DEFAULTS["chunk_bytes"],
-    timeout_s: float = DEFAULTS["timeout_s"],
-    user_agent: str = DEFAULTS["user_agent"],
+    link: bool = False,
+    chunk_bytes: int = CHUNK_BYTES,
+    timeout_s: float = 60.0,
+    user_agent: str = "predictivity (+https://github.com/; data download)",
 ) -> FetchResult:
     """Download or copy ``url_or_path`` to ``dest`` and verify its sha256 before it appears there.
 
@@ -302,8 +291,11 @@ def fetch(
     checksums_tsv : path of the checksum table (``resources/checksums.tsv``), or None to neither
         read nor record (then only ``sha256`` is checked, if given).
     key : config key of this download, used as the table key and named in every error.
-    link : local sources only — symlink ``dest`` to the (verified) source instead of copying.
-    chunk_bytes, timeout_s, user_agent : streaming block size; http timeout; http User-Agent.
+    link : local sources only — symlink ``dest`` to the (verified) source instead of copying it
+        (saves disk for multi-GB files; the source must then stay in place). Default False.
+    chunk_bytes, timeout_s, user_agent : streaming block size (:data:`CHUNK_BYTES`); socket
+        timeout of an http(s) request (60 s); the User-Agent sent with http(s) requests (some
+        servers refuse Python's default). None of these has a config key.
 
     Returns a :class:`FetchResult`. If ``dest`` already exists and matches the expected hash it is
     kept and nothing is downloaded.
@@ -447,7 +439,7 @@ def _extract_tar(archive: Path, tmp: Path, strip_components: int, source: str) -
             target.parent.mkdir(parents=True, exist_ok=True)
             src = tar.extractfile(m)
             with src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out, DEFAULTS["chunk_bytes"])
+                shutil.copyfileobj(src, out, CHUNK_BYTES)
             if target.stat().st_size != m.size:
                 raise EOFError(f"member {m.name!r} truncated")
             n += 1
@@ -475,7 +467,7 @@ def _extract_zip(archive: Path, tmp: Path, strip_components: int, source: str) -
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(info) as src, open(target, "wb") as out:  # CRC checked at EOF
-                shutil.copyfileobj(src, out, DEFAULTS["chunk_bytes"])
+                shutil.copyfileobj(src, out, CHUNK_BYTES)
             n += 1
     return n
 
