@@ -521,3 +521,30 @@ def test_print_demo_training_speed():
         )
         lines.append(f"{cell}: {100 * (time.perf_counter() - t0) / steps:.1f} s / 100 steps")
     print("\ndemo-size path-integrator training (2 threads): " + "; ".join(lines))
+
+
+def test_spatial_blocks_group_contiguous_regions():
+    from predictivity.core.ridge import make_folds
+    from predictivity.studies.mec.arena import arena_bins
+
+    plain = arena_bins(2.2, 20)
+    assert "group" not in plain
+    t = arena_bins(2.2, 20, blocks=4)
+    assert t["group"].nunique() == 16
+    # every block is a contiguous 5 × 5 square of bins
+    for _, g in t.groupby("group"):
+        assert len(g) == 25
+        assert g["ix"].max() - g["ix"].min() == 4 and g["iy"].max() - g["iy"].min() == 4
+    folds = make_folds(len(t), 5, 0, t["group"].to_numpy())
+    for te in folds:  # a test fold holds whole blocks only
+        held = set(t["group"].iloc[te])
+        assert sum((t["group"] == g).sum() for g in held) == len(te)
+
+
+@pytest.mark.parametrize("blocks", [1, 21, -1])
+def test_spatial_blocks_bad_values_name_the_key(blocks):
+    from predictivity.errors import InputError
+    from predictivity.studies.mec.arena import arena_bins
+
+    with pytest.raises(InputError, match="studies.mec.stimuli.blocks"):
+        arena_bins(2.2, 20, blocks=blocks)
