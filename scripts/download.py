@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from predictivity.datasets.download import fetch, unpack
+from predictivity.datasets.download import fetch, unpack, write_manifest
 from predictivity.scripting import log, run
 
 
@@ -20,19 +20,40 @@ def main(smk):
         got = fetch(
             opts["url"],
             Path(tmp) / basename,
-            sha256=opts.get("sha256"),
-            checksums_tsv=smk.params.checksums,
+            sha256=smk.params.pinned,
+            pinned_tsv=smk.params.pinned_table,
+            checksums_tsv=smk.params.recorded,
             key=key,
         )
         log.info(
             "%s: %d bytes, sha256 %s (%s)", opts["url"], got.bytes, got.sha256, got.checked_against
         )
+        if not got.pinned:
+            log.warning(
+                "%s is not pinned: its sha256 %s was only recorded in %s. Loaders that read "
+                "pickles refuse it until you pin it: set `%s.sha256: %s` in the config.",
+                key,
+                got.sha256,
+                smk.params.recorded,
+                key,
+                got.sha256,
+            )
+        manifest = {"sha256": got.sha256, "pinned": got.pinned}
         if opts.get("unpack"):
-            unpack(got.path, out, key=key)
+            limits = smk.params.limits
+            unpack(
+                got.path,
+                out,
+                key=key,
+                max_bytes=limits["max_bytes"],
+                max_files=limits["max_files"],
+                manifest=manifest,
+            )
         else:
             staged = Path(tmp) / "dir"
             staged.mkdir()
             shutil.move(str(got.path), staged / basename)
+            write_manifest(staged, {basename: got.sha256}, got.sha256, got.pinned)
             staged.rename(out)
     log.info("ready: %s", out)
 

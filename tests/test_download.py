@@ -244,3 +244,42 @@ def test_parallel_recording_keeps_every_row(tmp_path):
         pool.map(_record, [(table, i) for i in range(16)])
     assert sorted(read_checksums(table)) == sorted(f"key{i}" for i in range(16))
     assert [p.name for p in tmp_path.iterdir()] == ["checksums.tsv"]  # no lock or temp files
+
+
+def test_only_config_or_a_committed_table_pins(tmp_path, source):
+    """Trust on first use records a hash (not a pin); the committed table is read, never written."""
+    recorded, committed = tmp_path / "recorded.tsv", tmp_path / "committed.tsv"
+    first = fetch(source, tmp_path / "a" / "f", checksums_tsv=recorded, key=KEY)
+    assert first.checked_against == "recorded" and not first.pinned
+    again = fetch(source, tmp_path / "b" / "f", checksums_tsv=recorded, key=KEY)
+    assert again.checked_against == "checksums_tsv" and not again.pinned
+    record_checksum(committed, KEY, str(source), first.sha256, first.bytes)
+    before = committed.read_text()
+    pinned = fetch(
+        source, tmp_path / "c" / "f", pinned_tsv=committed, checksums_tsv=recorded, key=KEY
+    )
+    assert pinned.checked_against == "pinned_tsv" and pinned.pinned
+    assert committed.read_text() == before
+    by_config = fetch(source, tmp_path / "d" / "f", sha256=first.sha256, key=KEY)
+    assert by_config.pinned
+    record_checksum(committed, "downloads.other", "u", "0" * 64, 1)
+    source.write_bytes(b"changed")
+    with pytest.raises(InputError, match="committed checksum table"):
+        fetch(source, tmp_path / "e" / "f", pinned_tsv=committed, key=KEY)
+
+
+def test_manifest_detects_a_changed_file(tmp_path):
+    from predictivity.datasets.download import MANIFEST, verify_manifest
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    tar = tmp_path / "x.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(src / "a.txt", arcname="d/a.txt")
+    out = unpack(tar, tmp_path / "out", manifest={"sha256": _sha(tar.read_bytes()), "pinned": True})
+    assert verify_manifest(out / "d", "k")["pinned"] is True
+    assert (out / MANIFEST).read_text().splitlines()[-1].endswith("  d/a.txt")
+    (out / "d" / "a.txt").write_text("b")
+    with pytest.raises(InputError, match="changed since it was downloaded"):
+        verify_manifest(out / "d" / "a.txt", "k")

@@ -101,13 +101,16 @@ def test_download_flows_into_tables_and_a_changed_file_is_refused(tmp_path):
     assert list(rec["target_name"]) == [f"comp{i}" for i in range(6)]
     layers = pd.read_parquet(work / "results/tables/layers.parquet")
     assert (layers["n_targets"] == 6).all() and len(layers) == 4
-    recorded = (tmp_path / "checksums.tsv").read_text()
-    assert "downloads.comp" in recorded
+    # the first download's hash is recorded in the working directory, not in `checksums`
+    recorded = (work / "results/downloads/checksums.tsv").read_text()
+    assert "downloads.comp" in recorded and not (tmp_path / "checksums.tsv").exists()
 
     # the source changes: the recorded sha256 no longer matches → one clear error, nothing left
     shutil.rmtree(tmp_path / "src")
     _components_release(tmp_path / "src", names[::-1], seed=1)
     shutil.rmtree(work / "results")
+    (work / "results/downloads").mkdir(parents=True)
+    (work / "results/downloads/checksums.tsv").write_text(recorded)
     proc = run_snakemake(work, cfg, check=False)
     assert proc.returncode != 0
     assert "downloads.comp" in proc.output and "sha256" in proc.output
@@ -117,7 +120,7 @@ def test_download_flows_into_tables_and_a_changed_file_is_refused(tmp_path):
         if (work / "results/downloads").exists()
         else []
     )
-    assert leftovers == [], leftovers
+    assert [p.name for p in leftovers] == ["checksums.tsv"], leftovers
 
 
 def test_pereira_sentences_and_passage_groups_flow_through(tmp_path):

@@ -27,6 +27,42 @@ def check_finite(a: np.ndarray, source: str, what: str) -> None:
         )
 
 
+#: Usable magnitude of activations (largest range of a unit over the stimuli): beyond it the
+#: products of the Gram over- or underflow in float32 (and the alpha grid stops meaning anything).
+ACTIVATION_RANGE = (1e-15, 1e15)
+#: Usable magnitude of recordings (range of a target over stimuli and repetitions) in float64.
+RECORDING_RANGE = (1e-100, 1e100)
+
+
+def _check_scale(spread: np.ndarray, source: str, what: str, bounds, fix: str) -> None:
+    """Refuse spreads (per unit or target; 0 = constant, ignored) outside ``bounds``."""
+    lo, hi = bounds
+    nz = spread[spread > 0]
+    if nz.size == 0:
+        return
+    big, small = float(nz.max()), float(nz.min())
+    if big > hi:
+        raise InputError(
+            source,
+            f"{what} span {big:.3g}, beyond the usable range ≤ {hi:.0e} (squares overflow).",
+            fix,
+        )
+    if big < lo:
+        raise InputError(
+            source,
+            f"{what} span at most {big:.3g}, below the usable range ≥ {lo:.0e} "
+            "(squares underflow to 0).",
+            fix,
+        )
+    if what == "recordings" and small < lo:
+        raise InputError(
+            source,
+            f"some targets of the recordings span only {small:.3g}, below the usable range "
+            f"≥ {lo:.0e} (squares underflow to 0).",
+            fix,
+        )
+
+
 def check_recordings(Y: np.ndarray, source: str) -> np.ndarray:
     """Validate recordings; return them as float64 (P, N, R) (R = 1 for 2-D input).
 
@@ -56,6 +92,17 @@ def check_recordings(Y: np.ndarray, source: str) -> np.ndarray:
         )
     Y = Y.astype(np.float64, copy=False)
     check_finite(Y, source, "recordings")
+    with np.errstate(over="ignore"):
+        spread = (Y.max(axis=(0, 2)) - Y.min(axis=(0, 2))).astype(np.float64)
+    spread[~np.isfinite(spread)] = np.inf
+    _check_scale(
+        spread,
+        source,
+        "recordings",
+        RECORDING_RANGE,
+        "Rescale the recordings (e.g. to z-scores or to their physical unit); R² and r do not "
+        "depend on the scale.",
+    )
     return Y
 
 
@@ -78,8 +125,8 @@ def check_n_stimuli(P: int, n_folds: int, source: str) -> None:
 
 
 def check_stimulus_ids(ids: list[str], n_stimuli: int, source: str) -> list[str]:
-    """Ids must be one per stimulus row, non-empty and unique."""
-    ids = [str(i).strip() for i in ids]
+    """Ids must be one per stimulus row, non-empty and unique (a UTF-8 byte-order mark is dropped)."""
+    ids = [str(i).replace("\ufeff", "").strip() for i in ids]
     if len(ids) != n_stimuli:
         raise InputError(
             source,
@@ -139,7 +186,16 @@ def check_layer(
         )
     check_finite(A, source, f"activations of layer {name!r}")
     A64 = A.astype(np.float64, copy=False)
-    if np.all(A64.max(axis=0) - A64.min(axis=0) == 0):
+    spread = A64.max(axis=0) - A64.min(axis=0)
+    _check_scale(
+        np.where(np.isfinite(spread), spread, np.inf),
+        source,
+        f"activations of layer {name!r}",
+        ACTIVATION_RANGE,
+        "Multiply the layer by a power of ten before saving it (PR does not depend on the "
+        "scale; with `regression.alpha_scaling: trace` neither does R²).",
+    )
+    if np.all(spread == 0):
         raise InputError(
             source,
             f"layer {name!r} is constant over all stimuli (no unit varies).",

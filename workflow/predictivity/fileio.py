@@ -1,18 +1,30 @@
 """File I/O of the workflow's scripts: reading users' and stages' files, atomic writes.
 
 Every reader loads with ``allow_pickle=False`` and turns an unreadable file into one
-:class:`~predictivity.errors.InputError` naming it; every writer writes a temporary file and
-renames it into place, so a failed job leaves no partial output.
+:class:`~predictivity.errors.InputError` naming it; every writer writes a unique temporary file
+(``mkstemp``: never through a planted name or link) and renames it into place, so a failed job
+leaves no partial output, and a read-only folder or a full disk is one InputError.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from predictivity.errors import InputError
+
+
+def _reason(e: Exception) -> str:
+    """numpy's message, without its advice to load the file "unsafely" with allow_pickle."""
+    msg = str(e)
+    if "allow_pickle" in msg or "pickle" in msg.lower():
+        msg = "it holds Python objects (a pickle), which are never loaded"
+    return f"{type(e).__name__}: {msg}"
 
 
 def load_npy(path: str, what: str = "array") -> np.ndarray:
@@ -29,8 +41,8 @@ def load_npy(path: str, what: str = "array") -> np.ndarray:
     except Exception as e:  # noqa: BLE001 — any read failure is the user's file
         raise InputError(
             path,
-            f"cannot read {what} as a NumPy .npy file ({type(e).__name__}: {e}).",
-            "Save it with numpy.save (no pickled objects).",
+            f"cannot read {what} as a NumPy .npy file ({_reason(e)}).",
+            "Save it with numpy.save of a numeric array.",
         ) from None
 
 
@@ -49,8 +61,8 @@ def load_npz(path: str, what: str = "activations") -> dict[str, np.ndarray]:
     except Exception as e:  # noqa: BLE001
         raise InputError(
             path,
-            f"cannot read {what} as a NumPy .npz file ({type(e).__name__}: {e}).",
-            "Save it with numpy.savez(file, layer1=..., layer2=...) (no pickled objects).",
+            f"cannot read {what} as a NumPy .npz file ({_reason(e)}).",
+            "Save it with numpy.savez(file, layer1=..., layer2=...) of numeric arrays.",
         ) from None
     if not out:
         raise InputError(path, "the .npz holds no arrays.", "Save one array per layer.")
@@ -62,7 +74,7 @@ def read_lines(path: str, what: str = "stimulus ids") -> list[str]:
     if not p.is_file():
         raise InputError(path, f"{what} file does not exist.", "Check the path in the config.")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of an id
     except Exception as e:  # noqa: BLE001
         raise InputError(
             path,
@@ -75,29 +87,79 @@ def read_lines(path: str, what: str = "stimulus ids") -> list[str]:
     return lines
 
 
-def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez (uncompressed, memory-mappable members) via a temporary file renamed into place."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file
+
+
+def _write_error(path, e: OSError) -> InputError:
+    return InputError(
+        str(path),
+        f"cannot write the output ({e.strerror or type(e).__name__}"
+        + (f", errno {e.errno}" if e.errno else "")
+        + "); nothing was written.",
+        "Free disk space, or run in a writable project directory (--directory).",
+    )
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb", **open_kwargs):
+    """Open a new, unique temporary file next to ``path`` and rename it onto ``path`` on success.
+
+    The temporary file is made by :func:`tempfile.mkstemp` (``O_CREAT | O_EXCL``, never through an
+    existing name or symlink) in the target's directory, so a planted link is never followed and a
+    failed write leaves neither a partial output nor the temporary file. A read-only folder or a
+    full disk is one :class:`InputError` naming the file.
+    """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, p)
+    tmp = None
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+        os.fchmod(fd, _FILE_MODE)
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
+        os.replace(tmp, p)
+        tmp = None
+    except OSError as e:
+        raise _write_error(p, e) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def write_npz(f, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed .npz of ``arrays`` (name → array, in order) into the binary file ``f``.
+
+    What :func:`numpy.savez` writes (one ``<name>.npy`` member each, memory-mappable), but from a
+    dict: any name is kept, also ``file`` or ``allow_pickle``, which ``np.savez(f, **arrays)`` would
+    take for its own arguments. Object arrays are refused (no pickles).
+    """
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, a in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(a), allow_pickle=False)
+
+
+def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """:func:`write_npz` (uncompressed, memory-mappable members) via :func:`atomic_write`."""
+    with atomic_write(path) as f:
+        write_npz(f, arrays)
 
 
 def save_parquet(df, path: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, p)
+    with atomic_write(path) as f:
+        df.to_parquet(f, index=False)
 
 
 def save_tsv(df, path: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, p)
+    with atomic_write(path, "w", encoding="utf-8", newline="") as f:
+        df.to_csv(f, sep="\t", index=False)
 
 
 def read_stimuli(path: str):

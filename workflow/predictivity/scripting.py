@@ -23,6 +23,7 @@ This module changes no result, so it is left out of the rules' code hash.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -64,11 +65,32 @@ def run(main, smk) -> None:
         with threadpool_limits(limits=threads):
             main(smk)
     except InputError as e:
-        for h in logging.getLogger().handlers:
-            if isinstance(h, logging.FileHandler):
-                h.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (e,), None))
-        print(f"predictivity: error: {e}", file=sys.stderr)
-        sys.exit(1)
+        _fail(e)
+    except OSError as e:
+        if e.errno not in _DISK_ERRNOS:
+            raise
+        where = e.filename or "an output"
+        _fail(
+            InputError(
+                str(where),
+                f"cannot write ({e.strerror}); the job's outputs are removed.",
+                "Free disk space, or run in a writable project directory (--directory).",
+            )
+        )
+
+
+#: OS errors that mean "this folder cannot take the output": read-only, no permission, disk full,
+#: quota exceeded.
+_DISK_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+
+
+def _fail(e: InputError) -> None:
+    """One line on stderr and in the rule's log, then a non-zero exit."""
+    for h in logging.getLogger().handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (e,), None))
+    print(f"predictivity: error: {e}", file=sys.stderr)
+    sys.exit(1)
 
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout: Snakefile, scripts/, config/

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from predictivity.codehash import code_hash
+from predictivity.errors import InputError
 
 PACKAGE_DIR = Path(workflow.basedir) / "workflow" / "predictivity"
 SCRIPTS = Path(workflow.basedir) / "scripts"
@@ -13,6 +14,22 @@ NAME_RE = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 wildcard_constraints:
     study=NAME_RE,
     model=NAME_RE,
+
+
+def check_model_maps():
+    """Names in a study's `trained:` map must be models of that study (a typo is an error)."""
+    for study, c in config["studies"].items():
+        unknown = sorted(set(c.get("trained") or {}) - set(c.get("models") or {}))
+        if unknown:
+            raise InputError(
+                f"config: studies.{study}.trained",
+                f"names no model of the study: {', '.join(map(repr, unknown))} "
+                f"(models: {', '.join(c.get('models') or {}) or 'none'}).",
+                "Use the names under `models:`.",
+            )
+
+
+check_model_maps()
 
 
 def study_config(study):
@@ -137,6 +154,18 @@ def final_targets():
         "results/tables/fits.parquet",
         *expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"]),
         "results/tables/benchmarks.parquet",
+        *all_model_files("results/metrics/{study}/{model}.parquet"),
+        *all_model_files("results/controls/{study}/{model}.parquet"),
+        *mec_criteria_files(),
+    ]
+
+
+def mec_criteria_files():
+    """Grid-cell criteria of every mec study: one table per model and one for the recordings."""
+    return [
+        f"results/mec_criteria/{s}/{m}.parquet"
+        for s in studies_of_kind("mec")
+        for m in [*models_of(s), "recordings"]
     ]
 
 
@@ -194,16 +223,77 @@ def dataset_inputs(wildcards):
     return [ds["path"]]
 
 
+def pinned_table():
+    """The checksum table the user commits (`checksums`; default: the project's
+    resources/checksums.tsv). The pipeline reads it and never writes it."""
+    return config["checksums"] or os.path.join(
+        workflow.basedir, "resources", "checksums.tsv"
+    )
+
+
+RECORDED_CHECKSUMS = "results/downloads/checksums.tsv"
+
+
+def pinned_sha256(name):
+    """The sha256 that pins download `name` (config, else the committed table), or None."""
+    sha = config["downloads"][name].get("sha256")
+    if sha:
+        return sha.lower()
+    from predictivity.datasets.download import read_checksums
+
+    row = read_checksums(pinned_table()).get(f"downloads.{name}")
+    return row["sha256"] if row else None
+
+
 def dataset_params(study):
     """The `dataset` options with `path` resolved (inside the download directory when given) and
-    `verified` = the files came through the sha256-checked download rule."""
+    `verified`: "pinned" (a download whose sha256 is pinned), "recorded" (trust on first use) or
+    False (a user's file)."""
     ds = study_config(study).get("dataset")
     if not ds:
         return None
     out = dict(ds)
     if ds.get("download"):
-        out["path"] = os.path.join(download_dir(ds["download"]), ds["path"])
-        out["verified"] = True
+        base = download_dir(ds["download"], f"studies.{study}.dataset.download")
+        rel = ds["path"] or ""
+        norm = os.path.normpath(os.path.join(base, rel))
+        if os.path.isabs(rel) or not (norm == base or norm.startswith(base + os.sep)):
+            raise InputError(
+                f"config: studies.{study}.dataset.path",
+                f"{rel!r} leaves the download directory {base} (absolute or '..').",
+                "Give a path inside the download, or drop `download:`.",
+            )
+        out["path"] = norm
+        out["verified"] = "pinned" if pinned_sha256(ds["download"]) else "recorded"
     else:
         out["verified"] = False
     return out
+
+
+def input_layers(study, model):
+    """A model's input layers: the fixed encoding of the stimulus that the network receives,
+    not a layer it computes (`is_input` in layers.parquet; left out of the fits by default).
+    Built-in kinds: auditory Resemblyzer `mel` (trained and untrained twin) and the filter
+    bank's `cochleagram`; mec: the place-cell `encoder` of every path integrator; it, language
+    and story networks have none. Precomputed studies: their optional `input_layers` map.
+    """
+    c = study_config(study)
+    kind = c["kind"]
+    if kind == "precomputed":
+        declared = c.get("input_layers", {})
+        unknown = sorted(set(declared) - set(models_of(study)))
+        if unknown:
+            raise ValueError(
+                f"studies.{study}.input_layers: no model {', '.join(map(repr, unknown))} "
+                f"(known: {', '.join(models_of(study))})"
+            )
+        return list(declared.get(model, []))
+    if kind == "mec":
+        return ["encoder"]
+    if kind == "auditory":
+        network = str(model_options(study, model).get("network", ""))
+        if network.startswith("resemblyzer"):
+            return ["mel"]
+        if network == "filterbank":
+            return ["cochleagram"]
+    return []

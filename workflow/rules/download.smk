@@ -16,8 +16,10 @@ rule download:
         runtime=120,
     params:
         options=lambda wc: config["downloads"][wc.name],
-        checksums=config["checksums"]
-        or os.path.join(workflow.basedir, "resources", "checksums.tsv"),
+        pinned=lambda wc: pinned_sha256(wc.name),  # a new pin reruns (and re-verifies) it
+        pinned_table=pinned_table(),
+        recorded=RECORDED_CHECKSUMS,
+        limits=config["unpack_limits"],
         code=code_version("download.py"),
     script:
         "../../scripts/download.py"

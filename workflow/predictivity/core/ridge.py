@@ -62,10 +62,14 @@ import pandas as pd
 import scipy.linalg
 
 from predictivity.core.gram import centred_gram, column_means
+from predictivity.errors import InputError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ALPHAS = np.logspace(-2, 8, 21)
+#: Fewer test stimuli per outer fold than this is warned about: the test-fold R² divides by the
+#: test fold's own variance, which a handful of stimuli estimates badly (R² far below r2_pooled).
+MIN_TEST_STIMULI = 10
 
 
 def default_alphas() -> np.ndarray:
@@ -90,7 +94,9 @@ def make_folds(
         raise ValueError(f"n_folds must be ≥ 2, got {n_folds}")
     rng = np.random.default_rng(seed)
     if groups is None:
-        return [np.asarray(f) for f in np.array_split(rng.permutation(n_stimuli), n_folds)]
+        folds = [np.asarray(f) for f in np.array_split(rng.permutation(n_stimuli), n_folds)]
+        _warn_small_folds(folds)
+        return folds
     groups = np.asarray(groups)
     if groups.shape != (n_stimuli,):
         raise ValueError(
@@ -108,7 +114,35 @@ def make_folds(
         assignment[g] = f
         sizes[f] += counts[g]
     fold_of_stimulus = assignment[inverse]
-    return [np.flatnonzero(fold_of_stimulus == f) for f in range(n_folds)]
+    folds = [np.flatnonzero(fold_of_stimulus == f) for f in range(n_folds)]
+    _warn_small_folds(folds)
+    return folds
+
+
+def _warn_small_folds(folds: list[np.ndarray]) -> None:
+    smallest = min(len(f) for f in folds)
+    if smallest < MIN_TEST_STIMULI:
+        log.warning(
+            "the smallest test fold holds %d stimuli (< %d): its R² divides by the variance of "
+            "those few stimuli, so per-fold R² (and the layer's median) is noisy and biased "
+            "low; compare with r2_pooled, or lower `regression.folds`",
+            smallest,
+            MIN_TEST_STIMULI,
+        )
+
+
+def _check_alpha_range(alphas_abs: np.ndarray, trace: float, dtype) -> None:
+    """The grid must reach above the rounding level of the eigenvalues (eps × trace): below it
+    every alpha acts as 0 and the solution is rounding noise (R² of −1e26)."""
+    floor = 10.0 * float(np.finfo(dtype).eps) * trace
+    if np.isfinite(trace) and float(np.max(alphas_abs)) < floor:
+        raise InputError(
+            "regression.alphas",
+            f"the largest alpha ({float(np.max(alphas_abs)):.3g}) is below the rounding level "
+            f"of this layer's Gram matrix ({floor:.3g}: its trace is {trace:.3g}), so every "
+            "alpha acts as 0.",
+            "Use `regression.alpha_scaling: trace`, or rescale the activations.",
+        )
 
 
 def training_size(n_stimuli: int, n_folds: int) -> int:
@@ -644,6 +678,7 @@ def ridge_cv_fold(
         pb = Kte @ Q
         scale = trace / p if alpha_scaling == "trace" else 1.0
         alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
+        _check_alpha_range(alphas_abs, trace, G.dtype if G.dtype == np.float32 else np.float64)
         if rows is None:
             idx = _kernel_loo_select(s, Q, Z, alphas_abs, p, search=loo_search)
         else:
@@ -667,6 +702,7 @@ def ridge_cv_fold(
         pb = Xte_c @ V
         scale = trace / p if alpha_scaling == "trace" else 1.0
         alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
+        _check_alpha_range(alphas_abs, trace, np.float64)
         if rows is None:
             idx = _covariance_loo_select(s, A, Z, Yc_tr, alphas_abs, p)
         else:
@@ -860,6 +896,13 @@ def score_layers(
         df = cross_validated_ridge(
             X, Y, folds, alphas, alpha_scaling, groups=groups, alpha_cv=alpha_cv
         )
+        if df["r2"].isna().all():
+            raise InputError(
+                f"layer {name!r}",
+                "every target's R² is NaN (no test fold has varying responses, or the numbers "
+                "over- or underflowed).",
+                "Check the recordings' scale and that targets vary within test folds.",
+            )
         df["target"] = target
         df.insert(0, "layer", name)
         df.insert(1, "layer_index", index)

@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.linalg
 
 from predictivity.core.gram import centred_gram, working_dtype
+from predictivity.errors import InputError
 
 __all__ = [
     "participation_ratio",
@@ -340,7 +341,7 @@ def spectrum_table(eigenvalues: np.ndarray, W: np.ndarray, n_keep: int) -> pd.Da
 
 
 def layer_spectrum(
-    X: np.ndarray, Yc: np.ndarray, G: np.ndarray | None = None
+    X: np.ndarray, Yc: np.ndarray, G: np.ndarray | None = None, name: str = "layer"
 ) -> tuple[dict, pd.DataFrame]:
     """Everything stage 4 reports for one layer.
 
@@ -352,6 +353,14 @@ def layer_spectrum(
     P, M = X.shape
     if G is None:
         G = centred_gram(X)
+    trace = float(np.trace(np.asarray(G, dtype=np.float64)))
+    if not np.isfinite(trace) or trace <= 0.0:
+        raise InputError(
+            f"layer {name!r}",
+            f"the Gram matrix of its activations has trace {trace:.3g} in {working_dtype(X)}: "
+            "the activations are too large (overflow) or too small (underflow).",
+            "Rescale the activations by a power of ten (PR does not depend on the scale).",
+        )
     prs = participation_ratios(X, G)
     lam, U = eigenspectrum(G)
     n_keep = max(1, min(P - 1, M))
@@ -368,7 +377,7 @@ def model_spectra(layers: dict[str, np.ndarray], Y: np.ndarray) -> pd.DataFrame:
     Yc = Yc - Yc.mean(axis=0)
     frames = []
     for index, (name, X) in enumerate(layers.items()):
-        summary, table = layer_spectrum(X, Yc)
+        summary, table = layer_spectrum(X, Yc, name=name)
         table.insert(0, "layer", name)
         table.insert(1, "layer_index", index)
         for key, value in summary.items():

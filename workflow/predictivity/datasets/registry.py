@@ -40,18 +40,31 @@ def load_dataset(
     path,
     options: dict | None = None,
     *,
-    verified: bool = False,
+    verified: bool | str = False,
     source: str = "dataset",
 ) -> Dataset:
     """Run the named loader on ``path`` (a file, or the directory of an unpacked download).
 
     options are the loader's keyword options (``dataset.options``; an unknown key is an
-    :class:`InputError` naming ``<source>.options``). ``verified`` must be True for the Tuckute
-    release (its metadata are pickles): the workflow passes True only for a download whose sha256
-    was checked by :func:`predictivity.datasets.download.fetch`.
+    :class:`InputError` naming ``<source>.options``).
+
+    verified : what the workflow knows of ``path`` (``dataset_params`` in common.smk):
+        ``False`` — a user's file, read as it is; ``"recorded"`` — inside a download checked only
+        against a hash recorded at its first download (trust on first use); ``"pinned"`` (or
+        ``True``) — inside a download whose sha256 the config or a committed checksum table pins.
+        For the last two, the files under ``path`` are re-hashed against the download's manifest
+        before anything reads them (:func:`~predictivity.datasets.download.verify_manifest`), and
+        the loader is told ``verified=True`` only for a pinned download whose manifest says so —
+        the Tuckute release's pickled metadata are read only then.
     """
     if loader not in LOADERS:
         raise InputError(
             source, f"unknown loader {loader!r}.", f"Use one of: {', '.join(LOADERS)}."
         )
-    return LOADERS[loader](Path(path), dict(options or {}), verified=verified, source=source)
+    pinned = False
+    if verified in (True, "pinned", "recorded"):
+        from predictivity.datasets.download import verify_manifest
+
+        checked = verify_manifest(path, source)
+        pinned = verified in (True, "pinned") and checked["pinned"]
+    return LOADERS[loader](Path(path), dict(options or {}), verified=pinned, source=source)

@@ -5,12 +5,19 @@ sound names from ``NH2015/neural_stim_meta.npy``. Serves the ``auditory`` kind (
 ``tuckute2023_nh2015``, ``tuckute2023_b2021``).
 
 **Unpickling runs code**: :func:`load_tuckute2023` refuses to run unless called with
-``verified=True``, i.e. after the archive's sha256 was checked by
-:func:`predictivity.datasets.download.fetch` (the workflow's ``download`` rule).
+``verified=True``, which the workflow passes only for a download whose sha256 is *pinned* (in the
+config or a committed checksum table, not merely recorded at the first download) and whose files
+still match the download's manifest (:func:`predictivity.datasets.registry.load_dataset`). Even
+then the pickle is read by :func:`read_pickled_frame`, which resolves only an allowlist of numpy
+and pandas constructors, so a crafted pickle cannot call anything else.
 """
 
 from __future__ import annotations
 
+import importlib
+import io
+import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +26,145 @@ import pandas as pd
 from predictivity.datasets.dataset import Dataset, call_with_options
 from predictivity.datasets.formats import numeric_array, read_mat, string_list
 from predictivity.errors import InputError
+
+#: The only globals a pickled metadata DataFrame may name (after pandas' renames of old
+#: pickles): the constructors of DataFrames, indexes, blocks, arrays and dtypes.
+_PICKLE_ALLOWED = (
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("builtins", "slice"),
+    ("builtins", "bytearray"),
+    ("builtins", "object"),
+    ("_codecs", "encode"),
+    ("copyreg", "_reconstructor"),
+    ("pandas", "DataFrame"),
+    ("pandas", "Series"),
+    ("pandas", "Index"),
+    ("pandas", "RangeIndex"),
+    ("pandas", "MultiIndex"),
+    ("pandas", "CategoricalIndex"),
+    ("pandas", "Categorical"),
+    ("pandas", "CategoricalDtype"),
+    ("pandas", "StringDtype"),
+    ("pandas.arrays", "ArrowStringArray"),
+    ("pandas.arrays", "StringArray"),
+    ("pandas.arrays", "BooleanArray"),
+    ("pandas.arrays", "IntegerArray"),
+    ("pandas.arrays", "FloatingArray"),
+    ("pandas.core.internals.managers", "BlockManager"),
+    ("pandas.core.internals.managers", "SingleBlockManager"),
+    ("pandas._libs.internals", "_unpickle_block"),
+    ("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"),
+    ("pandas.core.indexes.base", "_new_Index"),
+    ("pyarrow.lib", "_restore_array"),
+    ("pyarrow.lib", "type_for_alias"),
+    ("pyarrow.lib", "py_buffer"),
+)
+_PICKLE_MODULES = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "builtins",
+    "__builtin__",
+    "_codecs",
+    "copy_reg",
+    "copyreg",
+)
+
+
+def _allowed_objects() -> dict[int, str]:
+    out = {}
+    for module, name in _PICKLE_ALLOWED:
+        try:
+            with warnings.catch_warnings():  # numpy.core is a deprecated alias of numpy._core
+                warnings.simplefilter("ignore", DeprecationWarning)
+                obj = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        out[id(obj)] = f"{module}.{name}"
+    return out
+
+
+try:  # pandas' unpickler maps the names of old pandas versions to the current ones
+    from pandas.compat.pickle_compat import Unpickler as _BaseUnpickler
+except ImportError:  # pragma: no cover - pandas moved it
+    _BaseUnpickler = pickle._Unpickler
+
+
+class _RestrictedUnpickler(_BaseUnpickler):
+    """Resolves only :data:`_PICKLE_ALLOWED`: any other global (os.system, eval, …) is refused
+    before it is imported or called."""
+
+    allowed: dict[int, str] = {}
+
+    def find_class(self, module: str, name: str):
+        if module.split(".")[0] not in _PICKLE_MODULES:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+        obj = super().find_class(module, name)
+        if id(obj) not in self.allowed:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+        return obj
+
+
+def read_pickled_frame(path: Path) -> pd.DataFrame:
+    """A pickled pandas DataFrame, read with an allowlist of constructors (no other code runs).
+
+    Raises InputError naming the file for a pickle that names anything else, is corrupt, is a
+    symlink, or does not hold a DataFrame.
+    """
+    if path.is_symlink() or not path.is_file():
+        raise InputError(
+            str(path),
+            "is missing from the data release, or is a link.",
+            "Unpack the complete archive (check its sha256).",
+        )
+    if not _RestrictedUnpickler.allowed:
+        _RestrictedUnpickler.allowed = _allowed_objects()
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(path.read_bytes())).load()
+    except Exception as e:  # noqa: BLE001 - any failure is a bad (or hostile) file
+        raise InputError(
+            str(path),
+            f"is not a plain pickled pandas DataFrame ({type(e).__name__}: {e}); it was not "
+            "loaded.",
+            "Use the original release file (check its sha256).",
+        ) from None
+    if not isinstance(obj, pd.DataFrame):
+        raise InputError(
+            str(path), f"holds a {type(obj).__name__}, not a DataFrame.", "Use the original file."
+        )
+    return obj
+
+
+def _restricted_npy(path: Path) -> np.ndarray:
+    """A .npy holding Python objects, its pickle read by the allowlisting unpickler."""
+    if not _RestrictedUnpickler.allowed:
+        _RestrictedUnpickler.allowed = _allowed_objects()
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            _, _, dtype = read_header(f)
+            arr = _RestrictedUnpickler(f).load() if dtype.hasobject else None
+        if not isinstance(arr, np.ndarray):
+            raise ValueError("not an object array")
+    except Exception as e:  # noqa: BLE001 - any failure is a bad (or hostile) file
+        raise InputError(
+            str(path),
+            f"cannot read the .npy file safely ({type(e).__name__}: {e}); it was not loaded.",
+            "Use the original release file (check its sha256).",
+        ) from None
+    return arr
 
 
 def _find_dir(root: Path, name: str) -> Path | None:
@@ -66,7 +212,7 @@ def tuckute2023_sound_names(root, *, verified: bool = False) -> list[str]:
                 "needs unpickling, which runs code.",
                 "Load it only from a verified archive (verified=True).",
             ) from None
-        meta = _npy(path, True)
+        meta = _restricted_npy(path)
     except (OSError, EOFError) as e:
         raise InputError(
             str(path),
@@ -94,8 +240,9 @@ def load_tuckute2023(
 
     **Security**: the voxel metadata are pandas pickles (``df_roi_meta.pkl``), and unpickling runs
     arbitrary code. This function raises unless ``verified=True``, which the caller may only pass
-    when the archive was fetched with a checked sha256 (:func:`predictivity.datasets.download.fetch` with a
-    configured or recorded hash). ``.npy`` arrays are read with ``allow_pickle=False``.
+    for a download whose sha256 is pinned (config or committed table) and re-verified; the pickle
+    is then read by :func:`read_pickled_frame` (allowlisted constructors only). ``.npy`` arrays
+    are read with ``allow_pickle=False``.
 
     Layout read (``root`` may be the archive root holding ``data/``, or ``data/`` itself):
 
@@ -120,8 +267,9 @@ def load_tuckute2023(
         raise InputError(
             str(root),
             f"{dataset} voxel metadata are pandas pickles, and unpickling runs code.",
-            "Fetch the archive with a sha256 (config or "
-            "resources/checksums.tsv) and call the loader with verified=True.",
+            "Pin the download's sha256: copy the hash recorded in "
+            "results/downloads/checksums.tsv into `downloads.<name>.sha256` of the config "
+            "(a hash recorded at the first download is not a pin).",
         )
     if dataset not in ("NH2015", "B2021"):
         raise InputError(str(root), f"unknown dataset {dataset!r}.", "Use 'NH2015' or 'B2021'.")
@@ -196,21 +344,7 @@ def load_tuckute2023(
             )
         Y = Y[:n_sounds]
     meta_path = d / "df_roi_meta.pkl"
-    if not meta_path.is_file():
-        raise InputError(
-            str(meta_path),
-            "file is missing from the data release.",
-            "Unpack the complete archive (check its sha256).",
-        )
-    try:
-        meta = pd.read_pickle(meta_path)  # verified archive only (see docstring)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise InputError(
-            str(meta_path),
-            f"cannot unpickle the voxel metadata: {e}.",
-            "Unpack the original archive again; it needs a pandas able to read "
-            "pickles of pandas ≥ 1.0.",
-        ) from e
+    meta = read_pickled_frame(meta_path)  # pinned, re-verified download only (see docstring)
     if len(meta) != Y.shape[1]:
         raise InputError(
             str(meta_path),
