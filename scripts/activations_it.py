@@ -8,7 +8,7 @@ from predictivity.checks import check_layer
 from predictivity.fileio import save_npz
 from predictivity.scripting import log, run
 from predictivity.studies.it.activations import cnn_activations
-from predictivity.studies.it.networks import build_cnn
+from predictivity.studies.it.networks import build_cnn, preprocessing
 
 
 def main(smk):
@@ -33,6 +33,7 @@ def main(smk):
         threads=smk.threads,
         arch=opts["arch"],
         source=f"{key}.layers",
+        **preprocessing(opts["arch"]),
     )
     out = {name: check_layer(name, A, len(images), key) for name, A in layers.items()}
     log.info(

@@ -1,16 +1,32 @@
-"""Stage 2 (it): simulated IT sites, or real recordings (`dataset`), for the images → results/recordings/{study}.npz."""
+"""Stage 2 (it): simulated IT sites, real recordings (`dataset`) or your own responses (`recordings`), for the images → results/recordings/{study}.npz."""
 
 import numpy as np
 
-from predictivity.fileio import read_stimuli, save_npz, save_tsv
+from predictivity.fileio import load_npy, read_lines, read_stimuli, save_npz, save_tsv
 from predictivity.scripting import run
 from predictivity.studies.it.simulate import simulate_it
-from predictivity.studies.recordings import dataset_recordings, prepare_recordings
+from predictivity.studies.recordings import (
+    check_one_source,
+    dataset_recordings,
+    own_recordings,
+    prepare_recordings,
+)
 
 
 def main(smk):
     study = smk.wildcards.study
-    if smk.params.dataset:
+    own = smk.params.own
+    check_one_source(smk.params.dataset, own, f"studies.{study}")
+    if own:
+        stimuli = read_stimuli(smk.input.stimuli)
+        arrays, sites = own_recordings(
+            load_npy(own["path"], "responses"),
+            read_lines(own["stimulus_ids"]),
+            stimuli["stimulus_id"],
+            own["path"],
+            own["stimulus_ids"],
+        )
+    elif smk.params.dataset:
         stimuli = read_stimuli(smk.input.stimuli)
         arrays, sites = dataset_recordings(
             smk.params.dataset, stimuli["stimulus_id"], f"studies.{study}.dataset"

@@ -29,6 +29,7 @@ from predictivity.studies.it.networks import (
     N_PARAMETERS,
     _torchvision,
     build_cnn,
+    preprocessing,
 )
 from predictivity.studies.it.simulate import simulate_it
 
@@ -133,6 +134,10 @@ def test_published_counts_constant():
         "resnet18": 11_689_512,
         "vgg11": 132_863_336,
         "squeezenet1_1": 1_235_496,
+        # EfficientNet-Lite: 4.7 M, 5.4 M, 6.1 M published (TensorFlow release)
+        "efficientnet_lite0": 4_652_008,
+        "efficientnet_lite1": 5_416_680,
+        "efficientnet_lite2": 6_092_072,
     }
 
 
@@ -347,14 +352,14 @@ def test_signature_defaults_equal_schema_defaults():
 # ------------------------------------------------------------------------- timing (opt-in)
 @pytest.mark.skipif(
     not os.environ.get("PREDICTIVITY_IT_TIMING"),
-    reason="set PREDICTIVITY_IT_TIMING=1 to time 300 images × 4 architectures",
+    reason="set PREDICTIVITY_IT_TIMING=1 to time 300 images × 7 architectures",
 )
 def test_forward_timing():
     images, _ = make_images(300, 224, seed=0)
     for arch in ARCHITECTURES:
         model = build_cnn(arch, seed=0)
         t = time.perf_counter()
-        cnn_activations(model, images, arch=arch, threads=2)
+        cnn_activations(model, images, arch=arch, threads=2, **preprocessing(arch))
         print(
             f"{arch}: {time.perf_counter() - t:.1f} s for 300 images (gap, default layers, 2 threads)"
         )

@@ -2,6 +2,17 @@
 # results/recordings/{study}.npz
 
 
+def own_recordings(study):
+    """A built-in study's own responses, `recordings: {path, stimulus_ids}`, or None."""
+    return study_config(study).get("recordings")
+
+
+def own_recordings_inputs(wildcards):
+    """Input function: the responses file and its ids file (none when not given)."""
+    own = own_recordings(wildcards.study)
+    return [own["path"], own["stimulus_ids"]] if own else []
+
+
 rule recordings_precomputed:
     input:
         recordings=lambda wc: user_path(wc.study, "recordings"),
@@ -31,6 +42,7 @@ rule recordings_language:
     input:
         stimuli="results/stimuli/{study}.tsv",
         dataset=dataset_inputs,
+        own=own_recordings_inputs,
     output:
         "results/recordings/{study}.npz",
     log:
@@ -48,6 +60,7 @@ rule recordings_language:
     params:
         simulate=lambda wc: study_config(wc.study)["simulate"],
         dataset=lambda wc: dataset_params(wc.study),
+        own=lambda wc: own_recordings(wc.study),
         code=code_version("recordings_language.py"),
     script:
         "../../scripts/recordings_language.py"
@@ -86,6 +99,7 @@ rule recordings_it:
     input:
         stimuli="results/stimuli/{study}.tsv",
         dataset=dataset_inputs,
+        own=own_recordings_inputs,
         images="results/stimuli/{study}.images.npy",
     output:
         recordings="results/recordings/{study}.npz",
@@ -105,6 +119,7 @@ rule recordings_it:
     params:
         options=lambda wc: study_config(wc.study)["simulate"],
         dataset=lambda wc: dataset_params(wc.study),
+        own=lambda wc: own_recordings(wc.study),
         code=code_version("recordings_it.py"),
     script:
         "../../scripts/recordings_it.py"
@@ -114,6 +129,7 @@ rule recordings_auditory:
     input:
         stimuli="results/stimuli/{study}.tsv",
         dataset=dataset_inputs,
+        own=own_recordings_inputs,
         sounds="results/stimuli/{study}.sounds.npy",
     output:
         recordings="results/recordings/{study}.npz",
@@ -134,6 +150,7 @@ rule recordings_auditory:
         options=lambda wc: study_config(wc.study)["simulate"],
         sample_rate=lambda wc: study_config(wc.study)["sounds"]["sample_rate"],
         dataset=lambda wc: dataset_params(wc.study),
+        own=lambda wc: own_recordings(wc.study),
         code=code_version("recordings_auditory.py"),
     script:
         "../../scripts/recordings_auditory.py"

@@ -14,11 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from predictivity.errors import InputError
-from predictivity.studies.it.networks import resolve_layers
+from predictivity.studies.it.networks import IMAGENET_NORMALIZE, resolve_layers
 from predictivity.studies.torch_utils import OutputCapture, inference
-
-#: ImageNet channel mean and s.d. (of RGB values in [0, 1]) used by torchvision's weights.
-IMAGENET_NORMALIZE = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 POOLINGS = ("gap", "none")
 
@@ -139,11 +136,16 @@ def cnn_activations(
     arch: str | None = None,
     projection_buffer_mb: float = 256.0,
     source: str = "layers",
+    input_size: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-layer activations of an image network.
 
     Input: x = (image/255 − mean) / std per RGB channel (NCHW float32), mean/std =
-    ``normalize`` (ImageNet's by default; ``None`` = only /255). The model runs in eval mode
+    ``normalize`` (ImageNet's by default; ``None`` = only /255); with ``input_size`` set and
+    different from the images' size, the batch in [0, 1] is first resized to
+    ``input_size`` × ``input_size`` (``torch.nn.functional.interpolate``, bicubic,
+    ``align_corners=False``, antialiased; the network's training resolution, see
+    :func:`~predictivity.studies.it.networks.preprocessing`). The model runs in eval mode
     under ``torch.no_grad()`` with ``torch.set_num_threads(threads)`` (restored afterwards); a
     forward hook on each requested module (``model.get_submodule(name)``) takes its output
     A (batch × C × H × W for convolutional stages, batch × C for linear ones) and immediately
@@ -187,6 +189,8 @@ def cnn_activations(
         Buffered activations per projected layer before a projection step (memory bound).
     source : str
         Config key named in layer errors.
+    input_size : int or None
+        Side in pixels the images are resized to before normalisation (None = as they are).
 
     Returns
     -------
@@ -208,6 +212,8 @@ def cnn_activations(
         )
     if max_units is not None and int(max_units) < 1:
         raise InputError("max_units", f"must be ≥ 1 or null, got {max_units}.", "set e.g. 1024.")
+    if input_size is not None and int(input_size) < 1:
+        raise InputError("input_size", f"must be ≥ 1 or null, got {input_size}.", "set e.g. 224.")
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] < 1:
         raise InputError(
@@ -247,6 +253,14 @@ def cnn_activations(
         for start in range(0, images.shape[0], batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
             x = batch.permute(0, 3, 1, 2).to(torch.float32).div_(scale)
+            if input_size is not None and tuple(x.shape[-2:]) != (int(input_size),) * 2:
+                x = torch.nn.functional.interpolate(
+                    x,
+                    size=(int(input_size), int(input_size)),
+                    mode="bicubic",
+                    align_corners=False,
+                    antialias=True,
+                )
             if normalize is not None:
                 x = (x - mean) / std
             current = capture.forward(x)

