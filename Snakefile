@@ -4,6 +4,8 @@ Thin by design (docs/design.md#layout): validate the config, include one .smk pe
 the targets. Run the offline demo with `snakemake --cores 2`; see README.md.
 """
 
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -30,12 +32,21 @@ validate(config, _schema_path)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/download.smk"
-include: "workflow/rules/simulate.smk"
-include: "workflow/rules/stimuli.smk"
-include: "workflow/rules/recordings.smk"
-include: "workflow/rules/activations.smk"
+
+
+# stages 1–3 of each study kind (stimuli, recordings, activations): one file per kind
+for _kind_rules in sorted(
+    Path(workflow.basedir, "workflow", "rules", "kinds").glob("*.smk")
+):
+
+    include: _kind_rules
+
+
 include: "workflow/rules/spectra.smk"
 include: "workflow/rules/regression.smk"
+include: "workflow/rules/controls.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/mec_criteria.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/fits.smk"

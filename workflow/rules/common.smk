@@ -297,3 +297,14 @@ def input_layers(study, model):
         if network == "filterbank":
             return ["cochleagram"]
     return []
+
+
+def own_recordings(study):
+    """A built-in study's own responses, `recordings: {path, stimulus_ids}`, or None."""
+    return study_config(study).get("recordings")
+
+
+def own_recordings_inputs(wildcards):
+    """Input function: the responses file and its ids file (none when not given)."""
+    own = own_recordings(wildcards.study)
+    return [own["path"], own["stimulus_ids"]] if own else []
