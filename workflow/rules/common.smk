@@ -308,3 +308,8 @@ def own_recordings_inputs(wildcards):
     """Input function: the responses file and its ids file (none when not given)."""
     own = own_recordings(wildcards.study)
     return [own["path"], own["stimulus_ids"]] if own else []
+
+
+def mec_criteria_params(wildcards):
+    """A mec study's grid-cell criteria options (docs/mec_criteria.md)."""
+    return study_config(wildcards.study)["criteria"]

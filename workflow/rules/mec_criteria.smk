@@ -6,10 +6,6 @@
 ruleorder: mec_criteria_recordings > mec_criteria_model
 
 
-def mec_criteria_params(wildcards):
-    return study_config(wildcards.study)["criteria"]
-
-
 rule mec_criteria_model:
     input:
         activations="results/activations/{study}/{model}.npz",
