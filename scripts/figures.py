@@ -24,7 +24,9 @@ def main(smk):
     fits = pd.read_parquet(smk.input.fits)
     made = {
         "r2_vs_log_pr": figures.r2_vs_log_pr(
-            layers, fits, n_boot=smk.params.options["n_boot"], seed=smk.params.options["seed"]
+            layers,
+            fits,
+            include_inputs=smk.params.options.get("include_input_layers", False),
         ),
         "theory_vs_empirical": figures.theory_vs_empirical(layers),
         "learning_curves": figures.learning_curves(

@@ -1,4 +1,5 @@
-"""Stage 8: per-study and pooled fits of layer score on log PR → results/tables/fits.parquet (+ CSV, HTML)."""
+"""Stage 8: per-study, per-subset and pooled fits of layer score on log PR →
+results/tables/fits.parquet (+ CSV, HTML)."""
 
 import pandas as pd
 
@@ -12,18 +13,32 @@ def main(smk):
         [pd.read_parquet(smk.input.layers)] + [pd.read_parquet(p) for p in smk.input.table_studies],
         ignore_index=True,
     )
-    fits = fits_table(layers, n_boot=smk.params.options["n_boot"], seed=smk.params.options["seed"])
-    for row in fits.itertuples():
+    opts = smk.params.options
+    fits = fits_table(
+        layers,
+        n_boot=opts["n_boot"],
+        seed=opts["seed"],
+        n_perm=opts.get("n_perm", 9999),
+        include_inputs=opts.get("include_input_layers", False),
+    )
+    main_rows = fits[(fits["subset"] == "all") & (fits["pr_convention"] == "pr")]
+    for row in main_rows.itertuples():
         log.info(
-            "%s %s: slope %.4f [%.4f, %.4f], r %.3f, n %s",
+            "%s %s: slope %.4f [%.4f, %.4f] (%s%s), r %.3f, n %s layers, %s networks%s",
             row.scope,
             row.metric,
             row.slope,
             row.slope_ci_low,
             row.slope_ci_high,
+            row.inference,
+            f": {row.inference_note}" if row.inference_note else "",
             row.pearson_r,
             row.n,
+            row.n_models,
+            (f", equal slopes p {row.equal_slopes_p:.4f}" if row.scope == "pooled" else "")
+            + (" (few networks)" if row.few_networks else ""),
         )
+    log.info("%d fits (scope × subset × PR convention × metric)", len(fits))
     save_parquet(fits, smk.output.parquet)
     fits.to_csv(smk.output.csv, index=False)
     fits.to_html(smk.output.html, index=False, float_format=lambda v: f"{v:.4g}")

@@ -25,10 +25,22 @@ def main(smk):
                 pd.read_parquet(theory),
                 trained=entry["trained"],
                 n_targets_dropped=rec_by_study[entry["study"]],
+                input_layers=entry.get("input_layers", ()),
+                input_layers_key=f"studies.{entry['study']}.input_layers.{entry['model']}",
             )
         )
     table = layers_table(parts)
     log.info("%d layers from %d studies", len(table), table["study"].nunique())
+    if len(table):
+        for row in table[table["is_input"]].itertuples():
+            log.info("input layer (left out of the fits by default): %s/%s", row.model, row.layer)
+        for row in table[table["duplicate_of"].notna()].itertuples():
+            log.info(
+                "identical to %s (counted once in the fits): %s/%s",
+                row.duplicate_of,
+                row.model,
+                row.layer,
+            )
     save_parquet(table, smk.output[0])
 
 

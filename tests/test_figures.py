@@ -107,19 +107,38 @@ def check_png(fig, path, min_size=5000):
 
 def test_r2_vs_log_pr(layers, tmp_path):
     fits = fits_table(layers, n_boot=N_BOOT)
-    fig = figures.r2_vs_log_pr(layers, fits, n_boot=N_BOOT)
+    fig = figures.r2_vs_log_pr(layers, fits)
     axes = panels(fig)
     assert [ax.get_title() for ax in axes] == ["auditory", "eb", "it"]  # table study included
     eb = axes[1]
     assert "score" in eb.get_ylabel() and eb.get_xscale() == "log"
     assert any("slope" in t.get_text() for t in eb.texts)
-    assert len(eb.collections) >= 4  # 3 models' points + the CI band
+    assert len(eb.collections) >= 4  # 3 models' points + the slope interval's wedge
+    # fewer than 5 networks everywhere: dashed lines and a note in every panel
+    for ax in axes:
+        assert [ln.get_linestyle() for ln in ax.get_lines()] == ["--"]
+        assert any("fewer than 5 networks" in t.get_text() for t in ax.texts)
+    row = fits[(fits.scope == "eb") & (fits.subset == "all") & (fits.pr_convention == "pr")]
+    x, y = eb.get_lines()[0].get_data()
+    np.testing.assert_allclose(y, row.intercept.iloc[0] + row.slope.iloc[0] * np.log(x))
     check_png(fig, tmp_path / "r2_vs_log_pr.png")
+
+
+def test_r2_vs_log_pr_marks_layers_left_out(layers, tmp_path):
+    lay = layers.copy()
+    lay["is_input"] = lay.layer.eq("layer0") & lay.study.eq("it")
+    fits = fits_table(lay, n_boot=N_BOOT)
+    fig = figures.r2_vs_log_pr(lay, fits)
+    it = panels(fig)[2]
+    hollow = [c for c in it.collections if len(c.get_facecolors()) == 0]  # facecolor "none"
+    assert sum(len(c.get_offsets()) for c in hollow) == 3  # layer0 of 3 networks
+    assert any(t.get_text() == "not in the fit" for t in fig.legends[0].get_texts())
+    check_png(fig, tmp_path / "left_out.png")
 
 
 def test_r2_vs_log_pr_without_trained_column_or_fit(layers, tmp_path):
     lay = layers.drop(columns="trained")
-    fig = figures.r2_vs_log_pr(lay, fits_table(lay, n_boot=N_BOOT).iloc[:0], n_boot=N_BOOT)
+    fig = figures.r2_vs_log_pr(lay, fits_table(lay, n_boot=N_BOOT).iloc[:0])
     assert len(panels(fig)) == 3
     check_png(fig, tmp_path / "nofit.png")
 
@@ -128,6 +147,12 @@ def test_theory_vs_empirical(layers, tmp_path):
     fig = figures.theory_vs_empirical(layers)
     assert [ax.get_title() for ax in panels(fig)] == ["auditory", "it"]  # no theory: no panel
     check_png(fig, tmp_path / "theory_vs_empirical.png")
+    # without theory_r2_test: only the like-for-like pair (circles)
+    fig = figures.theory_vs_empirical(layers.drop(columns="theory_r2_test"))
+    labels = [t.get_text() for t in panels(fig)[0].get_legend().get_texts()]
+    assert any("empirical_r2_all" in t for t in labels)
+    assert not any("theory_r2_test" in t for t in labels)
+    check_png(fig, tmp_path / "theory_vs_empirical_no_test.png")
     fig = figures.theory_vs_empirical(layers[layers.study == "eb"].dropna(axis=1, how="all"))
     assert len(fig.axes) == 1
     check_png(fig, tmp_path / "empty.png", min_size=1000)
@@ -156,6 +181,6 @@ def test_many_studies_grid(tmp_path):
         [make_layers().assign(study=lambda d, k=k: d.study + str(k)) for k in range(2)],
         ignore_index=True,
     )
-    fig = figures.r2_vs_log_pr(lay, fits_table(lay, n_boot=20), n_boot=20)
+    fig = figures.r2_vs_log_pr(lay, fits_table(lay, n_boot=20))
     assert len(panels(fig)) == 6  # 4 + 2 in a 2×4 grid, empty slots removed
     check_png(fig, tmp_path / "grid.png")

@@ -1,5 +1,7 @@
-"""Unit tests of predictivity.aggregate.fits against statsmodels / numpy / scipy computed directly."""
+"""Unit tests of predictivity.aggregate.fits and .inference against statsmodels / numpy / scipy
+computed directly."""
 
+import itertools
 import warnings
 
 import numpy as np
@@ -17,20 +19,28 @@ from predictivity.aggregate.fits import (
     fit_pooled,
     fit_study,
     fits_table,
+    pooled_bootstrap_slopes,
     theory_variance_explained,
+)
+from predictivity.aggregate.inference import (
+    bootstrap_interval,
+    diagonal_free,
+    equal_slopes_test,
+    mixed_slope,
 )
 
 N_BOOT = 200
 
 
-def make_study(study, n_models, n_layers, slope, seed, table=False):
+def make_study(study, n_models, n_layers, slope, seed, table=False, slope_sd=0.0):
     rng = np.random.default_rng(seed)
     rows = []
     for m in range(n_models):
         offset = rng.normal(0, 0.05)
+        own = slope + (rng.normal(0, slope_sd) if slope_sd else 0.0)
         x = np.sort(rng.uniform(0.5, 4.0, n_layers))
         for i, xi in enumerate(x):
-            y = 0.1 + offset + slope * xi + rng.normal(0, 0.03)
+            y = 0.1 + offset + own * xi + rng.normal(0, 0.03)
             row = dict(
                 study=study,
                 model=f"m{m}",
@@ -70,11 +80,12 @@ def test_point_fit_matches_numpy_and_scipy(layers):
         f = fit_study(g, metric, n_boot=N_BOOT, seed=0)
         slope, intercept = np.polyfit(g.log_pr, g[metric], 1)
         r, _ = scipy.stats.pearsonr(g.log_pr, g[metric])
-        assert f["slope"] == pytest.approx(slope, rel=1e-10)
-        assert f["intercept"] == pytest.approx(intercept, rel=1e-10)
+        assert f["ols_slope"] == pytest.approx(slope, rel=1e-10)
+        assert f["ols_intercept"] == pytest.approx(intercept, rel=1e-10)
         assert f["pearson_r"] == pytest.approx(r, rel=1e-10)
         assert f["r2"] == pytest.approx(r**2, rel=1e-10)
-        assert f["n"] == len(g) and f["n_models"] == 3
+        assert f["n"] == len(g) and f["n_models"] == 3 and f["few_networks"]
+        assert f["inference"] in ("mixed", "bootstrap")
         assert f["slope_ci_low"] <= f["slope"] <= f["slope_ci_high"]
 
 
@@ -84,16 +95,20 @@ def test_nan_rows_are_dropped(layers):
     f = fit_study(g, "r2", n_boot=N_BOOT)
     ok = g.r2.notna()
     assert f["n"] == ok.sum()
-    assert f["slope"] == pytest.approx(np.polyfit(g.log_pr[ok], g.r2[ok], 1)[0])
+    assert f["ols_slope"] == pytest.approx(np.polyfit(g.log_pr[ok], g.r2[ok], 1)[0])
 
 
 def test_ci_reproducible_under_seed():
-    g = make_study("many", 8, 6, 0.05, 4)  # enough models for the CI to depend on the draws
+    g = make_study("two", 2, 6, 0.05, 4)  # 2 networks: the bootstrap fallback, seed-dependent
     a = fit_study(g, "r2", n_boot=N_BOOT, seed=0)
     b = fit_study(g, "r2", n_boot=N_BOOT, seed=0)
     c = fit_study(g, "r2", n_boot=N_BOOT, seed=1)
+    assert a["inference"] == "bootstrap" and "2 network" in a["inference_note"]
     assert (a["slope_ci_low"], a["slope_ci_high"]) == (b["slope_ci_low"], b["slope_ci_high"])
     assert (a["slope_ci_low"], a["slope_ci_high"]) != (c["slope_ci_low"], c["slope_ci_high"])
+    many = make_study("many", 8, 6, 0.05, 4, slope_sd=0.02)  # mixed: independent of the seed
+    a, c = (fit_study(many, "r2", n_boot=N_BOOT, seed=k) for k in (0, 1))
+    assert a["inference"] == "mixed" and a == c and not a["few_networks"]
 
 
 def test_bootstrap_follows_documented_algorithm(layers):
@@ -109,9 +124,71 @@ def test_bootstrap_follows_documented_algorithm(layers):
     a, b = bootstrap_lines(g, "r2", n_boot=50, seed=7)
     np.testing.assert_allclose(b, expected[:, 0], rtol=1e-8)
     np.testing.assert_allclose(a, expected[:, 1], rtol=1e-8)
+
+
+def test_bootstrap_fallback_interval_is_t_with_small_sample_factor(layers):
+    """With 2 networks: slope = OLS, interval = slope ± t(G−1)·√(G/(G−1))·sd(replicates)."""
+    g = layers[layers.study == "beta"]
     f = fit_study(g, "r2", n_boot=50, seed=7)
-    assert f["slope_ci_low"] == pytest.approx(np.percentile(expected[:, 0], 2.5))
-    assert f["slope_ci_high"] == pytest.approx(np.percentile(expected[:, 0], 97.5))
+    _, reps = bootstrap_lines(g, "r2", n_boot=50, seed=7)
+    se = np.std(reps[np.isfinite(reps)], ddof=1) * np.sqrt(2 / 1)
+    q = scipy.stats.t.ppf(0.975, 1)
+    assert f["inference"] == "bootstrap" and f["slope_df"] == 1
+    assert f["slope"] == f["ols_slope"] == pytest.approx(np.polyfit(g.log_pr, g.r2, 1)[0])
+    assert f["slope_se"] == pytest.approx(se)
+    assert f["slope_ci_low"] == pytest.approx(f["slope"] - q * se)
+    assert f["slope_ci_high"] == pytest.approx(f["slope"] + q * se)
+    assert np.isnan(bootstrap_interval(0.1, np.array([0.1, np.nan]), 1, 2)["ci_low"])
+
+
+def _mixed_direct(d, strata=None):
+    """statsmodels MixedLM called directly on the documented standardised design."""
+    d = d.assign(
+        xs=(d.log_pr - d.log_pr.mean()) / d.log_pr.std(ddof=0),
+        ys=(d.r2 - d.r2.mean()) / d.r2.std(ddof=0),
+    )
+    formula = "ys ~ xs" if strata is None else "ys ~ 0 + C(study) + xs"
+    groups = d.model if strata is None else d.study + "/" + d.model
+    k_fe = 2 if strata is None else d.study.nunique() + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "may be on the boundary": fitted all the same
+        res = smf.mixedlm(formula, d, groups=groups, re_formula="~xs").fit(
+            reml=True, method=["lbfgs"], free=diagonal_free(k_fe)
+        )
+    k = d.r2.std(ddof=0) / d.log_pr.std(ddof=0)
+    return res, res.fe_params["xs"] * k, res.bse_fe["xs"] * k
+
+
+def test_mixed_model_matches_statsmodels():
+    g = make_study("many", 8, 6, 0.05, 4, slope_sd=0.02)
+    f = fit_study(g, "r2", n_boot=N_BOOT)
+    res, slope, se = _mixed_direct(g)
+    assert res.converged and f["inference"] == "mixed"
+    assert f["slope"] == pytest.approx(slope, rel=1e-6)
+    assert f["slope_se"] == pytest.approx(se, rel=1e-6)
+    q = scipy.stats.t.ppf(0.975, 8 - 1)
+    assert f["slope_df"] == 7
+    assert f["slope_ci_low"] == pytest.approx(slope - q * se, rel=1e-6)
+    assert f["slope_ci_high"] == pytest.approx(slope + q * se, rel=1e-6)
+    # intercept in the original units: ȳ + s_y·β₀ − slope·x̄
+    b0 = res.fe_params["Intercept"] * g.r2.std(ddof=0)
+    assert f["intercept"] == pytest.approx(g.r2.mean() + b0 - slope * g.log_pr.mean(), rel=1e-6)
+    # the OLS line and correlation stay beside it
+    assert f["ols_slope"] == pytest.approx(np.polyfit(g.log_pr, g.r2, 1)[0])
+
+
+def test_mixed_model_failures_are_reported_not_raised():
+    x = np.r_[np.arange(4.0), np.arange(4.0)]
+    assert not mixed_slope(x, x, np.array(["a"] * 4 + ["b"] * 4))["ok"]  # 2 networks
+    flat = mixed_slope(x, np.ones(8), np.repeat(["a", "b", "c", "d"], 2))
+    assert not flat["ok"] and "spread" in flat["reason"]
+    three = mixed_slope(
+        np.tile(np.arange(3.0), 3),
+        np.arange(9.0),
+        np.repeat(["a", "b", "c"], 3),
+        np.array(["s"] * 3 + ["t"] * 3 + ["u"] * 3),
+    )
+    assert not three["ok"] and "studies" in three["reason"]
 
 
 def test_bootstrap_resamples_models_not_layers():
@@ -126,7 +203,8 @@ def test_bootstrap_resamples_models_not_layers():
     assert np.all(np.isin(np.round(slopes, 9), [1.0, 2.0, 3.0]))
     assert set(np.round(slopes, 9)) == {1.0, 2.0, 3.0}
     f = fit_study(df, "r2", n_boot=N_BOOT, seed=0)
-    assert f["slope_ci_low"] == pytest.approx(1.0) and f["slope_ci_high"] == pytest.approx(3.0)
+    se = np.std(slopes, ddof=1) * np.sqrt(2)
+    assert f["slope_ci_low"] == pytest.approx(2.0 - scipy.stats.t.ppf(0.975, 1) * se)
     # a single model: the layers are the units, so slopes vary continuously
     one = df[df.model == "B"].assign(r2=3 * x + np.array([0.1, -0.2, 0.05, 0.3, -0.1]))
     _, slopes = bootstrap_lines(one, "r2", n_boot=N_BOOT, seed=0)
@@ -170,28 +248,105 @@ def test_theory_variance_explained(layers):
     assert np.isnan(theory_variance_explained(g.iloc[:2], "r2"))
 
 
+def _brute_force_equal_slopes_p(sub):
+    """Per-network polyfit slopes; p = share of all label permutations with T ≥ T_obs."""
+    nets = sub.groupby(["study", "model"]).apply(
+        lambda d: np.polyfit(d.log_pr, d.r2, 1)[0], include_groups=False
+    )
+    b = nets.to_numpy()
+    labels = nets.index.get_level_values("study").to_numpy()
+
+    def t(lab):
+        return sum((lab == s).sum() * (b[lab == s].mean() - b.mean()) ** 2 for s in set(lab))
+
+    t_obs = t(labels)
+    perms = [np.array(p) for p in itertools.permutations(labels)]
+    return np.mean([t(p) >= t_obs - 1e-12 for p in perms])
+
+
 def test_pooled_matches_statsmodels(layers):
     sub = layers[layers.study.isin(["alpha", "beta"])]
     f = fit_pooled(sub, "r2", n_boot=N_BOOT, seed=0)
     d = sub.rename(columns={"r2": "y", "log_pr": "x", "study": "s"})
     fe = smf.ols("y ~ x + C(s)", data=d).fit()
-    full = smf.ols("y ~ x * C(s)", data=d).fit()
-    fval, pval, _ = full.compare_f_test(fe)
-    assert f["slope"] == pytest.approx(fe.params["x"], rel=1e-10)
-    assert f["equal_slopes_f"] == pytest.approx(fval, rel=1e-8)
-    assert f["equal_slopes_p"] == pytest.approx(pval, rel=1e-8)
+    assert f["ols_slope"] == pytest.approx(fe.params["x"], rel=1e-10)
     # intercept: the mean over studies of the study intercepts
     b0 = fe.params["Intercept"]
-    assert f["intercept"] == pytest.approx(np.mean([b0, b0 + fe.params["C(s)[T.beta]"]]))
+    assert f["ols_intercept"] == pytest.approx(np.mean([b0, b0 + fe.params["C(s)[T.beta]"]]))
     xd = d.x - d.groupby("s").x.transform("mean")
     yd = d.y - d.groupby("s").y.transform("mean")
     r, _ = scipy.stats.pearsonr(xd, yd)
     assert f["pearson_r"] == pytest.approx(r) and f["r2"] == pytest.approx(r * r)
     assert f["n"] == len(sub) and f["n_models"] == 5
-    assert f["slope_ci_low"] < f["slope"] < f["slope_ci_high"]
+    # 5 networks in 2 studies: df = 3, flagged
+    assert f["few_networks"] and f["slope_ci_low"] < f["slope"] < f["slope_ci_high"]
+    # equal slopes: exact permutation test (5!/(3!·2!) = 10 relabellings) = brute force
+    assert f["equal_slopes_relabellings"] == 10
+    assert f["equal_slopes_p"] == pytest.approx(_brute_force_equal_slopes_p(sub))
     one = fit_pooled(layers[layers.study == "alpha"], "r2", n_boot=N_BOOT)
-    assert np.isnan(one["equal_slopes_f"]) and np.isnan(one["equal_slopes_p"])
-    assert one["slope"] == pytest.approx(fit_study(layers[layers.study == "alpha"], "r2")["slope"])
+    assert np.isnan(one["equal_slopes_p"]) and one["equal_slopes_relabellings"] == 0
+    ref = fit_study(layers[layers.study == "alpha"], "r2")
+    assert one["ols_slope"] == pytest.approx(ref["ols_slope"])
+
+
+def test_pooled_mixed_model_matches_statsmodels():
+    sub = pd.concat(
+        [
+            make_study("a", 5, 6, 0.05, 4, slope_sd=0.02),
+            make_study("b", 5, 6, 0.05, 104, slope_sd=0.02),
+        ],
+        ignore_index=True,
+    )
+    f = fit_pooled(sub, "r2", n_boot=N_BOOT, seed=0)
+    res, slope, se = _mixed_direct(sub, strata="study")
+    assert res.converged and f["inference"] == "mixed" and f["slope_df"] == 10 - 2
+    assert f["slope"] == pytest.approx(slope, rel=1e-6)
+    assert f["slope_se"] == pytest.approx(se, rel=1e-6)
+    q = scipy.stats.t.ppf(0.975, 8)
+    assert f["slope_ci_high"] == pytest.approx(slope + q * se, rel=1e-6)
+    assert not f["few_networks"]
+
+
+def test_equal_slopes_test_exact_and_monte_carlo():
+    rng = np.random.default_rng(3)
+    rows = []
+    for s, k in (("s1", 0.0), ("s2", 0.0), ("s3", 0.3)):
+        for m in range(4):
+            x = np.arange(5.0)
+            y = (0.1 + k + rng.normal(0, 0.05)) * x + rng.normal(0, 0.02, 5)
+            rows += [dict(study=s, model=f"m{m}", log_pr=v, r2=w) for v, w in zip(x, y)]
+    d = pd.DataFrame(rows)
+    args = (d.log_pr.to_numpy(), d.r2.to_numpy(), (d.study + d.model).to_numpy(), d.study)
+    mc = equal_slopes_test(*args, n_perm=999, seed=0)
+    assert not mc["exact"] and mc["n_relabellings"] == 999
+    # study s3's networks are much steeper: only relabellings giving the same partition (6 of
+    # 34650) reach T_obs, so a Monte Carlo p is 1/1000 plus rare hits of those
+    assert 1 / 1000 <= mc["p"] <= 3 / 1000
+    assert equal_slopes_test(*args, n_perm=999, seed=0) == mc
+    # 12!/(4!)^3 = 34650 relabellings: exact when n_perm allows
+    ex = equal_slopes_test(*args, n_perm=40000)
+    assert ex["exact"] and ex["n_relabellings"] == 34650
+    b = d.groupby(["study", "model"]).apply(
+        lambda g: np.polyfit(g.log_pr, g.r2, 1)[0], include_groups=False
+    )
+    b = b.to_numpy()  # study-major: s1 m0..m3, s2 m0..m3, s3 m0..m3
+
+    def t(groups):
+        return sum(4 * (b[list(g)].mean() - b.mean()) ** 2 for g in groups)
+
+    t_obs = t([range(0, 4), range(4, 8), range(8, 12)])
+    ts = []
+    for g1 in itertools.combinations(range(12), 4):
+        rest = [i for i in range(12) if i not in g1]
+        for g2 in itertools.combinations(rest, 4):
+            ts.append(t([g1, g2, [i for i in rest if i not in g2]]))
+    assert len(ts) == 34650
+    assert ex["p"] == pytest.approx(np.mean(np.array(ts) >= t_obs - 1e-12))
+    assert ex["p"] < 0.01
+    # no slope differences at all → p = 1
+    same = d.assign(r2=d.log_pr * 0.2 + (d.model == "m1") * 0.3)
+    args = (same.log_pr, same.r2, (same.study + same.model), same.study)
+    assert equal_slopes_test(*args, n_perm=999)["p"] == pytest.approx(1.0)
 
 
 def test_pooled_bootstrap_resamples_models_within_studies():
@@ -216,9 +371,7 @@ def test_pooled_bootstrap_resamples_models_within_studies():
     s1 = np.array([1.0, 3.0])[idx1].mean(1)
     s2 = np.array([2.0, 6.0])[idx2].mean(1)
     expected = (s1 + s2) / 2
-    f = fit_pooled(df, "r2", n_boot=N_BOOT, seed=0)
-    assert f["slope_ci_low"] == pytest.approx(np.percentile(expected, 2.5))
-    assert f["slope_ci_high"] == pytest.approx(np.percentile(expected, 97.5))
+    np.testing.assert_allclose(pooled_bootstrap_slopes(df, "r2", n_boot=N_BOOT, seed=0), expected)
 
 
 def test_fits_table(layers):
@@ -237,7 +390,8 @@ def test_fits_table(layers):
     with pytest.warns(FitWarning):
         t = fits_table(table, n_boot=N_BOOT, seed=0)
     assert list(t.columns) == FITS_COLUMNS
-    keys = list(zip(t.scope, t.metric))
+    main = t[(t.subset == "all") & (t.pr_convention == "pr")]
+    keys = list(zip(main.scope, main.metric))
     assert keys == [
         ("alpha", "r2"),
         ("alpha", "pearson_r"),
@@ -249,21 +403,89 @@ def test_fits_table(layers):
         ("pooled", "r2"),
         ("pooled", "pearson_r"),
     ]
+    assert set(t.pr_convention) == {"pr"}  # the fixture has no other convention
+    # subsets: alpha's models are trained (m0), untrained (m1), unknown (m2)
+    alpha = list(dict.fromkeys(t[t.scope == "alpha"].subset))
+    assert alpha == [
+        "all",
+        "trained",
+        "untrained",
+        "without:m0",
+        "without:m1",
+        "without:m2",
+        "model:m0",
+        "model:m1",
+        "model:m2",
+    ]
+    assert list(dict.fromkeys(t[t.scope == "tiny"].subset)) == ["all", "model:m"]
+    pooled_subsets = list(dict.fromkeys(t[t.scope == "pooled"].subset))
+    assert pooled_subsets == [
+        "all",
+        "trained",
+        "untrained",
+        "without:alpha",
+        "without:beta",
+        "without:tiny",
+    ]
     tiny_rows = t[t.scope == "tiny"]
     assert tiny_rows.slope.isna().all() and (tiny_rows.n == 2).all()
-    pooled = t[(t.scope == "pooled") & (t.metric == "r2")].iloc[0]
+    pooled = main[(main.scope == "pooled") & (main.metric == "r2")].iloc[0]
     # tiny is left out of the pooled fit
     assert pooled.n == 6 * 3 + 5 * 2 and pooled.n_models == 5
     assert np.isfinite(pooled.equal_slopes_p) and np.isfinite(pooled.theory_r2_variance_explained)
-    g = t[t.scope == "gamma"].iloc[0]
+    g = main[main.scope == "gamma"].iloc[0]
     assert np.isnan(g.theory_r2_variance_explained) and g.n == 16 and g.n_models == 4
-    assert t[t.scope != "pooled"].equal_slopes_f.isna().all()
-    a = t[(t.scope == "alpha") & (t.metric == "r2")].iloc[0]
+    assert t[t.scope != "pooled"].equal_slopes_p.isna().all()
+    a = main[(main.scope == "alpha") & (main.metric == "r2")].iloc[0]
     ref = fit_study(layers[layers.study == "alpha"], "r2", n_boot=N_BOOT, seed=0)
     assert a.slope == pytest.approx(ref["slope"]) and a.slope_ci_low == ref["slope_ci_low"]
+    # subsets are the fits of those rows
+    al = layers[layers.study == "alpha"]
+    for subset, rows in (
+        ("trained", al[al.model == "m0"]),
+        ("without:m1", al[al.model != "m1"]),
+        ("model:m2", al[al.model == "m2"]),
+    ):
+        row = t[(t.scope == "alpha") & (t.subset == subset) & (t.metric == "r2")].iloc[0]
+        assert row.ols_slope == pytest.approx(np.polyfit(rows.log_pr, rows.r2, 1)[0])
+        assert row.n == len(rows) and row.n_models == rows.model.nunique()
+    one = t[t.subset.str.startswith("model:")]
+    assert (one.inference == "none").all() and one.slope_ci_low.isna().all()
+    assert (one.few_networks).all()
+    assert (t.few_networks == (t.n_models < 5))[t.scope != "pooled"].all()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         pd.testing.assert_frame_equal(t, fits_table(table, n_boot=N_BOOT, seed=0))
+
+
+def test_conventions_metrics_inputs_and_duplicates():
+    g = make_study("s", 3, 5, 0.05, 21)
+    rng = np.random.default_rng(0)
+    g["pr_uncentred"] = g.pr * rng.uniform(1.5, 3.0, len(g))
+    g["pr_double_centred"] = g.pr * rng.uniform(0.3, 0.9, len(g))
+    g["r2_mean"] = g.r2 + 0.01
+    g["is_input"] = g.layer == "l0"
+    # m1's l2 repeats m0's l2 (identical activations)
+    g["duplicate_of"] = pd.array([pd.NA] * len(g), dtype="string")
+    g.loc[(g.model == "m1") & (g.layer == "l2"), "duplicate_of"] = "m0/l2"
+    t = fits_table(g, n_boot=N_BOOT)
+    assert list(dict.fromkeys(t.pr_convention)) == ["pr", "pr_uncentred", "pr_double_centred"]
+    assert list(dict.fromkeys(t.metric)) == ["r2", "r2_mean", "pearson_r"]
+    fitted = g[~g.is_input & g.duplicate_of.isna()]
+    for conv in ("pr", "pr_uncentred", "pr_double_centred"):
+        row = t[(t.subset == "all") & (t.pr_convention == conv) & (t.metric == "r2")].iloc[0]
+        x = fitted.log_pr if conv == "pr" else np.log(fitted[conv])
+        assert row.ols_slope == pytest.approx(np.polyfit(x, fitted.r2, 1)[0])
+        assert row.n == 3 * 4 - 1
+    # without m0, m1's copy of the duplicated layer is used
+    row = t[(t.subset == "without:m0") & (t.pr_convention == "pr") & (t.metric == "r2")].iloc[0]
+    rows = g[~g.is_input & (g.model != "m0")]
+    assert row.n == len(rows) == 8
+    assert row.ols_slope == pytest.approx(np.polyfit(rows.log_pr, rows.r2, 1)[0])
+    # input layers included on request
+    t2 = fits_table(g, n_boot=N_BOOT, include_inputs=True)
+    row = t2[(t2.subset == "all") & (t2.pr_convention == "pr") & (t2.metric == "r2")].iloc[0]
+    assert row.n == 3 * 5 - 1
 
 
 def test_pooled_score_needs_two_table_studies(layers):
@@ -271,7 +493,7 @@ def test_pooled_score_needs_two_table_studies(layers):
     assert ("pooled", "score") not in set(zip(t.scope, t.metric))
     two = pd.concat([layers, make_study("delta", 2, 5, 0.04, 9, table=True)], ignore_index=True)
     t = fits_table(two, n_boot=N_BOOT)
-    row = t[(t.scope == "pooled") & (t.metric == "score")].iloc[0]
+    row = t[(t.scope == "pooled") & (t.metric == "score") & (t.subset == "all")].iloc[0]
     assert row.n == 16 + 10 and np.isfinite(row.equal_slopes_p)
     assert np.isnan(row.theory_r2_variance_explained)
 

@@ -74,7 +74,9 @@ def test_standardise_from_csv_and_parquet(table_file):
     assert pd.isna(t["mystery-net"])
     # the standardised rows feed the fits table as a `score` study
     fits = fits_table(out, n_boot=50)
-    assert list(fits.metric) == ["score"] and np.isfinite(fits.slope.iloc[0])
+    assert set(fits.metric) == {"score"} and set(fits.pr_convention) == {"pr"}
+    main = fits[fits.subset == "all"]
+    assert len(main) == 1 and np.isfinite(main.slope.iloc[0])
 
 
 def test_infer_trained():
@@ -157,6 +159,7 @@ def test_reference_elmoznino_bonner():
     assert out.trained.notna().all()
     assert (~out.trained).sum() == 8 + 16 + 5 + 5 + 6  # the five untrained architectures
     fits = fits_table(out, n_boot=50)
-    row = fits.iloc[0]
+    row = fits[fits.subset == "all"].iloc[0]
     assert row.metric == "score" and row.n == 552 and row.n_models == 45
     assert row.slope > 0 and row.pearson_r > 0.3  # the paper's positive ED–score relation
+    assert not row.few_networks and row.slope_ci_low > 0

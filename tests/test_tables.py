@@ -2,13 +2,16 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from predictivity.aggregate.tables import (
     LAYER_COLUMNS,
     benchmarks_table,
+    layers_table,
     model_layers,
     regression_summary,
 )
+from predictivity.errors import InputError
 
 
 def _reg():
@@ -51,9 +54,8 @@ def test_regression_summary_medians_and_pooled_r2():
         assert s.loc[layer, "alpha_edge_fraction"] == 0.2
 
 
-def test_model_layers_joins_theory_at_p_train_and_has_design_columns():
-    reg = _reg()
-    spec = pd.DataFrame(
+def _spec():
+    return pd.DataFrame(
         {
             "layer": ["a", "a", "b"],
             "rank": [1, 2, 1],
@@ -67,7 +69,10 @@ def test_model_layers_joins_theory_at_p_train_and_has_design_columns():
             "powerlaw_alpha": 1.0,
         }
     )
-    theory = pd.DataFrame(
+
+
+def _theory():
+    return pd.DataFrame(
         {
             "layer": ["a", "a", "b", "b"],
             "p": [10, 40, 10, 40],
@@ -80,6 +85,10 @@ def test_model_layers_joins_theory_at_p_train_and_has_design_columns():
             "d_em": 2.0,
         }
     )
+
+
+def test_model_layers_joins_theory_at_p_train_and_has_design_columns():
+    reg, spec, theory = _reg(), _spec(), _theory()
     out = model_layers("s", "m", reg, spec, theory, trained=False, n_targets_dropped=2)
     assert list(out.columns[: len(LAYER_COLUMNS)]) == LAYER_COLUMNS
     assert list(out["theory_r2"]) == [0.4, 0.30000000000000004]
@@ -87,6 +96,42 @@ def test_model_layers_joins_theory_at_p_train_and_has_design_columns():
     assert np.allclose(out["log_pr"], np.log([1.8, 1.0]))
     assert list(out["n_units"]) == [7, 9] and (out["n_targets_dropped"] == 2).all()
     assert not out["trained"].any()
+    assert list(out["theory_r2_test"]) == pytest.approx([0.2, 0.15])
+    assert not out["is_input"].any()
+
+
+def test_model_layers_without_theory_r2_test():
+    out = model_layers("s", "m", _reg(), _spec(), _theory().drop(columns="eg_test_theory"))
+    assert "theory_r2_test" not in out.columns
+    assert list(out.columns[: len(LAYER_COLUMNS) - 1]) == [
+        c for c in LAYER_COLUMNS if c != "theory_r2_test"
+    ]
+
+
+def test_input_layers_marked_and_checked():
+    out = model_layers("s", "m", _reg(), _spec(), _theory(), input_layers=["a"])
+    assert list(out["is_input"]) == [True, False]
+    with pytest.raises(InputError, match=r"studies\.s\.input_layers\.m.*'zz'"):
+        model_layers(
+            "s", "m", _reg(), _spec(), _theory(), input_layers=["zz"],
+            input_layers_key="studies.s.input_layers.m",
+        )  # fmt: skip
+
+
+def test_identical_layers_are_marked_within_a_study():
+    a = model_layers("s", "trained", _reg(), _spec(), _theory(), input_layers=["a"])
+    b = model_layers("s", "untrained", _reg(), _spec(), _theory(), input_layers=["a"])
+    # the twin's layer b differs in one bit of pr_double_centred: not a duplicate
+    b.loc[b.layer == "b", "pr_double_centred"] = np.nextafter(1.0, 2.0)
+    c = model_layers("t", "other", _reg(), _spec(), _theory())  # another study: never
+    t = layers_table([a, b, c])
+    assert list(t["duplicate_of"].fillna("")) == ["", "", "trained/a", "", "", ""]
+    assert list(t.columns[-2:]) == ["is_input", "duplicate_of"]
+    # existing columns are untouched by the new ones
+    pd.testing.assert_frame_equal(
+        t.drop(columns=["is_input", "duplicate_of"]),
+        pd.concat([a, b, c], ignore_index=True).drop(columns="is_input"),
+    )
 
 
 def test_benchmarks_table_parses_paths_and_sorts():

@@ -1,4 +1,5 @@
-# Stage 8 — per-study and pooled fits of layer score on log PR: results/tables/fits.parquet
+# Stage 8 — per-study, per-subset and pooled fits of layer score on log PR (mixed model, cluster
+# bootstrap fallback, permutation test of equal slopes): results/tables/fits.parquet
 # (with CSV and HTML previews for the report). `table` studies enter here.
 
 

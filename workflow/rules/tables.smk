@@ -40,6 +40,7 @@ rule layers_table:
                 "model": m,
                 "trained": is_trained(s, m),
                 "folds": regression_options(s)["folds"],
+                "input_layers": input_layers(s, m),
             }
             for s in computed_studies()
             for m in models_of(s)

@@ -1,4 +1,4 @@
-"""Figures of the report (DESIGN §4: ``results/figures/``). Each function returns a matplotlib
+"""Figures of the report (``results/figures/``). Each function returns a matplotlib
 :class:`~matplotlib.figure.Figure` with **one panel (axes) per study** — plus, where noted, one
 colorbar axes — and never shows or saves it; the calling script saves it.
 
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from predictivity.aggregate.fits import bootstrap_lines, study_metrics
+from predictivity.aggregate.fits import study_metrics, training_status
 
 MARKERS = {"trained": "o", "untrained": "X", "unknown": "s"}
 METRIC_LABEL = {
@@ -66,22 +66,6 @@ def _studies(df: pd.DataFrame) -> list[str]:
     return sorted(df["study"].astype(str).unique())
 
 
-def training_status(layers: pd.DataFrame) -> pd.Series:
-    """``trained`` / ``untrained`` / ``unknown`` per row, from the (optional) ``trained`` column."""
-    if "trained" not in layers.columns:
-        return pd.Series("unknown", index=layers.index)
-
-    def one(v):
-        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-            return "unknown"
-        if isinstance(v, str):
-            v = v.strip().lower()
-            return {"true": "trained", "false": "untrained"}.get(v, "unknown")
-        return "trained" if bool(v) else "untrained"
-
-    return layers["trained"].astype(object).map(one)
-
-
 def _model_colours(models) -> dict:
     models = list(models)
     pal = sns.color_palette("tab10" if len(models) <= 10 else "husl", len(models))
@@ -89,31 +73,50 @@ def _model_colours(models) -> dict:
 
 
 def _fit_row(fits: pd.DataFrame | None, study: str, metric: str):
+    """The fit drawn in a study's panel: scope = study, subset ``all``, convention ``pr``."""
     if fits is None or len(fits) == 0:
         return None
-    r = fits[(fits["scope"].astype(str) == study) & (fits["metric"].astype(str) == metric)]
+    sel = (fits["scope"].astype(str) == study) & (fits["metric"].astype(str) == metric)
+    if "subset" in fits.columns:
+        sel &= fits["subset"].astype(str) == "all"
+    if "pr_convention" in fits.columns:
+        sel &= fits["pr_convention"].astype(str) == "pr"
+    r = fits[sel]
     return None if r.empty else r.iloc[0]
 
 
-def r2_vs_log_pr(
-    layers: pd.DataFrame, fits: pd.DataFrame, n_boot: int = 1000, seed: int = 0
-) -> Figure:
+def _not_fitted(layers: pd.DataFrame, include_inputs: bool) -> pd.Series:
+    """Rows the fits leave out: input layers (unless included) and repeated identical layers."""
+    out = pd.Series(False, index=layers.index)
+    if "is_input" in layers.columns and not include_inputs:
+        out |= layers["is_input"].astype("boolean").fillna(False).astype(bool)
+    if "duplicate_of" in layers.columns:
+        out |= layers["duplicate_of"].notna()
+    return out
+
+
+def r2_vs_log_pr(layers: pd.DataFrame, fits: pd.DataFrame, include_inputs: bool = False) -> Figure:
     """Layer score vs participation ratio, one panel per study (the paper's Fig. 2 layout).
 
     x: PR on a log axis; y: ``r2`` (computed studies) or ``score`` (``table`` studies).
     Points are coloured by model and shaped by training status (``trained`` column: o trained,
-    X untrained, square unknown). The line is the study's OLS fit from ``fits`` (scope = study,
-    metric as plotted); the band is the pointwise 2.5–97.5 % range of the bootstrap lines
-    (:func:`predictivity.aggregate.fits.bootstrap_lines`, same resampling of models and same ``seed`` as
-    the fits table's slope CI, so with equal ``n_boot`` the band and the CI come from the same
-    replicates). The panel states r, the slope per e-fold of PR with its CI, and n.
+    X untrained, square unknown); hollow points are layers the fits leave out (input layers
+    unless ``include_inputs``, and repeats of an identical layer). The line is the study's fit
+    from ``fits`` (scope = study, subset ``all``, convention ``pr``, metric as plotted: the mixed
+    model's fixed effects, or least squares where ``inference`` says so). The shaded wedge is
+    the slope's 95 % interval: the lines through the fit at the mean ln PR of the fitted layers
+    with the interval's two slopes (no band is drawn for the intercept, whose interval was not
+    calibrated). A fit on fewer than 5 networks (``few_networks``) is drawn dashed and its
+    panel says so. The panel states the layer-level r, the slope with its interval and method,
+    and the numbers of layers and networks.
     """
     studies = _studies(layers) if len(layers) else []
     if not studies:
         return _empty("no layers to plot")
     fig, axes = _panels(len(studies))
     status = training_status(layers)
-    seen_status = set()
+    left_out = _not_fitted(layers, include_inputs)
+    seen_status, seen_hollow = set(), False
     for ax, study in zip(axes, studies):
         g = layers[layers["study"].astype(str) == study]
         metric = study_metrics(g)[0]
@@ -123,36 +126,58 @@ def r2_vs_log_pr(
         models = list(pd.unique(g.loc[ok, "model"].astype(str)))
         colours = _model_colours(models)
         st = status.loc[g.index]
+        out = left_out.loc[g.index]
         for m in models:
             for s, marker in MARKERS.items():
-                sel = ok & (g["model"].astype(str) == m) & (st == s)
-                if sel.any():
+                for hollow in (False, True):
+                    sel = ok & (g["model"].astype(str) == m) & (st == s) & (out == hollow)
+                    if not sel.any():
+                        continue
                     seen_status.add(s)
+                    seen_hollow |= hollow
                     ax.scatter(
                         pr[sel],
                         y[sel],
-                        color=colours[m],
                         marker=marker,
                         s=28,
                         alpha=0.85,
-                        edgecolor="none",
+                        facecolor="none" if hollow else colours[m],
+                        edgecolor=colours[m] if hollow else "none",
+                        linewidth=1.0,
                         label=m,
                         zorder=3,
                     )
         row = _fit_row(fits, study, metric)
         if row is not None and np.isfinite(row["slope"]):
-            x = np.linspace(np.log(pr[ok].min()), np.log(pr[ok].max()), 100)
-            ax.plot(np.exp(x), row["intercept"] + row["slope"] * x, color="k", lw=1.5, zorder=4)
-            a, b = bootstrap_lines(g, metric, n_boot=n_boot, seed=seed)
-            fin = np.isfinite(a) & np.isfinite(b)
-            if fin.sum() >= 2:
-                lines = a[fin, None] + b[fin, None] * x[None, :]
-                lo, hi = np.percentile(lines, [2.5, 97.5], axis=0)
-                ax.fill_between(np.exp(x), lo, hi, color="k", alpha=0.15, lw=0, zorder=2)
+            fitted = ok & ~out
+            lx = np.log(pr[fitted] if fitted.any() else pr[ok])
+            x = np.linspace(lx.min(), lx.max(), 100)
+            few = bool(row.get("few_networks", False))
+            ax.plot(
+                np.exp(x),
+                row["intercept"] + row["slope"] * x,
+                color="k",
+                lw=1.5,
+                ls="--" if few else "-",
+                zorder=4,
+            )
+            lo_s, hi_s = row.get("slope_ci_low", np.nan), row.get("slope_ci_high", np.nan)
+            if np.isfinite(lo_s) and np.isfinite(hi_s):
+                x0 = float(lx.mean())
+                y0 = row["intercept"] + row["slope"] * x0
+                a, b = y0 + lo_s * (x - x0), y0 + hi_s * (x - x0)
+                ax.fill_between(
+                    np.exp(x), np.minimum(a, b), np.maximum(a, b), color="k", alpha=0.15, lw=0
+                )
+                ci = f" [{lo_s:.3f}, {hi_s:.3f}]"
+            else:
+                ci = " (no interval)"
+            method = row.get("inference", "")
             txt = (
-                f"r = {row['pearson_r']:.2f}\nslope = {row['slope']:.3f} "
-                f"[{row['slope_ci_low']:.3f}, {row['slope_ci_high']:.3f}]\n"
-                f"n = {int(row['n'])} layers, {int(row['n_models'])} models"
+                f"r = {row['pearson_r']:.2f} (layers)\nslope = {row['slope']:.3f}{ci}"
+                + (f" {method}" if method and method != "none" else "")
+                + f"\nn = {int(row['n'])} layers, {int(row['n_models'])} networks"
+                + ("\nfewer than 5 networks" if few else "")
             )
         else:
             txt = f"no fit ({int(ok.sum())} layers)"
@@ -178,6 +203,10 @@ def r2_vs_log_pr(
         for s in MARKERS
         if s in seen_status
     ]
+    if seen_hollow:
+        handles.append(
+            Line2D([], [], ls="", marker="o", mfc="none", color="grey", label="not in the fit")
+        )
     if handles:
         fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False)
     return fig
@@ -197,10 +226,10 @@ def _has(df: pd.DataFrame, col: str) -> bool:
 def theory_vs_empirical(layers: pd.DataFrame) -> Figure:
     """Per study, each layer's empirical score against the theory's prediction, identity line.
 
-    Two matched pairs are plotted where present (DESIGN §3.3): circles ``empirical_r2_all`` vs
-    ``theory_r2`` (both 1 − error over all P stimuli, at p_train: the like-for-like comparison)
-    and triangles ``r2_pooled`` vs ``theory_r2_test`` (held-out error; the theory is biased low
-    here). If neither empirical column is present, ``r2`` vs ``theory_r2`` is plotted instead.
+    Two matched pairs are plotted where present (docs/design.md#theory): circles
+    ``empirical_r2_all`` vs ``theory_r2`` (both 1 − error over all P stimuli, at p_train: the
+    like-for-like comparison) and, only when the layers table has a ``theory_r2_test`` column,
+    triangles ``r2_pooled`` vs ``theory_r2_test`` (held-out error). If neither empirical column is present, ``r2`` vs ``theory_r2`` is plotted instead.
     Colours are models. Studies without ``theory_r2`` (e.g. ``table`` studies) get no panel.
     The panel states the Spearman rank correlation of the first pair (the theory must get the
     ordering of layers right).

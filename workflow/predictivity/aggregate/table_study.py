@@ -10,9 +10,10 @@ Config shape::
         filter: {<col>: <value>}                                        # optional row filter
 
 The script reads the file (CSV or Parquet) and calls :func:`standardise_table`, which returns
-rows in the shape of the layers table (DESIGN §4) so that :mod:`predictivity.aggregate.fits` and the
-figures treat them like a computed study, with the score in ``score`` (``r2`` and ``pearson_r``
-are NaN and there are no theory columns).
+rows in the shape of the layers table (docs/design.md#tables) so that
+:mod:`predictivity.aggregate.fits` and the figures treat them like a computed study, with the
+score in ``score`` (``r2`` and ``pearson_r`` are NaN and there are no theory columns). Their only
+PR convention is the table's own ``pr``, and no layer is an input layer or a duplicate.
 """
 
 from __future__ import annotations

@@ -1,13 +1,32 @@
-"""Stage 7: the per-layer table `results/tables/layers.parquet` (DESIGN §4).
+"""Stage 7: the per-layer table `results/tables/layers.parquet` (docs/design.md#tables).
 
 One row per study × model × layer, joining the regression (stage 5), spectra (stage 4) and
 theory (stage 6) outputs of that model. Pure: DataFrames in, DataFrame out.
+
+Two columns say which layers the fits use (:mod:`predictivity.aggregate.fits`):
+
+* ``is_input``: the layer is the network's input encoding of the stimulus rather than something
+  the network computes (Resemblyzer's ``mel``, the filter bank's ``cochleagram``, the MEC path
+  integrators' place-cell ``encoder``; for a precomputed study, the layers named in its
+  ``input_layers``). The workflow passes the names per model (``input_layers`` in
+  ``workflow/rules/common.smk``). Fits leave input layers out by default.
+* ``duplicate_of``: ``"{model}/{layer}"`` of the first earlier layer of the same study (table
+  order: models in config order, layers in layer order) whose activations are identical, else
+  missing. Identical activations are detected exactly: two layers of one study with
+  bit-identical ``pr``, ``pr_uncentred``, ``pr_double_centred``, ``n_units`` and
+  ``powerlaw_alpha``. The spectra stage computes these deterministically from the activations,
+  so identical activations (e.g. an input layer shared by a trained network and its untrained
+  twin) always give identical values; different activations giving five bit-identical numbers
+  would need identical Gram spectra, i.e. the same geometry, which ridge regression cannot tell
+  apart either. Fits count each such layer once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from predictivity.errors import InputError
 
 LAYER_COLUMNS = [
     "study",
@@ -82,22 +101,27 @@ def spectra_summary(spec: pd.DataFrame) -> pd.DataFrame:
 def theory_summary(theory: pd.DataFrame) -> pd.DataFrame:
     """Per layer, the stage-6 row at the 5-fold training size p_train (column at_p_train).
 
-    theory_r2 = 1 − E_g(p_train); theory_r2_test = 1 − E_test(p_train);
-    empirical_r2_all = 1 − empirical E_g(p_train) (DESIGN §3.3).
+    theory_r2 = 1 − E_g(p_train); theory_r2_test = 1 − E_test(p_train), only when the theory
+    table has ``eg_test_theory``; empirical_r2_all = 1 − empirical E_g(p_train)
+    (docs/design.md#theory).
     """
     t = theory[theory["at_p_train"]].drop_duplicates("layer")
-    return pd.DataFrame(
+    cols = {
+        "layer": t["layer"].to_numpy(),
+        "p_train": t["p"].to_numpy(),
+        "lambda_reg": t["lambda_reg"].to_numpy(),
+        "theory_r2": 1.0 - t["eg_theory"].to_numpy(),
+    }
+    if "eg_test_theory" in t.columns:
+        cols["theory_r2_test"] = 1.0 - t["eg_test_theory"].to_numpy()
+    cols.update(
         {
-            "layer": t["layer"].to_numpy(),
-            "p_train": t["p"].to_numpy(),
-            "lambda_reg": t["lambda_reg"].to_numpy(),
-            "theory_r2": 1.0 - t["eg_theory"].to_numpy(),
-            "theory_r2_test": 1.0 - t["eg_test_theory"].to_numpy(),
             "empirical_r2_all": 1.0 - t["eg_empirical"].to_numpy(),
             "r_em": t["r_em"].to_numpy(),
             "d_em": t["d_em"].to_numpy(),
         }
     )
+    return pd.DataFrame(cols)
 
 
 def model_layers(
@@ -108,8 +132,14 @@ def model_layers(
     theory: pd.DataFrame,
     trained=None,
     n_targets_dropped: int = 0,
+    input_layers=(),
+    input_layers_key: str = "input_layers",
 ) -> pd.DataFrame:
-    """Join one model's stage 4–6 outputs into layer rows."""
+    """Join one model's stage 4–6 outputs into layer rows.
+
+    ``input_layers``: names of the model's input layers (``is_input`` true); a name that is not
+    one of the model's layers raises :class:`InputError` naming ``input_layers_key``.
+    """
     df = regression_summary(reg)
     df = df.merge(spectra_summary(spec), on="layer", how="left", validate="one_to_one")
     df = df.merge(theory_summary(theory), on="layer", how="left", validate="one_to_one")
@@ -118,20 +148,56 @@ def model_layers(
     df["log_pr"] = np.log(df["pr"])
     df["trained"] = pd.array([trained] * len(df), dtype="boolean")
     df["n_targets_dropped"] = int(n_targets_dropped)
+    names = [str(v) for v in (input_layers or ())]
+    unknown = sorted(set(names) - set(df["layer"].astype(str)))
+    if unknown:
+        raise InputError(
+            input_layers_key,
+            f"names layer(s) {', '.join(map(repr, unknown))} that model {model!r} of study "
+            f"{study!r} does not have (its layers: {', '.join(df['layer'].astype(str))}).",
+            "list only the model's own layer names (the array names of its .npz).",
+        )
+    df["is_input"] = df["layer"].astype(str).isin(names).to_numpy()
+    first = [c for c in LAYER_COLUMNS if c in df.columns]
     rest = [c for c in df.columns if c not in LAYER_COLUMNS]
-    return df[LAYER_COLUMNS + rest].sort_values("layer_index").reset_index(drop=True)
+    return df[first + rest].sort_values("layer_index").reset_index(drop=True)
+
+
+#: The columns whose bit-identity within a study marks identical activations (module docstring).
+IDENTITY_COLUMNS = ("pr", "pr_uncentred", "pr_double_centred", "n_units", "powerlaw_alpha")
+
+
+def duplicate_of(table: pd.DataFrame) -> pd.Series:
+    """Per row, ``"{model}/{layer}"`` of the first earlier row of its study with identical
+    :data:`IDENTITY_COLUMNS` (compared exactly, NaN equal to NaN), else missing (module
+    docstring). Rows lacking one of those columns are never duplicates."""
+    out = pd.Series(pd.NA, index=table.index, dtype="string")
+    if not len(table) or any(c not in table.columns for c in IDENTITY_COLUMNS):
+        return out
+    name = table["model"].astype(str) + "/" + table["layer"].astype(str)
+    key = table[["study", *IDENTITY_COLUMNS]].astype({"study": str})
+    first = key.groupby(list(key.columns), sort=False, dropna=False).cumcount() > 0
+    if first.any():
+        # the first row of each identity class names the class
+        cls = key.groupby(list(key.columns), sort=False, dropna=False).ngroup()
+        head = name.groupby(cls).transform("first")
+        out[first] = head[first].astype("string")
+    return out
 
 
 def layers_table(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate per-model layer rows (DESIGN §4 columns first); an empty table with those
-    columns when the config has no computed study (only `table` studies)."""
+    """Concatenate per-model layer rows (the layers-table columns first) and add
+    ``duplicate_of`` (:func:`duplicate_of`); an empty table with those columns when the config
+    has no computed study (only `table` studies)."""
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in LAYER_COLUMNS})
-    return pd.concat(parts, ignore_index=True)
+    table = pd.concat(parts, ignore_index=True)
+    table["duplicate_of"] = duplicate_of(table)
+    return table
 
 
 def benchmarks_table(records: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
-    """Summarise Snakemake ``benchmark:`` files into one table (issue: slow stages visible).
+    """Summarise Snakemake ``benchmark:`` files into one table, so that slow stages are visible.
 
     records : (relative path under benchmarks/, the file's DataFrame) pairs; the path's parts give
     ``stage`` and, where present, ``study`` and ``model`` (``benchmarks/<stage>/<study>/<model>.tsv``).
