@@ -26,7 +26,7 @@ def main(smk):
         "r2_vs_log_pr": figures.r2_vs_log_pr(
             layers,
             fits,
-            include_inputs=smk.params.options.get("include_input_layers", False),
+            include_inputs=smk.params.options["include_input_layers"],
         ),
         "theory_vs_empirical": figures.theory_vs_empirical(layers),
         "learning_curves": figures.learning_curves(

@@ -18,8 +18,8 @@ def main(smk):
         layers,
         n_boot=opts["n_boot"],
         seed=opts["seed"],
-        n_perm=opts.get("n_perm", 9999),
-        include_inputs=opts.get("include_input_layers", False),
+        n_perm=opts["n_perm"],
+        include_inputs=opts["include_input_layers"],
     )
     main_rows = fits[(fits["subset"] == "all") & (fits["pr_convention"] == "pr")]
     for row in main_rows.itertuples():

@@ -25,7 +25,7 @@ def main(smk):
                 pd.read_parquet(theory),
                 trained=entry["trained"],
                 n_targets_dropped=rec_by_study[entry["study"]],
-                input_layers=entry.get("input_layers", ()),
+                input_layers=entry["input_layers"],
                 input_layers_key=f"studies.{entry['study']}.input_layers.{entry['model']}",
             )
         )

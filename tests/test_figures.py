@@ -39,7 +39,6 @@ def make_layers():
                         pearson_r=np.sqrt(y),
                         r2_pooled=y + 0.01,
                         theory_r2=t,
-                        theory_r2_test=t - 0.1,
                         empirical_r2_all=t + 0.02,
                     )
                 rows.append(row)
@@ -147,12 +146,8 @@ def test_theory_vs_empirical(layers, tmp_path):
     fig = figures.theory_vs_empirical(layers)
     assert [ax.get_title() for ax in panels(fig)] == ["auditory", "it"]  # no theory: no panel
     check_png(fig, tmp_path / "theory_vs_empirical.png")
-    # without theory_r2_test: only the like-for-like pair (circles)
-    fig = figures.theory_vs_empirical(layers.drop(columns="theory_r2_test"))
     labels = [t.get_text() for t in panels(fig)[0].get_legend().get_texts()]
     assert any("empirical_r2_all" in t for t in labels)
-    assert not any("theory_r2_test" in t for t in labels)
-    check_png(fig, tmp_path / "theory_vs_empirical_no_test.png")
     fig = figures.theory_vs_empirical(layers[layers.study == "eb"].dropna(axis=1, how="all"))
     assert len(fig.axes) == 1
     check_png(fig, tmp_path / "empty.png", min_size=1000)

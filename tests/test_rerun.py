@@ -78,8 +78,12 @@ def test_a_nothing_changed_plans_no_job(done):
     assert "Nothing to be done" in proc.output
 
 
+# every per-(study, model) stage of a precomputed study
+PER_MODEL = {"activations_precomputed", "spectra", "regression", "theory", "metrics", "controls"}
+
+
 def _expect_one_model(jobs, model="m2"):
-    per_model = {"activations_precomputed", "spectra", "regression", "theory"}
+    per_model = PER_MODEL
     assert rules(jobs) == per_model | AGGREGATE, jobs
     for rule, wc in jobs:
         if rule in per_model:

@@ -79,7 +79,6 @@ def _theory():
             "at_p_train": [False, True, False, True],
             "lambda_reg": 0.1,
             "eg_theory": [0.9, 0.6, 0.8, 0.7],
-            "eg_test_theory": [0.95, 0.8, 0.9, 0.85],
             "eg_empirical": [0.88, 0.55, 0.79, 0.66],
             "r_em": 0.1,
             "d_em": 2.0,
@@ -96,16 +95,8 @@ def test_model_layers_joins_theory_at_p_train_and_has_design_columns():
     assert np.allclose(out["log_pr"], np.log([1.8, 1.0]))
     assert list(out["n_units"]) == [7, 9] and (out["n_targets_dropped"] == 2).all()
     assert not out["trained"].any()
-    assert list(out["theory_r2_test"]) == pytest.approx([0.2, 0.15])
+    assert "theory_r2_test" not in out.columns  # no held-out theory column (docs/design.md#theory)
     assert not out["is_input"].any()
-
-
-def test_model_layers_without_theory_r2_test():
-    out = model_layers("s", "m", _reg(), _spec(), _theory().drop(columns="eg_test_theory"))
-    assert "theory_r2_test" not in out.columns
-    assert list(out.columns[: len(LAYER_COLUMNS) - 1]) == [
-        c for c in LAYER_COLUMNS if c != "theory_r2_test"
-    ]
 
 
 def test_input_layers_marked_and_checked():

@@ -215,7 +215,6 @@ def r2_vs_log_pr(layers: pd.DataFrame, fits: pd.DataFrame, include_inputs: bool 
 #: (theory column, empirical column, label) pairs plotted by :func:`theory_vs_empirical`.
 THEORY_PAIRS = [
     ("theory_r2", "empirical_r2_all", "all P stimuli: 1−E_g vs empirical_r2_all", "o"),
-    ("theory_r2_test", "r2_pooled", "held-out: theory_r2_test vs r2_pooled", "^"),
 ]
 
 
@@ -226,10 +225,9 @@ def _has(df: pd.DataFrame, col: str) -> bool:
 def theory_vs_empirical(layers: pd.DataFrame) -> Figure:
     """Per study, each layer's empirical score against the theory's prediction, identity line.
 
-    Two matched pairs are plotted where present (docs/design.md#theory): circles
-    ``empirical_r2_all`` vs ``theory_r2`` (both 1 − error over all P stimuli, at p_train: the
-    like-for-like comparison) and, only when the layers table has a ``theory_r2_test`` column,
-    triangles ``r2_pooled`` vs ``theory_r2_test`` (held-out error). If neither empirical column is present, ``r2`` vs ``theory_r2`` is plotted instead.
+    The matched pair is plotted (docs/design.md#theory): ``empirical_r2_all`` vs ``theory_r2``
+    (both 1 − error over the training folds' stimuli at the same p: the like-for-like
+    comparison). If the empirical column is absent, ``r2`` vs ``theory_r2`` is plotted instead.
     Colours are models. Studies without ``theory_r2`` (e.g. ``table`` studies) get no panel.
     The panel states the Spearman rank correlation of the first pair (the theory must get the
     ordering of layers right).

@@ -48,7 +48,6 @@ LAYER_COLUMNS = [
     "r2_ceiled",
     "alpha_edge_fraction",
     "theory_r2",
-    "theory_r2_test",
     "empirical_r2_all",
 ]
 
@@ -101,9 +100,8 @@ def spectra_summary(spec: pd.DataFrame) -> pd.DataFrame:
 def theory_summary(theory: pd.DataFrame) -> pd.DataFrame:
     """Per layer, the stage-6 row at the 5-fold training size p_train (column at_p_train).
 
-    theory_r2 = 1 − E_g(p_train); theory_r2_test = 1 − E_test(p_train), only when the theory
-    table has ``eg_test_theory``; empirical_r2_all = 1 − empirical E_g(p_train)
-    (docs/design.md#theory).
+    theory_r2 = 1 − E_g(p_train) and empirical_r2_all = 1 − empirical E_g(p_train), the matched
+    pair over the same population (docs/design.md#theory).
     """
     t = theory[theory["at_p_train"]].drop_duplicates("layer")
     cols = {
@@ -112,8 +110,6 @@ def theory_summary(theory: pd.DataFrame) -> pd.DataFrame:
         "lambda_reg": t["lambda_reg"].to_numpy(),
         "theory_r2": 1.0 - t["eg_theory"].to_numpy(),
     }
-    if "eg_test_theory" in t.columns:
-        cols["theory_r2_test"] = 1.0 - t["eg_test_theory"].to_numpy()
     cols.update(
         {
             "empirical_r2_all": 1.0 - t["eg_empirical"].to_numpy(),
