@@ -70,3 +70,17 @@ def test_floor_formula():
     P, M, N = 800, 1000, 10
     expected = P * P * M + 2 * (9 * 400**3 + 20 * 2 * 400 * 400 * N)
     assert benchmark.regression_floor_flops(P, M, N, folds, 20) == expected
+
+
+def test_controls_benchmark_prints_ratios_at_a_small_size():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "predictivity.bench.controls", "--size", "120x60x8"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    assert "controls, 6 γ (reshaping only)" in out and "ratio" in out
