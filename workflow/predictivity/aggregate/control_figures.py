@@ -7,49 +7,16 @@ with pyplot (no global backend change, nothing to close).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from predictivity.aggregate.figures import _empty, _log_x, _panels
+from predictivity.aggregate.figures import _model_colours as _colours
 from predictivity.core.controls.summary import decomposition_shares
 
 __all__ = ["reshaping", "decomposition"]
-
-
-def _panels(n: int, width: float = 4.2, height: float = 3.6) -> tuple[Figure, list]:
-    n = max(n, 1)
-    ncols = min(n, 4)
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
-    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
-    for ax in axes[n:]:
-        fig.delaxes(ax)
-    return fig, axes[:n]
-
-
-def _empty(message: str) -> Figure:
-    fig, (ax,) = _panels(1)
-    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=ax.transAxes)
-    ax.set_axis_off()
-    return fig
-
-
-def _log_x(ax) -> None:
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _colours(models) -> dict:
-    models = list(models)
-    pal = sns.color_palette("tab10" if len(models) <= 10 else "husl", len(models))
-    return dict(zip(models, pal))
 
 
 def _text(ax, txt: str) -> None:
