@@ -1,8 +1,10 @@
-"""Stage 9: the four figures (PNG + SVG) in results/figures/."""
+"""Stage 9: the figures (PNG + SVG) in results/figures/."""
 
 import pandas as pd
 
-from predictivity.aggregate import figures
+from predictivity.aggregate import control_figures, figures, metric_figures
+from predictivity.aggregate.fits import fit_rows
+from predictivity.aggregate.mec_figures import mec_criteria_figure
 from predictivity.scripting import log, run
 
 
@@ -34,6 +36,28 @@ def main(smk):
         ),
         "spectra": figures.spectra(_concat(smk.input.spectra, smk.params.entries), layers),
     }
+    agreement = pd.read_parquet(smk.input.metric_agreement)
+    made["metric_agreement"] = metric_figures.metric_agreement_figure(agreement)
+    made["metrics_vs_log_pr"] = metric_figures.metrics_vs_log_pr(
+        layers,
+        agreement,
+        list(smk.params.metrics),
+        include_inputs=smk.params.options["include_input_layers"],
+    )
+    computed = pd.read_parquet(smk.input.layers)
+    made["reshaping"] = control_figures.reshaping(
+        computed, _concat(smk.input.controls, smk.params.entries)
+    )
+    # the layers the fits use, as in results/tables/decomposition.parquet
+    made["decomposition"] = control_figures.decomposition(
+        fit_rows(computed, include_inputs=smk.params.options["include_input_layers"])
+    )
+    if smk.input.mec_criteria:
+        made["mec_criteria"] = mec_criteria_figure(
+            layers, pd.read_parquet(smk.input.mec_criteria[0])
+        )
+    else:
+        made["mec_criteria"] = figures._empty("no mec study: no grid-cell criteria to compare")
     for name, fig in made.items():
         for ext in ("png", "svg"):
             fig.savefig(smk.output[f"{name}_{ext}"], dpi=150 if ext == "png" else None)

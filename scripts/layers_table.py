@@ -1,10 +1,29 @@
-"""Stage 7: join regression, spectra and theory of every model → results/tables/layers.parquet."""
+"""Stage 7: join regression, spectra, theory, metrics and controls of every model (and the
+grid-cell criteria of MEC layers) → results/tables/layers.parquet."""
 
 import pandas as pd
 
-from predictivity.aggregate.tables import layers_table, model_layers
+from predictivity.aggregate.tables import (
+    control_layer_columns,
+    join_layer_columns,
+    layers_table,
+    mec_layer_criteria,
+    metric_scores,
+    model_layers,
+)
 from predictivity.fileio import load_npz, save_parquet
 from predictivity.scripting import log, run
+
+
+def _concat(paths, entries):
+    """Per-model tables with ``study`` and ``model`` columns in front."""
+    frames = []
+    for path, entry in zip(paths, entries):
+        df = pd.read_parquet(path)
+        df.insert(0, "study", entry["study"])
+        df.insert(1, "model", entry["model"])
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def main(smk):
@@ -30,6 +49,16 @@ def main(smk):
             )
         )
     table = layers_table(parts)
+    if len(table):
+        metrics = _concat(smk.input.metrics, smk.params.entries)
+        if len(metrics):
+            table = join_layer_columns(table, metric_scores(metrics), "results/metrics")
+        controls = _concat(smk.input.controls, smk.params.entries)
+        profiles = _concat(smk.input.profiles, smk.params.entries)
+        for extra in control_layer_columns(controls, profiles):
+            table = join_layer_columns(table, extra, "results/controls")
+        for path in smk.input.mec_criteria:
+            table = join_layer_columns(table, mec_layer_criteria(pd.read_parquet(path)), path)
     log.info("%d layers from %d studies", len(table), table["study"].nunique())
     if len(table):
         for row in table[table["is_input"]].itertuples():

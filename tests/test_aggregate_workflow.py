@@ -1,10 +1,18 @@
 """The aggregate stages end to end: a `table` study beside a computed one, input layers and
 identical layers, the fits table's scopes and conventions, figures and the report."""
 
+import runpy
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_snakemake, write_study
+import scipy.stats
+import yaml
+from conftest import REPO, run_snakemake, write_study
+
+from predictivity.core.controls.summary import LAYER_CONTROL_COLUMNS, layer_control_columns
+from predictivity.scripting import mock_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -67,13 +75,161 @@ def test_table_study_enters_fits_figures_and_report(tmp_path):
     # without m1, m2's copy of L1 counts
     assert (toy[toy["subset"] == "without:m1"]["n"] == 2).all()
     assert set(fits["inference"]) <= {"mixed", "bootstrap", "none"}
-    for name in ("r2_vs_log_pr", "theory_vs_empirical", "learning_curves", "spectra"):
+    _check_metrics(work, layers)
+    _check_controls(work, layers, fits)
+    for name in (
+        "r2_vs_log_pr",
+        "theory_vs_empirical",
+        "learning_curves",
+        "spectra",
+        "metric_agreement",
+        "metrics_vs_log_pr",
+        "mec_criteria",  # no mec study: a placeholder
+        "reshaping",
+        "decomposition",
+    ):
         png = (work / f"results/figures/{name}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
         assert (work / f"results/figures/{name}.svg").stat().st_size > 1000
     report = run_snakemake(work, cfg, "--report", "results/report.html")
     html = work / "results/report.html"
     assert html.exists() and html.stat().st_size > 10000, report.output[-2000:]
+
+
+MEASURES = ["pls", "rsa", "cka", "procrustes", "cca"]
+
+
+def _check_metrics(work, layers):
+    """layers.parquet has one column per measure (its score) and metric_agreement.parquet the
+    rank agreement of r2, the measures and ln PR over the layers the fits use."""
+    for model in ("m1", "m2"):
+        long = pd.read_parquet(work / f"results/metrics/toy/{model}.parquet")
+        mine = layers[layers["model"] == model].set_index("layer")
+        for name in MEASURES:
+            score = long[long["metric"] == name].set_index("layer")["score"]
+            np.testing.assert_array_equal(mine[name], score.reindex(mine.index))
+    agreement = pd.read_parquet(work / "results/tables/metric_agreement.parquet")
+    fitted = layers[~layers["is_input"] & layers["duplicate_of"].isna()]
+    names = ["r2", *MEASURES, "log_pr"]
+    assert len(agreement) == len(names) * (len(names) - 1) // 2
+    for row in agreement.itertuples():
+        a, b = fitted[row.metric_a].to_numpy(), fitted[row.metric_b].to_numpy()
+        ok = np.isfinite(a) & np.isfinite(b)
+        assert row.n_layers == ok.sum() == 3 and row.n_models == 2
+        assert row.tau == pytest.approx(scipy.stats.kendalltau(a[ok], b[ok]).statistic)
+        if row.metric_b == "log_pr":
+            assert row.slope == pytest.approx(np.polyfit(b[ok], a[ok], 1)[0])
+    assert {"tau_boot_low", "tau_boot_high"} <= set(agreement.columns)
+
+
+def _check_controls(work, layers, fits):
+    """layers.parquet has the controls' per-layer columns and the decomposition; the
+    decomposition table's theory share is the fits table's (same layers)."""
+    frames = []
+    for model in ("m1", "m2"):
+        df = pd.read_parquet(work / f"results/controls/toy/{model}.parquet")
+        frames.append(df.assign(study="toy", model=model))
+    direct = layer_control_columns(pd.concat(frames, ignore_index=True))
+    got = layers.merge(direct, on=["study", "model", "layer"], suffixes=("", "_direct"))
+    assert len(got) == len(layers) == 6
+    for c in LAYER_CONTROL_COLUMNS:
+        np.testing.assert_array_equal(got[c], got[f"{c}_direct"])
+    # theory_r2_profile reproduces the theory stage's theory_r2 (docs/controls.md)
+    np.testing.assert_allclose(layers["theory_r2_profile"], layers["theory_r2"], rtol=1e-6)
+    assert layers[["theory_r2_spectrum_only", "theory_r2_alignment_only"]].notna().all(axis=None)
+    dec = pd.read_parquet(work / "results/tables/decomposition.parquet")
+    assert list(dec["scope"]) == ["toy"]
+    main = fits[
+        (fits.scope == "toy")
+        & (fits.subset == "all")
+        & (fits.pr_convention == "pr")
+        & (fits.metric == "r2")
+    ]
+    assert dec["theory_r2_variance_explained"].iloc[0] == pytest.approx(
+        main["theory_r2_variance_explained"].iloc[0]
+    )
+
+
+def _script_main(name):
+    return runpy.run_path(str(REPO / "scripts" / name))["main"]
+
+
+def test_mec_criteria_table_and_layer_columns(tmp_path):
+    """scripts/mec_criteria_table.py summarises per-unit tables; scripts/layers_table.py joins
+    fraction_grid and n_modules onto the matching layers (the recordings left out) and leaves
+    every other column as the workflow wrote it."""
+    work = tmp_path / "w"
+    cfg = write_study(work / "data", models=("m1",))
+    cfg["fits"] = {"n_boot": 20}
+    run_snakemake(work, cfg, "results/tables/layers.parquet")
+    units = {
+        "m1": pd.DataFrame(
+            {
+                "layer": ["L1", "L1", "L1", "L2"],
+                "gridness": [0.9, 0.8, 0.1, np.nan],
+                "gridness_corrected": [0.9, 0.8, 0.1, np.nan],
+                "spacing": [0.3, 0.6, 0.5, np.nan],
+                "gridness_threshold": 0.3,
+                "is_grid": pd.array([True, True, False, pd.NA], dtype="boolean"),
+                "module": pd.array([0, 1, pd.NA, pd.NA], dtype="Int64"),
+            }
+        ),
+        "recordings": pd.DataFrame(
+            {
+                "layer": ["cells"] * 2,
+                "gridness": [1.0, 1.2],
+                "gridness_corrected": [1.0, 1.2],
+                "spacing": [0.3, 0.42],
+                "gridness_threshold": 0.3,
+                "is_grid": pd.array([True, True], dtype="boolean"),
+                "module": pd.array([0, 0], dtype="Int64"),
+            }
+        ),
+    }
+    topo_cols = ["layer", "module", "h0", "h1", "h1_second", "h2", "betti_0", "betti_1"]
+    topology = pd.DataFrame(columns=[*topo_cols, "betti_2", "torus"])
+    paths = {}
+    for model, df in units.items():
+        paths[model] = (work / f"{model}.parquet", work / f"{model}.topology.parquet")
+        df.to_parquet(paths[model][0])
+        topology.to_parquet(paths[model][1])
+    summary_path = work / "mec_criteria.parquet"
+    _script_main("mec_criteria_table.py")(
+        SimpleNamespace(
+            input=SimpleNamespace(
+                units=[str(p[0]) for p in paths.values()],
+                topology=[str(p[1]) for p in paths.values()],
+            ),
+            params=SimpleNamespace(entries=[{"study": "toy", "model": m} for m in paths]),
+            output=[str(summary_path)],
+        )
+    )
+    summary = pd.read_parquet(summary_path)
+    assert list(zip(summary["model"], summary["layer"])) == [
+        ("m1", "L1"),
+        ("m1", "L2"),
+        ("recordings", "cells"),
+    ]
+    assert list(summary["n_modules"]) == [2, 0, 1]
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    smk = mock_snakemake("layers_table", configfiles=work / "config.yaml", workdir=work)
+    out = work / "layers_mec.parquet"
+    _script_main("layers_table.py")(
+        SimpleNamespace(
+            input=SimpleNamespace(
+                **{k: list(smk.input[k]) for k in smk.input.keys()}
+                | {"mec_criteria": [str(summary_path)]}
+            ),
+            params=smk.params,
+            output=[str(out)],
+        )
+    )
+    before = pd.read_parquet(work / "results/tables/layers.parquet")
+    after = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(after[before.columns], before)
+    assert list(after.columns) == [*before.columns, "fraction_grid", "n_modules"]
+    np.testing.assert_allclose(after["fraction_grid"], [np.nan, 2 / 3, np.nan])
+    assert after["n_modules"].tolist()[1:] == [2, 0] and pd.isna(after["n_modules"].iloc[0])
 
 
 def test_table_study_with_missing_column_fails_cleanly(tmp_path):

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from predictivity.aggregate import figures
+from predictivity.aggregate import figures, metric_figures
 from predictivity.aggregate.fits import fits_table
+from predictivity.aggregate.metric_agreement import metric_agreement
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N_BOOT = 200
@@ -179,3 +180,52 @@ def test_many_studies_grid(tmp_path):
     fig = figures.r2_vs_log_pr(lay, fits_table(lay, n_boot=20))
     assert len(panels(fig)) == 6  # 4 + 2 in a 2×4 grid, empty slots removed
     check_png(fig, tmp_path / "grid.png")
+
+
+def _with_metrics(layers):
+    rng = np.random.default_rng(3)
+    lay = layers[layers.study != "eb"].copy()
+    for name in ("pls", "rsa", "cka"):
+        lay[name] = lay["r2"] + rng.normal(0, 0.05, len(lay))
+    lay["is_input"] = lay["layer"] == "layer0"
+    return lay
+
+
+def test_metric_agreement_heatmap(layers, tmp_path):
+    lay = _with_metrics(layers)
+    agreement = metric_agreement(lay, ["pls", "rsa", "cka"], n_boot=50)
+    m = metric_figures.tau_matrix(agreement, "it")
+    assert list(m.index) == ["r2", "pls", "rsa", "cka", "log_pr"]
+    np.testing.assert_array_equal(m.to_numpy(), m.to_numpy().T)
+    row = agreement[(agreement.study == "it") & (agreement.metric_a == "pls")].iloc[-1]
+    assert row.metric_b == "log_pr" and m.loc["log_pr", "pls"] == row.tau
+    fig = metric_figures.metric_agreement_figure(agreement)
+    axes = panels(fig)
+    assert [ax.get_title().split("\n")[0] for ax in axes] == ["auditory", "it"]
+    assert len(fig.axes) == 3  # plus the shared colorbar
+    assert f"{row.tau:.2f}" in [t.get_text().split("\n")[0] for t in axes[1].texts]
+    check_png(fig, tmp_path / "metric_agreement.png")
+    empty = metric_figures.metric_agreement_figure(agreement.iloc[:0])
+    assert len(empty.axes) == 1
+    check_png(empty, tmp_path / "empty.png", min_size=1000)
+
+
+def test_metrics_vs_log_pr(layers, tmp_path):
+    lay = _with_metrics(layers)
+    agreement = metric_agreement(lay, ["pls", "rsa", "cka", "cca"], n_boot=0)
+    fig = metric_figures.metrics_vs_log_pr(lay, agreement, ["pls", "rsa", "cka", "cca"])
+    axes = panels(fig)
+    assert [ax.get_title() for ax in axes] == [
+        metric_figures.LABELS[m] for m in ("r2", "pls", "rsa", "cka")
+    ]  # cca absent from the table: no panel
+    assert all(ax.get_xscale() == "log" for ax in axes)
+    assert len(axes[1].get_lines()) == 2  # one line per study
+    # the drawn line has the table's slope
+    line = axes[1].get_lines()[1]
+    x, y = np.log(line.get_xdata()), line.get_ydata()
+    row = agreement[(agreement.study == "it") & (agreement.metric_a == "pls")].iloc[-1]
+    assert (y[-1] - y[0]) / (x[-1] - x[0]) == pytest.approx(row.slope)
+    assert f"it: r = {row.pearson_r:.2f}" in axes[1].texts[0].get_text()
+    check_png(fig, tmp_path / "metrics_vs_log_pr.png")
+    empty = metric_figures.metrics_vs_log_pr(lay[["study", "model", "layer", "pr"]], agreement, [])
+    assert len(empty.axes) == 1

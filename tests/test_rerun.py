@@ -28,7 +28,14 @@ from conftest import REPO, SNAKEFILE, run_snakemake, write_study
 pytestmark = pytest.mark.workflow
 
 MODELS = ("m1", "m2")
-AGGREGATE = {"layers_table", "fits", "figures", "benchmarks_table"}
+AGGREGATE = {
+    "layers_table",
+    "fits",
+    "figures",
+    "benchmarks_table",
+    "metric_agreement",
+    "decomposition_table",
+}
 UPSTREAM = {"stimuli_precomputed", "recordings_precomputed", "activations_precomputed"}
 
 
@@ -120,8 +127,9 @@ def test_c_regression_alphas_changed(done):
     cfg = copy.deepcopy(cfg)
     cfg["regression"]["alphas"] = [0.1, 1.0, 10.0, 100.0]
     jobs = dry_run(work, cfg)
-    assert rules(jobs) == {"regression", "theory"} | AGGREGATE, jobs
-    for stage in ("regression", "theory"):
+    # the controls score with the regression's alpha grid (docs/controls.md)
+    assert rules(jobs) == {"regression", "theory", "controls"} | AGGREGATE, jobs
+    for stage in ("regression", "theory", "controls"):
         assert sorted(wc["model"] for r, wc in jobs if r == stage) == list(MODELS)
 
 
@@ -140,7 +148,11 @@ def _repo_copy(dst: Path) -> Path:
 
 
 # module edited → the stages that must rerun (besides the tables, fits and figures after them)
-EDITS = {"core/theory.py": {"theory"}, "core/spectra.py": {"spectra", "theory"}}
+# (the controls stage imports both: core.controls.profiles uses the theory, scoring the spectra)
+EDITS = {
+    "core/theory.py": {"theory", "controls"},
+    "core/spectra.py": {"spectra", "theory", "controls"},
+}
 
 
 def test_d_edited_package_module_reruns_its_stages(done, tmp_path):
@@ -223,7 +235,9 @@ def test_d_ridge_solver_edit_reruns_regression_theory_and_tables_only(done, tmp_
     smk = _repo_smk(repo, work, done[1], tmp_path)
     _append(repo / "workflow/predictivity/core/ridge.py", "\n_EDITED = True\n")
     jobs = planned(smk("-n"))
-    assert {"regression", "theory"} <= rules(jobs) <= {"regression", "theory"} | AGGREGATE, jobs
+    # the metrics (folds) and controls (the solver) import core.ridge too
+    stages = {"regression", "theory", "controls", "metrics"}
+    assert stages <= rules(jobs) <= stages | AGGREGATE, jobs
     assert sorted(wc["model"] for r, wc in jobs if r == "regression") == list(MODELS)
 
 

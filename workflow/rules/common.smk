@@ -137,7 +137,17 @@ def per_model(pattern, study):
     return [pattern.format(study=study, model=m) for m in models_of(study)]
 
 
-FIGURES = ["r2_vs_log_pr", "theory_vs_empirical", "learning_curves", "spectra"]
+FIGURES = [
+    "r2_vs_log_pr",
+    "theory_vs_empirical",
+    "learning_curves",
+    "spectra",
+    "metric_agreement",
+    "metrics_vs_log_pr",
+    "mec_criteria",
+    "reshaping",
+    "decomposition",
+]
 
 
 def table_study_files():
@@ -154,6 +164,9 @@ def final_targets():
         "results/tables/fits.parquet",
         *expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "svg"]),
         "results/tables/benchmarks.parquet",
+        "results/tables/metric_agreement.parquet",
+        "results/tables/decomposition.parquet",
+        *mec_criteria_table(),
         *all_model_files("results/metrics/{study}/{model}.parquet"),
         *all_model_files("results/controls/{study}/{model}.parquet"),
         *mec_criteria_files(),
@@ -167,6 +180,11 @@ def mec_criteria_files():
         for s in studies_of_kind("mec")
         for m in [*models_of(s), "recordings"]
     ]
+
+
+def mec_criteria_table():
+    """results/tables/mec_criteria.parquet when a mec study is configured, else nothing."""
+    return ["results/tables/mec_criteria.parquet"] if studies_of_kind("mec") else []
 
 
 def studies_of_kind(kind):

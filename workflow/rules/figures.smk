@@ -8,6 +8,9 @@ rule figures:
         table_studies=table_study_files(),
         theory=all_model_files("results/theory/{study}/{model}.parquet"),
         spectra=all_model_files("results/spectra/{study}/{model}.parquet"),
+        metric_agreement="results/tables/metric_agreement.parquet",
+        mec_criteria=mec_criteria_table(),
+        controls=all_model_files("results/controls/{study}/{model}.parquet"),
     output:
         **{
             f"{name}_{ext}": (
@@ -37,6 +40,7 @@ rule figures:
             {"study": s, "model": m} for s in computed_studies() for m in models_of(s)
         ],
         options=config["fits"],
+        metrics=config["metrics"]["enabled"],
         code=code_version("figures.py"),
     script:
         "../../scripts/figures.py"

@@ -1,4 +1,6 @@
-# Stage 7 — results/tables/layers.parquet: one row per study × model × layer, joining stages 4–6.
+# Stage 7 — results/tables/layers.parquet: one row per study × model × layer, joining stages 4–6,
+# the metrics and controls stages and the grid-cell criteria of mec layers; the metric agreement,
+# decomposition and grid-cell criteria tables.
 
 
 rule layers_table:
@@ -21,6 +23,12 @@ rule layers_table:
         recordings=lambda wc: [
             f"results/recordings/{s}.npz" for s in computed_studies()
         ],
+        metrics=lambda wc: all_model_files("results/metrics/{study}/{model}.parquet"),
+        controls=lambda wc: all_model_files("results/controls/{study}/{model}.parquet"),
+        profiles=lambda wc: all_model_files(
+            "results/controls/{study}/{model}.profiles.parquet"
+        ),
+        mec_criteria=lambda wc: mec_criteria_table(),
     output:
         "results/tables/layers.parquet",
     log:
@@ -50,12 +58,95 @@ rule layers_table:
         "../../scripts/layers_table.py"
 
 
+rule mec_criteria_table:
+    # docs/mec_criteria.md: one row per study × model (or `recordings`) × layer.
+    input:
+        units=mec_criteria_files(),
+        topology=[
+            f.replace(".parquet", ".topology.parquet") for f in mec_criteria_files()
+        ],
+    output:
+        "results/tables/mec_criteria.parquet",
+    log:
+        "logs/tables/mec_criteria.log",
+    group:
+        "aggregate"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        entries=[
+            {"study": s, "model": m}
+            for s in studies_of_kind("mec")
+            for m in [*models_of(s), "recordings"]
+        ],
+        code=code_version("mec_criteria_table.py"),
+    script:
+        "../../scripts/mec_criteria_table.py"
+
+
+rule metric_agreement:
+    # docs/metrics.md#agreement: Kendall τ between the layer rankings of r2, the measures and
+    # ln PR per study, and each measure's line against ln PR.
+    input:
+        layers="results/tables/layers.parquet",
+    output:
+        "results/tables/metric_agreement.parquet",
+    log:
+        "logs/tables/metric_agreement.log",
+    group:
+        "aggregate"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        metrics=config["metrics"]["enabled"],
+        options=config["fits"],
+        code=code_version("metric_agreement.py"),
+    script:
+        "../../scripts/metric_agreement.py"
+
+
+rule decomposition_table:
+    # docs/controls.md: per study, the share of the across-layer variance of r2 explained by the
+    # theory, by its spectrum-only and by its alignment-only prediction.
+    input:
+        layers="results/tables/layers.parquet",
+    output:
+        "results/tables/decomposition.parquet",
+    log:
+        "logs/tables/decomposition.log",
+    group:
+        "aggregate"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        options=config["fits"],
+        code=code_version("decomposition_table.py"),
+    script:
+        "../../scripts/decomposition_table.py"
+
+
 rule benchmarks_table:
-    # Runs after everything else (its inputs are the final tables and figures) and summarises every
-    # rule's `benchmark:` file, so slow stages are visible: results/tables/benchmarks.parquet.
+    # Runs after everything else (its inputs are the final tables and figures; layers.parquet
+    # waits for every per-model stage) and summarises every rule's `benchmark:` file, so slow
+    # stages are visible: results/tables/benchmarks.parquet.
     input:
         "results/tables/layers.parquet",
         "results/tables/fits.parquet",
+        "results/tables/metric_agreement.parquet",
+        "results/tables/decomposition.parquet",
+        mec_criteria_table(),
         expand("results/figures/{figure}.png", figure=FIGURES),
     output:
         "results/tables/benchmarks.parquet",

@@ -117,7 +117,7 @@ def mec_criteria_summary(units: pd.DataFrame, topology: pd.DataFrame | None = No
         out = out.merge(t[keys + topo_cols], on=keys, how="left")
     else:
         for c in topo_cols:
-            out[c] = pd.NA
+            out[c] = np.nan if c in ("h0", "h1", "h1_second", "h2") else pd.NA
     out["torus_module"] = out["torus_module"].astype("Int64")
     out["torus"] = out["torus"].astype("boolean")
     for c in ("h0", "h1", "h1_second", "h2"):

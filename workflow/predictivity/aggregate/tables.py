@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from predictivity.core.controls.profiles import DECOMPOSITION_COLUMNS, decompose_study
+from predictivity.core.controls.summary import layer_control_columns
 from predictivity.errors import InputError
 
 LAYER_COLUMNS = [
@@ -190,6 +192,79 @@ def layers_table(parts: list[pd.DataFrame]) -> pd.DataFrame:
     table = pd.concat(parts, ignore_index=True)
     table["duplicate_of"] = duplicate_of(table)
     return table
+
+
+LAYER_KEY = ["study", "model", "layer"]
+
+
+def metric_scores(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The metrics stage's long tables (``results/metrics/{study}/{model}.parquet`` concatenated,
+    with ``study`` and ``model`` columns) as one row per (study, model, layer) and one column
+    per measure (``pls``, ``rsa``, ``cka``, ``procrustes``, ``cca``; in order of first
+    appearance) holding its ``score`` (docs/metrics.md)."""
+    if not len(metrics):
+        return pd.DataFrame(columns=LAYER_KEY)
+    order = list(dict.fromkeys(metrics["metric"].astype(str)))
+    wide = metrics.assign(metric=metrics["metric"].astype(str)).pivot(
+        index=LAYER_KEY, columns="metric", values="score"
+    )
+    wide = wide[order].astype(float).reset_index()
+    wide.columns.name = None
+    return wide
+
+
+def mec_layer_criteria(summary: pd.DataFrame) -> pd.DataFrame:
+    """``fraction_grid`` and ``n_modules`` per (study, model, layer) of the grid-cell summary
+    (:func:`predictivity.aggregate.mec_criteria.mec_criteria_summary`), the recordings' row
+    (model ``recordings``) left out: the columns the layers table gets for MEC layers."""
+    keep = summary["model"].astype(str) != "recordings"
+    out = summary.loc[keep, [*LAYER_KEY, "fraction_grid", "n_modules"]].copy()
+    out["fraction_grid"] = out["fraction_grid"].astype(float)
+    out["n_modules"] = out["n_modules"].astype("Int64")
+    return out.reset_index(drop=True)
+
+
+def control_layer_columns(controls: pd.DataFrame, profiles: pd.DataFrame) -> list[pd.DataFrame]:
+    """The controls' per-layer columns for the layers table (docs/controls.md), each keyed by
+    (study, model, layer): :func:`predictivity.core.controls.summary.layer_control_columns` of
+    the concatenated controls tables, and the spectrum/alignment decomposition
+    (:func:`predictivity.core.controls.profiles.decompose_study`, once per study) of the
+    concatenated profiles tables (``theory_r2_profile``, ``theory_r2_spectrum_only``,
+    ``theory_r2_alignment_only``). Both inputs carry ``study`` and ``model`` columns."""
+    out = []
+    if len(controls):
+        out.append(layer_control_columns(controls))
+    if len(profiles):
+        parts = []
+        for study, g in profiles.groupby("study", sort=False):
+            d = decompose_study(g)
+            d["study"] = study
+            parts.append(d[[*LAYER_KEY, *DECOMPOSITION_COLUMNS]])
+        out.append(pd.concat(parts, ignore_index=True))
+    return out
+
+
+def join_layer_columns(table: pd.DataFrame, extra: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Left-join per-layer columns onto the layers table on (study, model, layer): the table's
+    rows, their order and its existing columns are kept as they are; the new columns come last
+    (missing where ``extra`` has no row for a layer). ``extra`` must have at most one row per
+    key, and none of its other columns may already be in the table (``source`` names it in the
+    error)."""
+    clash = sorted((set(extra.columns) - set(LAYER_KEY)) & set(table.columns))
+    if clash:
+        raise ValueError(f"{source}: column(s) {clash} are already in the layers table")
+    if extra[LAYER_KEY].duplicated().any():
+        raise ValueError(f"{source}: more than one row per (study, model, layer)")
+    extra = extra.astype({k: str for k in LAYER_KEY})
+    key = table[LAYER_KEY].astype(str)
+    joined = key.merge(extra, on=LAYER_KEY, how="left", validate="many_to_one")
+    out = table.copy()
+    for c in extra.columns:
+        if c not in LAYER_KEY:
+            out[c] = joined[c].to_numpy()
+            if isinstance(extra[c].dtype, pd.api.extensions.ExtensionDtype):
+                out[c] = out[c].astype(extra[c].dtype)
+    return out
 
 
 def benchmarks_table(records: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
