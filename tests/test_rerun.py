@@ -229,7 +229,7 @@ def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text() + text)
 
 
-def test_d_ridge_solver_edit_reruns_regression_theory_and_tables_only(done, tmp_path):
+def test_d_ridge_solver_edit_reruns_the_stages_that_solve_ridge_and_the_tables(done, tmp_path):
     repo = _repo_copy(tmp_path / "repo")
     work = clone(done[0], tmp_path / "work")
     smk = _repo_smk(repo, work, done[1], tmp_path)
