@@ -10,7 +10,7 @@
 # No systemd needed: daemons are started directly, their pids kept in $STATE_DIR.
 # Needs root and apt (Debian/Ubuntu). Exit codes: 2 = not root, 3 = cannot install packages,
 # 4 = a daemon did not start / the node does not take jobs (see /var/log/slurm/*.log).
-# Adapted from shared/tools/start-local-slurm.sh; kept in the repo so CI needs nothing else.
+# Kept in the repo so CI needs nothing else.
 #
 # Settings that matter for snakemake-executor-plugin-slurm (see workflow/profiles/slurm):
 #   * no accounting (AccountingStorageType=none): `sacct` would fail silently and the workflow
