@@ -5,6 +5,7 @@ import pandas as pd
 from predictivity.aggregate import control_figures, figures, metric_figures
 from predictivity.aggregate.fits import fit_rows
 from predictivity.aggregate.mec_figures import mec_criteria_figure
+from predictivity.fileio import atomic_write
 from predictivity.scripting import log, run
 
 
@@ -60,7 +61,8 @@ def main(smk):
         made["mec_criteria"] = figures._empty("no mec study: no grid-cell criteria to compare")
     for name, fig in made.items():
         for ext in ("png", "svg"):
-            fig.savefig(smk.output[f"{name}_{ext}"], dpi=150 if ext == "png" else None)
+            with atomic_write(smk.output[f"{name}_{ext}"]) as f:
+                fig.savefig(f, format=ext, dpi=150 if ext == "png" else None)
         log.info("wrote %s", name)
 
 

@@ -4,7 +4,7 @@ results/tables/fits.parquet (+ CSV, HTML)."""
 import pandas as pd
 
 from predictivity.aggregate.fits import fits_table
-from predictivity.fileio import save_parquet
+from predictivity.fileio import atomic_write, save_parquet
 from predictivity.scripting import log, run
 
 
@@ -40,8 +40,10 @@ def main(smk):
         )
     log.info("%d fits (scope × subset × PR convention × metric)", len(fits))
     save_parquet(fits, smk.output.parquet)
-    fits.to_csv(smk.output.csv, index=False)
-    fits.to_html(smk.output.html, index=False, float_format=lambda v: f"{v:.4g}")
+    with atomic_write(smk.output.csv, "w", encoding="utf-8", newline="") as f:
+        fits.to_csv(f, index=False)
+    with atomic_write(smk.output.html, "w", encoding="utf-8") as f:
+        fits.to_html(f, index=False, float_format=lambda v: f"{v:.4g}")
 
 
 if "snakemake" in globals():

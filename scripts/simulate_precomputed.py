@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from predictivity.fileio import save_npz
+from predictivity.fileio import atomic_write, save_npz
 from predictivity.scripting import run
 from predictivity.studies.precomputed.simulate import simulate_precomputed
 
@@ -12,9 +12,10 @@ from predictivity.studies.precomputed.simulate import simulate_precomputed
 def main(smk):
     opts = dict(smk.params.options)
     responses, models, ids = simulate_precomputed(**opts)
-    Path(smk.output.recordings).parent.mkdir(parents=True, exist_ok=True)
-    np.save(smk.output.recordings, responses)
-    Path(smk.output.stimulus_ids).write_text("\n".join(ids) + "\n")
+    with atomic_write(smk.output.recordings) as f:
+        np.save(f, responses)
+    with atomic_write(smk.output.stimulus_ids, "w", encoding="utf-8") as f:
+        f.write("\n".join(ids) + "\n")
     for path in smk.output.models:
         save_npz(path, models[Path(path).stem])
 

@@ -1,11 +1,10 @@
 """Stage 1 (auditory): synthesised sounds (or a WAV folder) → results/stimuli/{study}.tsv + .sounds.npy."""
 
-from pathlib import Path
-
 import numpy as np
 
 from predictivity.checks import check_n_stimuli
-from predictivity.fileio import save_tsv
+from predictivity.datasets.download import verify_manifest
+from predictivity.fileio import atomic_write, save_tsv
 from predictivity.scripting import log, run
 from predictivity.studies.auditory.sounds import synthesize_sounds
 from predictivity.studies.auditory.wav import load_wav_folder
@@ -15,6 +14,8 @@ def main(smk):
     opts = smk.params.options
     key = f"studies.{smk.wildcards.study}.sounds"
     folder = smk.params.folder  # wav_folder, inside its download directory when `download` is set
+    if folder and len(smk.input):  # a folder of a download: re-check its files' sha256 first
+        verify_manifest(folder, f"{key}.download")
     if folder:
         sounds, table = load_wav_folder(
             folder, duration=opts["duration"], sample_rate=opts["sample_rate"], source=folder
@@ -25,8 +26,8 @@ def main(smk):
         )
     check_n_stimuli(len(table), smk.params.folds, folder or key)
     log.info("%d sounds of %.1f s at %d Hz", len(table), opts["duration"], opts["sample_rate"])
-    Path(smk.output.sounds).parent.mkdir(parents=True, exist_ok=True)
-    np.save(smk.output.sounds, sounds)
+    with atomic_write(smk.output.sounds) as f:
+        np.save(f, sounds)
     save_tsv(table, smk.output.table)
 
 

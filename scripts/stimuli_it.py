@@ -1,11 +1,10 @@
 """Stage 1 (it): images made offline (or a user folder) → results/stimuli/{study}.tsv + .images.npy."""
 
-from pathlib import Path
-
 import numpy as np
 
 from predictivity.checks import check_groups, check_n_stimuli
-from predictivity.fileio import save_tsv
+from predictivity.datasets.download import verify_manifest
+from predictivity.fileio import atomic_write, save_tsv
 from predictivity.scripting import log, run
 from predictivity.studies.it.images import load_image_folder, make_images
 
@@ -14,6 +13,8 @@ def main(smk):
     opts = smk.params.options
     key = f"studies.{smk.wildcards.study}.images"
     folder = smk.params.folder  # `folder`, inside its download directory when `download` is set
+    if folder and len(smk.input):  # a folder of a download: re-check its files' sha256 first
+        verify_manifest(folder, f"{key}.download")
     if folder:
         images, table = load_image_folder(folder, size=opts["image_size"], source=folder)
     else:
@@ -23,8 +24,8 @@ def main(smk):
     log.info(
         "%d images of %d px from %d sources", len(table), images.shape[1], table["group"].nunique()
     )
-    Path(smk.output.images).parent.mkdir(parents=True, exist_ok=True)
-    np.save(smk.output.images, images)
+    with atomic_write(smk.output.images) as f:
+        np.save(f, images)
     save_tsv(table, smk.output.table)
 
 

@@ -1,4 +1,4 @@
-"""The benchmark command runs end to end on tiny sizes (issue 6). No assertion on time."""
+"""The benchmark command runs end to end on tiny sizes. No assertion on time."""
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,4 @@
-"""Only what changed reruns (issue 5): after one complete run of a small two-model study,
+"""Only what changed reruns: after one complete run of a small two-model study,
 (a) nothing changed → no job; (b) one model changed → that model's jobs and the tables only;
 (c) regression alphas changed → regression and what follows, never stimuli, recordings or
 activations; (d) an edited package module reruns the stages that import it (rule params carry a

@@ -1,4 +1,4 @@
-"""The workflow on a real SLURM cluster (issue 5): a small study through
+"""The workflow on a real SLURM cluster: a small study through
 `--profile workflow/profiles/slurm` gives the same tables as a local run.
 
 The cluster is the single-node one of `.ci/start-slurm.sh` (Debian slurm-wlm + munge, started as
