@@ -15,7 +15,7 @@ from test_rerun import AGGREGATE, _append, _repo_copy, _repo_smk, clone, planned
 pytestmark = pytest.mark.workflow
 
 SIMULATED = {"recordings_it", "recordings_auditory", "recordings_language"}
-DOWNSTREAM = {"spectra", "regression", "theory"} | AGGREGATE
+DOWNSTREAM = {"spectra", "regression", "theory", "metrics", "controls"} | AGGREGATE
 
 
 @pytest.fixture(scope="module")

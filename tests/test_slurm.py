@@ -20,7 +20,8 @@ import pytest
 import yaml
 from conftest import REPO, SNAKEFILE, run_snakemake, write_study
 
-pytestmark = pytest.mark.slurm
+# slow: every stage of a small study goes through SLURM's queue (8–10 minutes on 2 cores)
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 START = REPO / ".ci" / "start-slurm.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
@@ -56,7 +57,7 @@ def slurm_cluster():
         _unavailable(f".ci/start-slurm.sh failed ({why}): {(proc.stdout + proc.stderr)[-1500:]}")
 
 
-def _run_on_slurm(work, cfg, timeout=420):
+def _run_on_slurm(work, cfg, timeout=1200):
     cfgfile = work / "config.yaml"
     cfgfile.write_text(yaml.safe_dump(cfg))
     cmd = [

@@ -43,7 +43,10 @@ def test_full_run_tables_and_noop_rerun(study):
         "r_em",
         "d_em",
     } <= set(theory.columns)
-    assert 48 in set(theory["p"])  # p_train = ⌊60·4/5⌋ is always on the grid
+    # the theory's population is each training fold (48 of 60 stimuli); its reference training
+    # size p_ref = ⌊48·4/5⌋ = 38 is always on the grid and marked
+    assert (theory["n_population"] == 48).all()
+    assert set(theory.loc[theory["at_p_train"], "p"]) == {38}
     spectra = pd.read_parquet(work / "results/spectra/toy/m1.parquet")
     assert {"layer", "rank", "eigenvalue", "alignment"} <= set(spectra.columns)
 
