@@ -5,18 +5,8 @@ import pandas as pd
 from predictivity.aggregate import control_figures, figures, metric_figures
 from predictivity.aggregate.fits import fit_rows
 from predictivity.aggregate.mec_figures import mec_criteria_figure
-from predictivity.fileio import atomic_write
+from predictivity.fileio import atomic_write, read_model_tables
 from predictivity.scripting import log, run
-
-
-def _concat(paths, entries):
-    frames = []
-    for path, entry in zip(paths, entries):
-        df = pd.read_parquet(path)
-        df.insert(0, "study", entry["study"])
-        df.insert(1, "model", entry["model"])
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def main(smk):
@@ -33,9 +23,11 @@ def main(smk):
         ),
         "theory_vs_empirical": figures.theory_vs_empirical(layers),
         "learning_curves": figures.learning_curves(
-            _concat(smk.input.theory, smk.params.entries), layers
+            read_model_tables(smk.input.theory, smk.params.entries), layers
         ),
-        "spectra": figures.spectra(_concat(smk.input.spectra, smk.params.entries), layers),
+        "spectra": figures.spectra(
+            read_model_tables(smk.input.spectra, smk.params.entries), layers
+        ),
     }
     agreement = pd.read_parquet(smk.input.metric_agreement)
     made["metric_agreement"] = metric_figures.metric_agreement_figure(agreement)
@@ -47,7 +39,7 @@ def main(smk):
     )
     computed = pd.read_parquet(smk.input.layers)
     made["reshaping"] = control_figures.reshaping(
-        computed, _concat(smk.input.controls, smk.params.entries)
+        computed, read_model_tables(smk.input.controls, smk.params.entries)
     )
     # the layers the fits use, as in results/tables/decomposition.parquet
     made["decomposition"] = control_figures.decomposition(

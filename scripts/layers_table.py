@@ -11,19 +11,8 @@ from predictivity.aggregate.tables import (
     metric_scores,
     model_layers,
 )
-from predictivity.fileio import load_npz, save_parquet
+from predictivity.fileio import load_npz, read_model_tables, save_parquet
 from predictivity.scripting import log, run
-
-
-def _concat(paths, entries):
-    """Per-model tables with ``study`` and ``model`` columns in front."""
-    frames = []
-    for path, entry in zip(paths, entries):
-        df = pd.read_parquet(path)
-        df.insert(0, "study", entry["study"])
-        df.insert(1, "model", entry["model"])
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def main(smk):
@@ -50,11 +39,11 @@ def main(smk):
         )
     table = layers_table(parts)
     if len(table):
-        metrics = _concat(smk.input.metrics, smk.params.entries)
+        metrics = read_model_tables(smk.input.metrics, smk.params.entries)
         if len(metrics):
             table = join_layer_columns(table, metric_scores(metrics), "results/metrics")
-        controls = _concat(smk.input.controls, smk.params.entries)
-        profiles = _concat(smk.input.profiles, smk.params.entries)
+        controls = read_model_tables(smk.input.controls, smk.params.entries)
+        profiles = read_model_tables(smk.input.profiles, smk.params.entries)
         for extra in control_layer_columns(controls, profiles):
             table = join_layer_columns(table, extra, "results/controls")
         for path in smk.input.mec_criteria:

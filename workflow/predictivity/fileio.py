@@ -172,3 +172,18 @@ def read_stimuli(path: str):
 def stimulus_groups(stimuli):
     """The CV grouping labels of the stage-1 table, or None when it has no `group` column."""
     return stimuli["group"].to_numpy() if "group" in stimuli.columns else None
+
+
+def read_model_tables(paths, entries):
+    """The per-(study, model) tables at ``paths``, concatenated, with ``study`` and ``model`` as
+    their first columns (``entries``: one ``{"study", "model"}`` dict per path, in order); an
+    empty DataFrame when there are none."""
+    import pandas as pd
+
+    frames = []
+    for path, entry in zip(paths, entries):
+        df = pd.read_parquet(path)
+        df.insert(0, "study", entry["study"])
+        df.insert(1, "model", entry["model"])
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
