@@ -20,8 +20,7 @@ import pytest
 import yaml
 from conftest import REPO, SNAKEFILE, run_snakemake, write_study
 
-# slow: every stage of a small study goes through SLURM's queue (8–10 minutes on 2 cores)
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+pytestmark = pytest.mark.slurm
 
 START = REPO / ".ci" / "start-slurm.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
@@ -57,7 +56,7 @@ def slurm_cluster():
         _unavailable(f".ci/start-slurm.sh failed ({why}): {(proc.stdout + proc.stderr)[-1500:]}")
 
 
-def _run_on_slurm(work, cfg, timeout=1200):
+def _run_on_slurm(work, cfg, timeout=900):
     cfgfile = work / "config.yaml"
     cfgfile.write_text(yaml.safe_dump(cfg))
     cmd = [
