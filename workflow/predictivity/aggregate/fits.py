@@ -135,6 +135,19 @@ class FitWarning(UserWarning):
     """A fit could not be made (too few layers, no spread in log PR); its numbers are NaN."""
 
 
+def _mixed_columns(mixed: dict) -> dict:
+    """The fits-table columns of a fitted mixed model (:func:`mixed_slope`'s result)."""
+    return dict(
+        slope=mixed["slope"],
+        intercept=mixed["intercept"],
+        slope_se=mixed["se"],
+        slope_df=mixed["df"],
+        slope_ci_low=mixed["ci_low"],
+        slope_ci_high=mixed["ci_high"],
+        inference="mixed",
+    )
+
+
 def _warn(msg: str, emit: bool = True) -> None:
     if not emit:
         log.debug(msg)
@@ -409,15 +422,7 @@ def fit_study(
         return out
     mixed = mixed_slope(x, y, d["model"].to_numpy())
     if mixed["ok"]:
-        out.update(
-            slope=mixed["slope"],
-            intercept=mixed["intercept"],
-            slope_se=mixed["se"],
-            slope_df=mixed["df"],
-            slope_ci_low=mixed["ci_low"],
-            slope_ci_high=mixed["ci_high"],
-            inference="mixed",
-        )
+        out.update(_mixed_columns(mixed))
         return out
     _, reps = bootstrap_lines(df, metric, n_boot=n_boot, seed=seed, convention=convention)
     b = bootstrap_interval(slope, reps, df=n_models - 1, g=n_models)
@@ -556,15 +561,7 @@ def fit_pooled(
     networks = (data["g"] + "\x1f" + data["model"]).to_numpy()
     mixed = mixed_slope(data["x"].to_numpy(), data["y"].to_numpy(), networks, data["g"].to_numpy())
     if mixed["ok"]:
-        out.update(
-            slope=mixed["slope"],
-            intercept=mixed["intercept"],
-            slope_se=mixed["se"],
-            slope_df=mixed["df"],
-            slope_ci_low=mixed["ci_low"],
-            slope_ci_high=mixed["ci_high"],
-            inference="mixed",
-        )
+        out.update(_mixed_columns(mixed))
     else:
         reps = _stratified_slopes(d, n_boot, seed)
         sizes = data.groupby("g")["model"].nunique()
