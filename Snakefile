@@ -42,6 +42,7 @@ for _kind_rules in sorted(
     include: _kind_rules
 
 
+include: "workflow/rules/eigen.smk"
 include: "workflow/rules/spectra.smk"
 include: "workflow/rules/regression.smk"
 include: "workflow/rules/controls.smk"

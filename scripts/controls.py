@@ -7,9 +7,10 @@ Same folds, alpha grid, grid scaling and alpha selection as the regression stage
 
 import numpy as np
 
+from predictivity.core.basis import StoredBases
 from predictivity.core.controls.scoring import model_controls
 from predictivity.core.ridge import make_folds
-from predictivity.fileio import load_npz, read_stimuli, save_parquet, stimulus_groups
+from predictivity.fileio import load_npz, open_npz, read_stimuli, save_parquet, stimulus_groups
 from predictivity.scripting import log, run
 
 
@@ -31,19 +32,21 @@ def main(smk):
         opts["n_null"],
         opts["noise_units"],
     )
-    rows, profiles = model_controls(
-        layers,
-        Y,
-        folds,
-        alphas=np.asarray(reg["alphas"]),
-        alpha_scaling=reg["alpha_scaling"],
-        groups=groups,
-        alpha_cv=reg["alpha_cv"],
-        gammas=opts["gammas"],
-        n_null=opts["n_null"],
-        noise_units=opts["noise_units"],
-        seed=opts["seed"],
-    )
+    with open_npz(smk.input.eigen) as arrays:
+        rows, profiles = model_controls(
+            layers,
+            Y,
+            folds,
+            bases=StoredBases(arrays),
+            alphas=np.asarray(reg["alphas"]),
+            alpha_scaling=reg["alpha_scaling"],
+            groups=groups,
+            alpha_cv=reg["alpha_cv"],
+            gammas=opts["gammas"],
+            n_null=opts["n_null"],
+            noise_units=opts["noise_units"],
+            seed=opts["seed"],
+        )
     save_parquet(rows, smk.output.controls)
     save_parquet(profiles, smk.output.profiles)
 

@@ -20,13 +20,17 @@ def main(smk):
         seed=opts["seed"],
         n_perm=opts["n_perm"],
         include_inputs=opts["include_input_layers"],
+        presets=opts["presets"],
     )
-    main_rows = fits[(fits["subset"] == "all") & (fits["pr_convention"] == "pr")]
+    main_rows = fits[
+        (fits["subset"] == "all") & ((fits["pr_convention"] == "pr") | (fits["preset"] != ""))
+    ]
     for row in main_rows.itertuples():
         log.info(
-            "%s %s: slope %.4f [%.4f, %.4f] (%s%s), r %.3f, n %s layers, %s networks%s",
+            "%s %s%s: slope %.4f [%.4f, %.4f] (%s%s), r %.3f, n %s layers, %s networks%s",
             row.scope,
             row.metric,
+            f" (preset {row.preset}, {row.pr_convention})" if row.preset else "",
             row.slope,
             row.slope_ci_low,
             row.slope_ci_high,
@@ -38,7 +42,7 @@ def main(smk):
             (f", equal slopes p {row.equal_slopes_p:.4f}" if row.scope == "pooled" else "")
             + (" (few networks)" if row.few_networks else ""),
         )
-    log.info("%d fits (scope × subset × PR convention × metric)", len(fits))
+    log.info("%d fits (scope × subset × PR convention × metric, and presets)", len(fits))
     save_parquet(fits, smk.output.parquet)
     with atomic_write(smk.output.csv, "w", encoding="utf-8", newline="") as f:
         fits.to_csv(f, index=False)

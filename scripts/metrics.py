@@ -2,10 +2,11 @@
 
 import numpy as np
 
+from predictivity.core.basis import StoredBases
 from predictivity.core.metrics.measures import score_metrics
 from predictivity.core.ridge import make_folds
 from predictivity.errors import InputError
-from predictivity.fileio import load_npz, read_stimuli, save_parquet, stimulus_groups
+from predictivity.fileio import load_npz, open_npz, read_stimuli, save_parquet, stimulus_groups
 from predictivity.scripting import log, run
 
 
@@ -34,17 +35,19 @@ def main(smk):
         ", ".join(opts["enabled"]) or "none",
         "split-half RDM reliability" if responses is not None else "none (no repetitions stored)",
     )
-    df = score_metrics(
-        layers,
-        Y,
-        folds,
-        enabled=opts["enabled"],
-        pls_components=opts["pls_components"],
-        procrustes_dim=opts["procrustes_dim"],
-        cca_dim=opts["cca_dim"],
-        ceiling=rec["ceiling"],
-        responses=responses,
-    )
+    with open_npz(smk.input.eigen) as arrays:
+        df = score_metrics(
+            layers,
+            Y,
+            folds,
+            enabled=opts["enabled"],
+            pls_components=opts["pls_components"],
+            procrustes_dim=opts["procrustes_dim"],
+            cca_dim=opts["cca_dim"],
+            ceiling=rec["ceiling"],
+            responses=responses,
+            bases=StoredBases(arrays),
+        )
     for m, sec in df.groupby("metric", sort=False)["seconds"].sum().items():
         log.info("%s: %.2f s over %d layers", m, sec, len(layers))
     log.info("total %.2f s", float(np.sum(df["seconds"])))

@@ -1,9 +1,11 @@
-"""Stage 5: cross-validated ridge per layer × target → results/regression/{study}/{model}.parquet."""
+"""Stage 5: cross-validated ridge per layer × target → results/regression/{study}/{model}.parquet,
+and per layer × outer fold × target → {model}.folds.parquet."""
 
 import numpy as np
 
+from predictivity.core.basis import StoredBases
 from predictivity.core.ridge import make_folds, score_layers
-from predictivity.fileio import load_npz, read_stimuli, save_parquet, stimulus_groups
+from predictivity.fileio import load_npz, open_npz, read_stimuli, save_parquet, stimulus_groups
 from predictivity.scripting import log, run
 
 
@@ -25,21 +27,27 @@ def main(smk):
         opts["alpha_scaling"],
         "leave-one-group-out" if groups is not None and opts["alpha_cv"] == "groups" else "LOO",
     )
-    df = score_layers(
-        layers,
-        Y,
-        folds,
-        np.asarray(opts["alphas"]),
-        opts["alpha_scaling"],
-        target=rec["target"],
-        ceiling=rec["ceiling"],
-        alpha_edge_warning=opts["alpha_edge_warning"],
-        groups=groups,
-        alpha_cv=opts["alpha_cv"],
-    )
+    with open_npz(smk.input.eigen) as arrays:
+        df, per_fold = score_layers(
+            layers,
+            Y,
+            folds,
+            np.asarray(opts["alphas"]),
+            opts["alpha_scaling"],
+            target=rec["target"],
+            ceiling=rec["ceiling"],
+            alpha_edge_warning=opts["alpha_edge_warning"],
+            groups=groups,
+            alpha_cv=opts["alpha_cv"],
+            bases=StoredBases(arrays),
+            return_folds=True,
+        )
     names = rec["target_name"]
     df["target_name"] = np.tile(names, len(layers))
     save_parquet(df, smk.output[0])
+    # per layer × fold × target, for choosing a network's layer on inner folds
+    # (docs/design.md#best-layer)
+    save_parquet(per_fold, smk.output.folds)
 
 
 if "snakemake" in globals():

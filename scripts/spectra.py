@@ -1,14 +1,16 @@
 """Stage 4: eigenvalues, participation ratios, power-law exponent, alignment → results/spectra/{study}/{model}.parquet."""
 
+from predictivity.core.basis import StoredBases
 from predictivity.core.spectra import model_spectra
-from predictivity.fileio import load_npz, save_parquet
+from predictivity.fileio import load_npz, open_npz, save_parquet
 from predictivity.scripting import log, run
 
 
 def main(smk):
     rec = load_npz(smk.input.recordings, "recordings")
     layers = load_npz(smk.input.activations, "activations")
-    df = model_spectra(layers, rec["mean"])
+    with open_npz(smk.input.eigen) as arrays:
+        df = model_spectra(layers, rec["mean"], bases=StoredBases(arrays))
     for row in df.drop_duplicates("layer").itertuples():
         log.info(
             "layer %s: PR %.2f (uncentred %.2f, double-centred %.2f), power-law alpha %.2f",

@@ -13,9 +13,9 @@ from predictivity.studies.auditory.wav import load_wav_folder
 def main(smk):
     opts = smk.params.options
     key = f"studies.{smk.wildcards.study}.sounds"
-    folder = smk.params.folder  # wav_folder, inside its download directory when `download` is set
-    if folder and len(smk.input):  # a folder of a download: re-check its files' sha256 first
-        verify_manifest(folder, f"{key}.download")
+    folder = smk.params.folder  # wav_folder, inside its download directory when from a download
+    for path in smk.params.verify:  # a folder of a download: re-check its files' sha256 first
+        verify_manifest(path, f"{key}.download")
     if folder:
         sounds, table = load_wav_folder(
             folder, duration=opts["duration"], sample_rate=opts["sample_rate"], source=folder

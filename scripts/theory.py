@@ -6,9 +6,10 @@ same folds: same seed and stimulus groups), see ``docs/design.md#theory``.
 
 import pandas as pd
 
+from predictivity.core.basis import StoredBases
 from predictivity.core.ridge import make_folds, training_size
 from predictivity.core.theory import model_theory
-from predictivity.fileio import load_npz, read_stimuli, save_parquet, stimulus_groups
+from predictivity.fileio import load_npz, open_npz, read_stimuli, save_parquet, stimulus_groups
 from predictivity.scripting import log, run
 
 
@@ -23,19 +24,21 @@ def main(smk):
     folds = make_folds(Y.shape[0], reg_opts["folds"], reg_opts["seed"], groups)
     p_train = training_size(Y.shape[0], reg_opts["folds"])
     alpha_median = reg.groupby("layer", sort=False)["alpha"].median().to_dict()
-    df = model_theory(
-        layers,
-        Y,
-        alpha_median,
-        p_train,
-        folds,
-        n_p=opts["n_p"],
-        p_min=opts["p_min"],
-        p_max_fraction=opts["p_max_fraction"],
-        n_subsets=opts["n_subsets"],
-        seed=opts["seed"],
-        groups=groups,
-    )
+    with open_npz(smk.input.eigen) as arrays:
+        df = model_theory(
+            layers,
+            Y,
+            alpha_median,
+            p_train,
+            folds,
+            n_p=opts["n_p"],
+            p_min=opts["p_min"],
+            p_max_fraction=opts["p_max_fraction"],
+            n_subsets=opts["n_subsets"],
+            seed=opts["seed"],
+            groups=groups,
+            bases=StoredBases(arrays),
+        )
     for row in df[df["at_p_train"]].itertuples():
         log.info(
             "layer %s: p=%d of %d training stimuli per fold, lambda_reg %.3g, "

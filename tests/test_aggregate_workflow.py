@@ -60,7 +60,7 @@ def test_table_study_enters_fits_figures_and_report(tmp_path):
     layers = pd.read_parquet(work / "results/tables/layers.parquet")
     assert list(layers["is_input"]) == [True, False, False, True, False, False]
     assert list(layers["duplicate_of"].fillna("")) == ["", "", "", "", "m1/L1", ""]
-    toy = fits[fits["scope"] == "toy"]
+    toy = fits[(fits["scope"] == "toy") & (fits["preset"] == "")]
     assert set(toy["metric"]) == {"r2", "r2_mean", "r2_pooled", "pearson_r"}
     assert set(toy["pr_convention"]) == {"pr", "pr_uncentred", "pr_double_centred"}
     assert list(dict.fromkeys(toy["subset"])) == [
@@ -77,6 +77,8 @@ def test_table_study_enters_fits_figures_and_report(tmp_path):
     assert set(fits["inference"]) <= {"mixed", "bootstrap", "none"}
     _check_metrics(work, layers)
     _check_controls(work, layers, fits)
+    _check_presets(layers, fits)
+    _check_best_layer(work, layers)
     for name in (
         "r2_vs_log_pr",
         "theory_vs_empirical",
@@ -120,6 +122,44 @@ def _check_metrics(work, layers):
         if row.metric_b == "log_pr":
             assert row.slope == pytest.approx(np.polyfit(b[ok], a[ok], 1)[0])
     assert {"tau_boot_low", "tau_boot_high"} <= set(agreement.columns)
+
+
+def _check_presets(layers, fits):
+    """Each paper preset has its rows (its score as metric, its PR convention) for the computed
+    study and none for the table study; the scores are the regression table's."""
+    from predictivity.aggregate.presets import PRESETS
+
+    for name, p in PRESETS.items():
+        rows = fits[fits["preset"] == name]
+        assert set(rows["scope"]) == {"toy", "pooled"}
+        assert set(rows["metric"]) == {p["metric"]}
+        assert set(rows["pr_convention"]) == {p["pr_convention"]}
+        toy = rows[rows["scope"] == "toy"]
+        assert list(toy["subset"]) == ["all", "without:m1", "without:m2", "model:m1", "model:m2"]
+        assert layers[p["metric"]].notna().all()
+
+
+def _check_best_layer(work, layers):
+    """best_layer.parquet: per network, the layer chosen on inner folds; its test-selected score
+    is the layers table's best r2 (inputs left out), and the per-fold table averages to the
+    regression table."""
+    best = pd.read_parquet(work / "results/tables/best_layer.parquet")
+    assert list(best["model"]) == ["m1", "m2"] and (best["study"] == "toy").all()
+    for row in best.itertuples():
+        mine = layers[(layers["model"] == row.model) & ~layers["is_input"]]
+        assert row.n_layers == len(mine) == 2 and row.n_folds == 5
+        assert row.r2_test_selected == pytest.approx(mine["r2"].max(), abs=1e-12)
+        assert row.test_selected_layer == mine.loc[mine["r2"].idxmax(), "layer"]
+        assert set(row.layer_per_fold.split(",")) <= set(mine["layer"])
+        assert row.r2 <= row.r2_test_selected + 1e-12
+        assert row.selection_optimism == pytest.approx(row.r2_test_selected - row.r2)
+        folds = pd.read_parquet(work / f"results/regression/toy/{row.model}.folds.parquet")
+        reg = pd.read_parquet(work / f"results/regression/toy/{row.model}.parquet")
+        assert folds[["cv_sse", "cv_sst"]].notna().all(axis=None)
+        assert (folds["cv_sse"] >= 0).all() and (folds["cv_sst"] > 0).all()
+        mean = folds.groupby(["layer", "target"])["r2"].mean()
+        np.testing.assert_allclose(mean.to_numpy(), reg.set_index(["layer", "target"])["r2"]
+                                   .reindex(mean.index).to_numpy(), rtol=1e-12)  # fmt: skip
 
 
 def _check_controls(work, layers, fits):

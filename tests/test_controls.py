@@ -102,12 +102,17 @@ def test_each_gamma_equals_sklearn_ridgecv_on_the_reshaped_arrays(M, scaling):
             res = solve_fold(reshape(b, gamma), ALPHAS, scaling)
             Xtr, Xte, S = _explicit_fold(X, tr, te, gamma, b.rank)
             scale = np.sum(S ** (2 * gamma)) / len(tr) if scaling == "trace" else 1.0
-            ref = RidgeCV(alphas=ALPHAS * scale, alpha_per_target=True).fit(Xtr, Y[tr])
+            ref = RidgeCV(alphas=ALPHAS * scale, alpha_per_target=True, store_cv_results=True)
+            ref.fit(Xtr, Y[tr])
             pred = ref.predict(Xte)
             yc = Y[te] - Y[te].mean(axis=0)
             r2 = 1 - ((Y[te] - pred) ** 2).sum(0) / (yc**2).sum(0)
             assert np.max(np.abs(res.r2 - r2)) <= 1e-6, gamma
             np.testing.assert_allclose(res.alpha, ref.alpha_, rtol=1e-12)
+            # the inner LOO error at the chosen alpha = scikit-learn's summed squared LOO errors
+            loo = ref.cv_results_.sum(axis=0)[np.arange(Y.shape[1]), res.alpha_index]
+            np.testing.assert_allclose(res.cv_sse, loo, rtol=1e-7)
+            np.testing.assert_allclose(res.cv_sst, ((Y[tr] - Y[tr].mean(0)) ** 2).sum(0))
 
 
 def test_whitened_full_rank_layer_has_a_flat_loo_and_takes_the_lowest_alpha():
@@ -128,6 +133,7 @@ def test_whitened_full_rank_layer_has_a_flat_loo_and_takes_the_lowest_alpha():
     cv = RidgeCV(alphas=ALPHAS, alpha_per_target=True, store_cv_results=True).fit(Xtr, Y[tr])
     loo = cv.cv_results_.sum(axis=0)  # targets × alphas
     np.testing.assert_allclose(loo, loo[:, :1] * np.ones_like(loo), rtol=1e-8)
+    np.testing.assert_allclose(res.cv_sse, loo[:, 0], rtol=1e-8)
     pred = Ridge(alpha=ALPHAS[0]).fit(Xtr, Y[tr]).predict(Xte)
     yc = Y[te] - Y[te].mean(axis=0)
     np.testing.assert_allclose(res.r2, 1 - ((Y[te] - pred) ** 2).sum(0) / (yc**2).sum(0), atol=1e-8)
@@ -154,6 +160,7 @@ def test_reshaping_with_groups_equals_the_regression_on_the_reshaped_arrays():
             assert ref.grouped and res.grouped
             np.testing.assert_allclose(res.r2, ref.r2, atol=1e-8)
             np.testing.assert_array_equal(res.alpha_index, ref.alpha_index)
+            np.testing.assert_allclose(res.cv_sse, ref.cv_sse, rtol=1e-8)
 
 
 @pytest.mark.parametrize("M", [20, 90])

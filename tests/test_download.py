@@ -12,7 +12,9 @@ import pytest
 
 from predictivity.datasets.download import (
     CHECKSUM_COLUMNS,
+    download_plan,
     fetch,
+    manual_path,
     read_checksums,
     record_checksum,
     sha256_file,
@@ -98,6 +100,74 @@ def test_bad_sha256_string_and_missing_source(tmp_path, source):
     with pytest.raises(InputError, match="scheme"):
         fetch("ftp://example.org/x", tmp_path / "x", key=KEY)
     assert not (tmp_path / "x").exists()
+
+
+#: A URL nothing listens on (the discard port of this machine): "no network", without a network.
+UNREACHABLE = "http://127.0.0.1:9/release/data.tar"
+
+
+@pytest.mark.parametrize("pin", ["none", "config", "recorded"])
+def test_no_connection_is_one_line_naming_the_url_the_place_and_the_sha256(tmp_path, pin):
+    """Without network: one line with the URL, "no connection", where to put the file by hand,
+    and the sha256 it must have (or that none is pinned yet); nothing is left behind."""
+    table, dest = tmp_path / "recorded.tsv", tmp_path / "out" / "data.tar"
+    hand = tmp_path / "data" / "downloads" / "t" / "data.tar"
+    sha = None
+    if pin == "config":
+        sha = "ab" * 32
+    elif pin == "recorded":
+        record_checksum(table, KEY, UNREACHABLE, "cd" * 32, 10)
+    with pytest.raises(InputError) as e:
+        fetch(UNREACHABLE, dest, sha256=sha, checksums_tsv=table, key=KEY, manual=hand)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{KEY}: no connection to {UNREACHABLE} (")
+    assert f"put the file at {hand} (" in msg
+    expected = {"none": "not pinned yet", "config": "ab" * 32, "recorded": "cd" * 32}[pin]
+    assert expected in msg
+    assert not dest.exists() and _leftovers(dest.parent) == []
+
+
+def test_a_file_placed_by_hand_is_taken_and_checked(tmp_path, source):
+    """The file at the hand-placed path replaces the URL, under the same sha256 check."""
+    table, dest = tmp_path / "recorded.tsv", tmp_path / "out" / "data.bin"
+    hand = tmp_path / "hand" / "data.bin"
+    hand.parent.mkdir()
+    hand.write_bytes(source.read_bytes())
+    got = fetch(UNREACHABLE, dest, checksums_tsv=table, key=KEY, manual=hand)
+    assert dest.read_bytes() == source.read_bytes() and got.checked_against == "recorded"
+    assert read_checksums(table)[KEY]["url"] == UNREACHABLE  # recorded under the real URL
+    dest.unlink()
+    hand.write_bytes(b"something else")
+    with pytest.raises(InputError, match="placed by hand") as e:
+        fetch(UNREACHABLE, dest, checksums_tsv=table, key=KEY, manual=hand)
+    assert got.sha256 in str(e.value) and not dest.exists()
+
+
+def test_download_plan_of_one_file_and_of_listed_files():
+    one = download_plan({"url": "https://h.org/a/assy.nc?x=1"}, "downloads.m")
+    assert one == [("assy.nc", "https://h.org/a/assy.nc?x=1")]
+    files = {"derivative/respdict.json": None, "derivative/TextGrids/my story.TextGrid": None}
+    plan = download_plan(
+        {"url": "https://s3.amazonaws.com/openneuro.org/ds003020", "files": files}, "k"
+    )
+    assert plan == [
+        (
+            "derivative/respdict.json",
+            "https://s3.amazonaws.com/openneuro.org/ds003020/derivative/respdict.json",
+        ),
+        (
+            "derivative/TextGrids/my story.TextGrid",
+            "https://s3.amazonaws.com/openneuro.org/ds003020/derivative/TextGrids/my%20story.TextGrid",
+        ),
+    ]
+    assert manual_path("l", "derivative/respdict.json") == Path(
+        "data/downloads/l/derivative/respdict.json"
+    )
+    for bad in ["../x", "/abs", "a/../../b", ""]:
+        with pytest.raises(InputError, match=r"k\.files"):
+            download_plan({"url": "https://h.org/", "files": {bad: None}}, "k")
+    with pytest.raises(InputError, match="unpack"):
+        download_plan({"url": "https://h.org/", "files": {"a": None}, "unpack": True}, "k")
 
 
 def test_link_local_source(tmp_path, source):

@@ -504,3 +504,87 @@ def test_log_pr_computed_from_pr_when_absent(layers):
     b = fit_study(g.drop(columns="log_pr"), "r2", n_boot=N_BOOT)
     assert a["slope"] == pytest.approx(b["slope"])
     assert fits.MIN_LAYERS == 3
+
+
+def test_presets_add_their_own_rows(layers):
+    from predictivity.aggregate.presets import PRESETS
+
+    rng = np.random.default_rng(5)
+    g = layers.copy()
+    computed = g.study != "gamma"
+    g["pr_double_centred"] = np.where(computed, g.pr * rng.uniform(0.3, 0.9, len(g)), np.nan)
+    for p in PRESETS.values():
+        g[p["metric"]] = np.where(computed, g.r2 + rng.normal(0, 0.02, len(g)), np.nan)
+    g.loc[g.study == "beta", "pearson_r_over_ceiling"] = np.nan  # beta has no ceiling
+    t = fits_table(g, n_boot=N_BOOT, n_perm=99)
+    assert list(t.columns) == FITS_COLUMNS
+    grid = t[t.preset == ""]
+    assert set(grid.metric) == {"r2", "pearson_r", "score"}
+    # the grid is the table without presets
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        bare = fits_table(g, n_boot=N_BOOT, n_perm=99, presets=())
+    pd.testing.assert_frame_equal(grid.reset_index(drop=True), bare)
+    for name, p in PRESETS.items():
+        rows = t[t.preset == name]
+        assert set(rows.metric) == {p["metric"]} and set(rows.pr_convention) == {p["pr_convention"]}
+        studies = {"alpha", "pooled"} if name == "schrimpf2021" else {"alpha", "beta", "pooled"}
+        assert set(rows.scope) == studies  # never the table study gamma
+        alpha = g[g.study == "alpha"]
+        for subset, sub in (("all", alpha), ("without:m1", alpha[alpha.model != "m1"])):
+            row = rows[(rows.scope == "alpha") & (rows.subset == subset)].iloc[0]
+            ref = fit_study(sub, p["metric"], n_boot=N_BOOT, convention=p["pr_convention"])
+            assert row.slope == pytest.approx(ref["slope"]) and row.n == ref["n"]
+        pooled = rows[(rows.scope == "pooled") & (rows.subset == "all")].iloc[0]
+        part = g[g.study.isin(studies - {"pooled"})]
+        ref = fit_pooled(
+            part, p["metric"], n_boot=N_BOOT, convention=p["pr_convention"], n_perm=99, warn=False
+        )
+        assert pooled.slope == pytest.approx(ref["slope"]) and pooled.n == ref["n"]
+    with pytest.raises(ValueError, match="unknown fits preset"):
+        fits_table(g, n_boot=N_BOOT, presets=["nope"])
+
+
+def test_identical_layers_count_once_in_every_fit():
+    """Twins share a layer: every row of the table counts each activation once (brute force on
+    a ground-truth identity the code does not see)."""
+    a = make_study("s", 4, 5, 0.05, 31)
+    b = make_study("u", 3, 4, 0.02, 32)
+    g = pd.concat([a, b], ignore_index=True)
+    g["act"] = g.study + "/" + g.model + "/" + g.layer  # ground truth: which activations
+    # in s, m1's l0 and m2's l0 are m0's l0 (an input layer shared by twins, not marked input);
+    # m3's l3 is m2's l3; in u, m2's l1 is m1's l1
+    for study, first, copies in (
+        ("s", ("m0", "l0"), [("m1", "l0"), ("m2", "l0")]),
+        ("s", ("m2", "l3"), [("m3", "l3")]),
+        ("u", ("m1", "l1"), [("m2", "l1")]),
+    ):
+        src = (g.study == study) & (g.model == first[0]) & (g.layer == first[1])
+        for m, layer in copies:
+            dst = (g.study == study) & (g.model == m) & (g.layer == layer)
+            for c in ("log_pr", "pr", "r2", "pearson_r", "theory_r2"):
+                g.loc[dst, c] = g.loc[src, c].to_numpy()
+            g.loc[dst, "act"] = g.loc[src, "act"].to_numpy()
+            g.loc[dst, "duplicate_of"] = f"{first[0]}/{first[1]}"
+    t = fits_table(g, n_boot=50, n_perm=99)
+    status = fits.training_status(g)
+    checked = 0
+    for row in t.itertuples():
+        rows = g if row.scope == "pooled" else g[g.study == row.scope]
+        st = status[rows.index]
+        kind, _, name = row.subset.partition(":")
+        keep = {
+            "all": np.ones(len(rows), bool),
+            "trained": (st == "trained").to_numpy(),
+            "untrained": (st == "untrained").to_numpy(),
+            "without": (rows.study != name).to_numpy()
+            if row.scope == "pooled"
+            else (rows.model != name).to_numpy(),
+            "model": (rows.model == name).to_numpy(),
+        }[kind]
+        sub = rows[keep]
+        assert row.n == sub.groupby("study").act.nunique().sum(), (row.scope, row.subset)
+        checked += 1
+    assert checked == len(t) and (t.scope == "pooled").any()
+    # the duplicates are really in the table: counting rows would give more
+    assert t[(t.scope == "s") & (t.subset == "all")].n.iloc[0] == 4 * 5 - 3

@@ -116,3 +116,43 @@ def test_grouped_selection_beats_loo_on_near_duplicates(seed):
     assert pooled(grp) > 0.1
     assert pooled(grp) > pooled(loo) + 0.25
     assert grp["r2"].median() > loo["r2"].median() + 0.25
+
+
+def _inner_cv_sse(Xtr, Ytr, groups_tr, alpha):
+    """Σ of the squared held-out residuals of sklearn Ridge(alpha) refitted without each group
+    (each stimulus when groups_tr is None) of the training fold."""
+    labels = np.arange(len(Xtr)) if groups_tr is None else groups_tr
+    err = np.zeros(Ytr.shape[1])
+    for itr, ite in LeaveOneGroupOut().split(Xtr, Ytr, labels):
+        m = Ridge(alpha=alpha, fit_intercept=True).fit(Xtr[itr], Ytr[itr])
+        pred = m.predict(Xtr[ite]).reshape(len(ite), -1)
+        err += ((Ytr[ite] - pred) ** 2).sum(axis=0)
+    return err
+
+
+@pytest.mark.parametrize("search", ["bounded", "exhaustive"])
+@pytest.mark.parametrize("grouped", [False, True], ids=["loo", "logo"])
+@pytest.mark.parametrize("M", [200, 25], ids=["kernel_M>p", "covariance_M<p"])
+def test_fold_reports_the_inner_cv_error_at_the_chosen_alpha(M, grouped, search):
+    from predictivity.core.ridge import ridge_cv_fold
+
+    X, Y, groups = _grouped_data(P=48, M=M, N=5, n_groups=8, seed=5)
+    te = make_folds(len(groups), 4, seed=1, groups=groups)[0]
+    tr = np.setdiff1d(np.arange(len(groups)), te)
+    alphas = np.logspace(-2, 5, 8)
+    Xc = X - X.mean(axis=0)
+    res = ridge_cv_fold(
+        Xc, Y, tr, np.sort(te), alphas, loo_search=search, groups=groups if grouped else None
+    )
+    assert res.grouped == grouped
+    Ytr = Y[tr]
+    np.testing.assert_allclose(res.cv_sst, ((Ytr - Ytr.mean(0)) ** 2).sum(0), rtol=1e-12)
+    g_tr = groups[tr] if grouped else None
+    brute = np.array(
+        [_inner_cv_sse(X[tr], Ytr[:, [n]], g_tr, a)[0] for n, a in enumerate(res.alpha)]
+    )
+    np.testing.assert_allclose(res.cv_sse, brute, rtol=1e-8)
+    # the minimum over the grid: no alpha has a smaller inner-CV error
+    every = np.array([_inner_cv_sse(X[tr], Ytr, g_tr, a) for a in alphas])
+    np.testing.assert_allclose(res.cv_sse, every.min(axis=0), rtol=1e-8)
+    assert np.all(res.cv_sse < res.cv_sst * 2)  # same units as the variance (not scaled by α)

@@ -124,3 +124,24 @@ def test_real_scripts_closures_exclude_the_runner():
         closure = import_closure(script, PACKAGE)
         assert "predictivity.scripting" not in closure, script.name
         assert "predictivity" not in closure, script.name
+
+
+def test_import_statements_finds_what_ast_walk_finds():
+    """The closure reads imports by walking statement bodies only (fast); it must find exactly
+    the import statements a full ast.walk finds, in every module and script of the project."""
+    from predictivity.codehash import _import_statements
+
+    files = [*(REPO / "workflow/predictivity").rglob("*.py"), *(REPO / "scripts").glob("*.py")]
+    tricky = (
+        "def f():\n    try:\n        import a\n    except E:\n        from b import c\n"
+        "    finally:\n        import d\nclass K:\n    if x:\n        import e\n"
+        "    else:\n        with w:\n            for i in y:\n                import f\n"
+        "match v:\n    case 1:\n        import g\nwhile t:\n    pass\nelse:\n    import h\n"
+    )
+    trees = [ast.parse(p.read_text(encoding="utf-8")) for p in files] + [ast.parse(tricky)]
+    for tree in trees:
+        walked = sorted(
+            ast.dump(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+        )
+        assert sorted(ast.dump(n) for n in _import_statements(tree)) == walked
+    assert len(list(_import_statements(trees[-1]))) == 7

@@ -482,7 +482,11 @@ def _keyword_defaults(func, exclude):
         ("recordings", simulate_mec, {"box_width"}),
         ("model", build_rnn, {"box_width"}),
         ("trajectories", random_walks, {"box_width", "rng"}),
-        ("training", train_path_integrator, {"threads", "trajectory_options", "trajectories_key"}),
+        (
+            "training",
+            train_path_integrator,
+            {"threads", "trajectory_options", "trajectories_key", "callback"},
+        ),
         (
             "rate_maps",
             rate_maps,

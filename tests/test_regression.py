@@ -229,10 +229,11 @@ def test_bounded_loo_search_returns_the_exhaustive_argmin(case):
     alphas = np.logspace(-3, 7, 20)
     for te in make_folds(X.shape[0], 4, seed=1):
         s, Q, Z, p = _kernel_fold(X, Y, te, alphas)
-        ref = _kernel_loo_select(s, Q, Z, alphas, p, search="exhaustive")
+        ref, ref_err = _kernel_loo_select(s, Q, Z, alphas, p, search="exhaustive")
         for rounds in (1, 4):
-            got = _kernel_loo_select(s, Q, Z, alphas, p, search="bounded", max_rounds=rounds)
+            got, err = _kernel_loo_select(s, Q, Z, alphas, p, search="bounded", max_rounds=rounds)
             np.testing.assert_array_equal(got, ref)
+            np.testing.assert_allclose(err, ref_err, rtol=1e-10, atol=0)
 
 
 def test_loo_search_option_gives_identical_results():
@@ -274,3 +275,42 @@ def test_memmapped_float32_layer_with_float64_gram_matches_in_memory(tmp_path):
     b = cross_validated_ridge(X32.astype(np.float64), Y, folds)
     np.testing.assert_array_equal(a["alpha"], b["alpha"])
     np.testing.assert_allclose(a["r2"], b["r2"], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", ["flat_noise_floor", "gaussian"])
+def test_projection_bounds_bracket_the_exact_loo_errors(case):
+    """Bound 3 of the bounded search: for every alpha, lower ≤ exact LOO error ≤ upper, and on
+    a noise floor far above the small alphas it is tight where the norm bound is not."""
+    from predictivity.core.ridge import _pair_loo_errors, _projection_bounds
+
+    rng = np.random.default_rng(4)
+    if case == "flat_noise_floor":  # 8 strong factors + isotropic noise units (size D in small)
+        F = rng.standard_normal((100, 8)) * np.arange(1, 9) ** -0.5
+        X = F @ rng.standard_normal((8, 3000)) * 3 + 0.5 * rng.standard_normal((100, 3000))
+        Y = F @ rng.standard_normal((8, 40)) + rng.standard_normal((100, 40))
+    else:
+        X, Y = _data(100, 300, 40, seed=9)
+    alphas = np.logspace(-2, 8, 20)
+    te = make_folds(100, 5, seed=0)[0]
+    s, Q, Z, p = _kernel_fold(X, Y, te, alphas)
+    N = Z.shape[1]
+    D = 1.0 / (s[:, None] + alphas[None, :])
+    t = Q.sum(axis=0)
+    inv = 1.0 / ((Q * Q) @ D - (Q @ (t[:, None] * D)) / p)
+    w = inv * inv
+    every = np.arange(N)
+    exact = np.array([_pair_loo_errors(Q, D, inv, Z, np.full(N, j), every)[0] for j in range(20)])
+    anchors = [np.argmin(exact, axis=0), np.zeros(N, dtype=int)]
+    cT = [_pair_loo_errors(Q, D, inv, Z, a, every, return_c=True)[1].T for a in anchors]
+    Z2T = (Z * Z).T.copy()
+    norm2 = (Z2T @ (D * D)).T
+    lo, hi, _ = _projection_bounds(D, w, np.sqrt(w.max(axis=0)), Z2T, norm2, every, anchors, cT)
+    assert np.all(lo <= exact * (1 + 1e-12))
+    assert np.all(hi >= exact * (1 - 1e-12))
+    # exact at the anchors (up to the rounding slack), and tighter than the norm bound elsewhere
+    np.testing.assert_allclose(lo[anchors[0], every], exact[anchors[0], every], rtol=1e-5)
+    norm_lo = w.min(axis=0)[:, None] * norm2
+    if case == "flat_noise_floor":
+        small = slice(0, 4)  # alphas far below the noise floor (s ≈ 550): within 1e-4 typically
+        assert np.median(1 - lo[small] / exact[small]) < 1e-4
+        assert np.median(norm_lo[small] / exact[small]) < 0.8

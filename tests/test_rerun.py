@@ -35,6 +35,7 @@ AGGREGATE = {
     "benchmarks_table",
     "metric_agreement",
     "decomposition_table",
+    "best_layer_table",
 }
 UPSTREAM = {"stimuli_precomputed", "recordings_precomputed", "activations_precomputed"}
 

@@ -69,6 +69,19 @@ def load_npz(path: str, what: str = "activations") -> dict[str, np.ndarray]:
     return out
 
 
+def open_npz(path: str, what: str = "eigen basis"):
+    """``np.load`` of an .npz (allow_pickle=False) left open for reading member by member (a
+    stage that reads one layer at a time); InputError naming the file when it cannot be read."""
+    try:
+        return np.load(Path(path), allow_pickle=False)
+    except Exception as e:  # noqa: BLE001
+        raise InputError(
+            path,
+            f"cannot read {what} as a NumPy .npz file ({_reason(e)}).",
+            "Delete it and rerun: the workflow recomputes it.",
+        ) from None
+
+
 def read_lines(path: str, what: str = "stimulus ids") -> list[str]:
     p = Path(path)
     if not p.is_file():

@@ -102,6 +102,11 @@ def resource_path(study, key, default_name):
     return value if value else os.path.join(workflow.basedir, "resources", default_name)
 
 
+def eigen_output(path):
+    """The eigen stage's file, deleted after its readers finish when `eigen.temp` is set."""
+    return temp(path) if config["eigen"]["temp"] else path
+
+
 def code_version(script):
     """Hash of the package modules that scripts/<script> imports, transitively (read with ast;
     see predictivity.codehash): in `params`, so editing a module reruns exactly the stages that
@@ -166,6 +171,7 @@ def final_targets():
         "results/tables/benchmarks.parquet",
         "results/tables/metric_agreement.parquet",
         "results/tables/decomposition.parquet",
+        "results/tables/best_layer.parquet",
         *mec_criteria_table(),
         *all_model_files("results/metrics/{study}/{model}.parquet"),
         *all_model_files("results/controls/{study}/{model}.parquet"),
@@ -206,27 +212,79 @@ def download_dir(name, key="downloads"):
     return f"results/downloads/{name}"
 
 
+def download_ref(value):
+    """(name, path inside it) of a `{download: name, path: rel}` option value, else None."""
+    if isinstance(value, dict) and value.get("download"):
+        return value["download"], value.get("path") or ""
+    return None
+
+
+def inside_download(name, rel, key):
+    """results/downloads/<name>/<rel>, refusing a path that leaves the download directory."""
+    base = download_dir(name, key)
+    rel = rel or ""
+    norm = os.path.normpath(os.path.join(base, rel))
+    if os.path.isabs(rel) or not (norm == base or norm.startswith(base + os.sep)):
+        raise InputError(
+            f"config: {key}",
+            f"{rel!r} leaves the download directory {base} (absolute or '..').",
+            "Give a path inside the download, or drop `download:`.",
+        )
+    return norm
+
+
+# The path options of a stimuli section, and the one that `download:` beside them applies to.
+STIMULUS_PATHS = {"images": ("folder", "stimulus_csv"), "sounds": ("wav_folder",)}
+
+
+def stimulus_downloads(study, section):
+    """Names of the downloads a stimuli section reads: its `download`, and every path option
+    given as `{download: name, path: rel}`."""
+    opts = study_config(study).get(section) or {}
+    names = [opts["download"]] if opts.get("download") else []
+    for key in STIMULUS_PATHS[section]:
+        ref = download_ref(opts.get(key))
+        if ref:
+            names.append(ref[0])
+    return list(dict.fromkeys(names))
+
+
 def stimulus_download(section):
-    """Input function: the download directory holding a study's stimulus files, if any."""
+    """Input function: the download directories holding a study's stimulus files (none if
+    the stimuli are generated or in the user's own folder): the DAG runs them first."""
 
     def f(wildcards):
-        name = study_config(wildcards.study)[section].get("download")
-        return (
-            [download_dir(name, f"studies.{wildcards.study}.{section}.download")]
-            if name
-            else []
-        )
+        return [
+            download_dir(name, f"studies.{wildcards.study}.{section}.download")
+            for name in stimulus_downloads(wildcards.study, section)
+        ]
 
     return f
 
 
 def stimulus_folder(study, section, key):
-    """The folder option of a stimuli section, resolved inside its download directory if any."""
+    """A path option of a stimuli section, resolved: `{download: name, path: rel}` → inside that
+    download; a plain path → inside the section's `download` when it has one (only its first,
+    folder option), else as given; None when unset."""
     opts = study_config(study)[section]
-    folder = opts[key]
-    if opts.get("download"):
-        return os.path.join(download_dir(opts["download"]), folder or "")
-    return folder
+    value = opts.get(key)
+    where = f"studies.{study}.{section}.{key}"
+    ref = download_ref(value)
+    if ref:
+        return inside_download(ref[0], ref[1], where)
+    if opts.get("download") and key == STIMULUS_PATHS[section][0]:
+        return inside_download(opts["download"], value, where)
+    return value
+
+
+def stimulus_verify(study, section):
+    """The resolved stimulus paths that lie inside downloads: the stimuli job re-hashes their
+    files against the download's manifest before reading them."""
+    opts = study_config(study)[section]
+    keys = [key for key in STIMULUS_PATHS[section] if download_ref(opts.get(key))]
+    if opts.get("download") and STIMULUS_PATHS[section][0] not in keys:
+        keys.insert(0, STIMULUS_PATHS[section][0])
+    return [stimulus_folder(study, section, key) for key in keys]
 
 
 def dataset_inputs(wildcards):
@@ -253,14 +311,30 @@ RECORDED_CHECKSUMS = "results/downloads/checksums.tsv"
 
 
 def pinned_sha256(name):
-    """The sha256 that pins download `name` (config, else the committed table), or None."""
-    sha = config["downloads"][name].get("sha256")
-    if sha:
-        return sha.lower()
+    """What pins download `name`: its sha256 (the config's, else the committed table's row
+    `downloads.<name>`) or None; for a `files` download, {path: sha256 or None} (the config's
+    value, else the row `downloads.<name>/<path>`)."""
     from predictivity.datasets.download import read_checksums
 
-    row = read_checksums(pinned_table()).get(f"downloads.{name}")
+    opts = config["downloads"][name]
+    table = read_checksums(pinned_table())
+    if opts.get("files"):
+        out = {}
+        for rel, sha in opts["files"].items():
+            row = table.get(f"downloads.{name}/{rel}")
+            out[rel] = sha.lower() if sha else (row["sha256"] if row else None)
+        return out
+    sha = opts.get("sha256")
+    if sha:
+        return sha.lower()
+    row = table.get(f"downloads.{name}")
     return row["sha256"] if row else None
+
+
+def download_pinned(name):
+    """True when every file of download `name` has a pinned sha256."""
+    pins = pinned_sha256(name)
+    return all(pins.values()) if isinstance(pins, dict) else bool(pins)
 
 
 def dataset_params(study):
@@ -272,17 +346,10 @@ def dataset_params(study):
         return None
     out = dict(ds)
     if ds.get("download"):
-        base = download_dir(ds["download"], f"studies.{study}.dataset.download")
-        rel = ds["path"] or ""
-        norm = os.path.normpath(os.path.join(base, rel))
-        if os.path.isabs(rel) or not (norm == base or norm.startswith(base + os.sep)):
-            raise InputError(
-                f"config: studies.{study}.dataset.path",
-                f"{rel!r} leaves the download directory {base} (absolute or '..').",
-                "Give a path inside the download, or drop `download:`.",
-            )
-        out["path"] = norm
-        out["verified"] = "pinned" if pinned_sha256(ds["download"]) else "recorded"
+        out["path"] = inside_download(
+            ds["download"], ds["path"], f"studies.{study}.dataset.path"
+        )
+        out["verified"] = "pinned" if download_pinned(ds["download"]) else "recorded"
     else:
         out["verified"] = False
     return out

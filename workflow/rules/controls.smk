@@ -6,6 +6,7 @@
 rule controls:
     input:
         activations="results/activations/{study}/{model}.npz",
+        eigen="results/eigen/{study}/{model}.npz",
         recordings="results/recordings/{study}.npz",
         stimuli="results/stimuli/{study}.tsv",
     output:

@@ -1,5 +1,8 @@
 # Stage 0 — files fetched from the internet (or a file:// URL), verified by sha256 before use:
-# results/downloads/{name}/ (the file itself, or the unpacked archive).
+# results/downloads/{name}/ (the file itself, the unpacked archive, or the listed `files`).
+# Recordings (`dataset.download`) and stimulus sets (`{download: name, path: ...}`) both come
+# through it. Without network it stops with one line saying where to put the file by hand
+# (data/downloads/{name}/<file>, then taken instead of the URL) and its expected sha256.
 
 
 rule download:

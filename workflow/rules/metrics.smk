@@ -5,6 +5,7 @@
 rule metrics:
     input:
         activations="results/activations/{study}/{model}.npz",
+        eigen="results/eigen/{study}/{model}.npz",
         recordings="results/recordings/{study}.npz",
         stimuli="results/stimuli/{study}.tsv",
     output:

@@ -1,14 +1,17 @@
 # Stage 5 — per layer × target: cross-validated ridge R², Pearson r, chosen alpha, ceiling:
-# results/regression/{study}/{model}.parquet
+# results/regression/{study}/{model}.parquet; per layer × outer fold × target (test scores and
+# inner-CV error, for the best-layer table): {model}.folds.parquet
 
 
 rule regression:
     input:
         activations="results/activations/{study}/{model}.npz",
+        eigen="results/eigen/{study}/{model}.npz",
         recordings="results/recordings/{study}.npz",
         stimuli="results/stimuli/{study}.tsv",
     output:
         "results/regression/{study}/{model}.parquet",
+        folds="results/regression/{study}/{model}.folds.parquet",
     log:
         "logs/regression/{study}/{model}.log",
     benchmark:

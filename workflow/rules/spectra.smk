@@ -5,6 +5,7 @@
 rule spectra:
     input:
         activations="results/activations/{study}/{model}.npz",
+        eigen="results/eigen/{study}/{model}.npz",
         recordings="results/recordings/{study}.npz",
     output:
         "results/spectra/{study}/{model}.parquet",

@@ -1,6 +1,6 @@
 # Stage 7 — results/tables/layers.parquet: one row per study × model × layer, joining stages 4–6,
 # the metrics and controls stages and the grid-cell criteria of mec layers; the metric agreement,
-# decomposition and grid-cell criteria tables.
+# decomposition, grid-cell criteria and best-layer tables.
 
 
 rule layers_table:
@@ -56,6 +56,42 @@ rule layers_table:
         code=code_version("layers_table.py"),
     script:
         "../../scripts/layers_table.py"
+
+
+rule best_layer_table:
+    # docs/design.md#best-layer: per study × network, the layer chosen per outer fold on the
+    # inner-CV error of the training stimuli, its test scores, and the test-selected best layer.
+    input:
+        folds=lambda wc: all_model_files(
+            "results/regression/{study}/{model}.folds.parquet"
+        ),
+    output:
+        "results/tables/best_layer.parquet",
+    log:
+        "logs/tables/best_layer.log",
+    group:
+        "aggregate"
+    conda:
+        "../../envs/predictivity.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        entries=lambda wc: [
+            {
+                "study": s,
+                "model": m,
+                "trained": is_trained(s, m),
+                "input_layers": input_layers(s, m),
+            }
+            for s in computed_studies()
+            for m in models_of(s)
+        ],
+        options=config["fits"],
+        code=code_version("best_layer_table.py"),
+    script:
+        "../../scripts/best_layer_table.py"
 
 
 rule mec_criteria_table:
@@ -146,6 +182,7 @@ rule benchmarks_table:
         "results/tables/fits.parquet",
         "results/tables/metric_agreement.parquet",
         "results/tables/decomposition.parquet",
+        "results/tables/best_layer.parquet",
         mec_criteria_table(),
         expand("results/figures/{figure}.png", figure=FIGURES),
     output:

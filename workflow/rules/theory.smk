@@ -5,6 +5,7 @@
 rule theory:
     input:
         activations="results/activations/{study}/{model}.npz",
+        eigen="results/eigen/{study}/{model}.npz",
         recordings="results/recordings/{study}.npz",
         regression="results/regression/{study}/{model}.parquet",
         stimuli="results/stimuli/{study}.tsv",

@@ -33,6 +33,10 @@ Rows of the table (:data:`FITS_COLUMNS`)
   the published table's own PR).
 * ``metric``: ``r2``, ``r2_mean``, ``r2_pooled``, ``pearson_r`` for computed studies (those of
   the four that the layers table has); ``score`` for ``table`` studies.
+* ``preset``: empty on the rows of that grid. A named per-paper preset
+  (:mod:`predictivity.aggregate.presets`: ``tuckute2023``, ``schrimpf2021``,
+  ``elmoznino_bonner``; ``fits.presets``) adds one row per scope × subset with its own score
+  column as ``metric`` and its PR convention, labelled with its name.
 
 Columns
 -------
@@ -93,6 +97,7 @@ from predictivity.aggregate.inference import (
     equal_slopes_test,
     mixed_slope,
 )
+from predictivity.aggregate.presets import PRESETS
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +107,7 @@ FITS_COLUMNS = [
     "subset",
     "pr_convention",
     "metric",
+    "preset",
     "slope",
     "intercept",
     "slope_se",
@@ -648,27 +654,61 @@ def pooled_subsets(rows: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def _has_values(rows: pd.DataFrame, column: str) -> bool:
+    return column in rows.columns and bool(
+        np.isfinite(pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)).any()
+    )
+
+
+def study_presets(study_rows: pd.DataFrame, presets=tuple(PRESETS)) -> list[str]:
+    """The presets a computed study is fitted on: those whose score column has a finite value
+    and whose PR convention the study carries (none for a ``table`` study)."""
+    if study_metrics(study_rows) == TABLE_METRICS:
+        return []
+    conventions = study_conventions(study_rows)
+    return [
+        name
+        for name in presets
+        if PRESETS[name]["pr_convention"] in conventions
+        and _has_values(study_rows, PRESETS[name]["metric"])
+    ]
+
+
+def _check_presets(presets) -> tuple[str, ...]:
+    presets = tuple(presets)
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        raise ValueError(f"unknown fits preset(s) {unknown}; known: {', '.join(PRESETS)}")
+    return presets
+
+
 def fits_table(
     layers: pd.DataFrame,
     n_boot: int = 1000,
     seed: int = 0,
     n_perm: int = 9999,
     include_inputs: bool = False,
+    presets=tuple(PRESETS),
 ) -> pd.DataFrame:
     """The fits table (``results/tables/fits.parquet``): :data:`FITS_COLUMNS`, one row per
     scope × subset × PR convention × metric (module docstring), studies in sorted order, then the
-    pooled rows.
+    pooled rows; ``preset`` is empty on these rows.
 
     * Layers enter as :func:`fit_rows` says (inputs out unless ``include_inputs``; identical
       layers once, resolved within each subset).
     * Pooled rows: per metric over the studies fitted on it — computed metrics whenever there is
       at least one computed study, ``score`` only when there are ≥ 2 table studies; per
       convention over the studies that carry it.
+    * ``presets`` (names of :data:`predictivity.aggregate.presets.PRESETS`): for each, one more
+      row per scope × subset with that preset's score and PR convention, labelled ``preset``
+      (after a study's own rows of each subset; pooled after the pooled rows), for the computed
+      studies that have its score (:func:`study_presets`).
     * ``theory_r2_variance_explained``: per study :func:`theory_variance_explained`; pooled, the
       within-study version (score and theory_r2 demeaned per study). NaN for table studies.
     * ``equal_slopes_p`` is NaN on per-study rows.
     Every bootstrap and permutation uses ``seed``, so the table is deterministic.
     """
+    presets = _check_presets(presets)
     rows = []
     if len(layers):
         usable = layers.loc[~_flag(layers, "is_input")] if not include_inputs else layers
@@ -676,57 +716,69 @@ def fits_table(
         usable = layers
     groups = {s: g for s, g in usable.groupby(usable["study"].astype(str), sort=True)}
     by_metric: dict[str, list[str]] = {}
+    by_preset: dict[str, list[str]] = {}
     for s, g in groups.items():
         metrics = study_metrics(g)
         conventions = study_conventions(g)
+        specs = [("", conv, m) for conv in conventions for m in metrics]
+        for name in study_presets(g, presets):
+            by_preset.setdefault(name, []).append(s)
+            specs.append((name, PRESETS[name]["pr_convention"], PRESETS[name]["metric"]))
         for m in metrics:
             by_metric.setdefault(m, []).append(s)
         for subset, mask in study_subsets(g):
             sub = fit_rows(g.loc[mask], include_inputs=True)
             quiet = subset != "all"
-            for conv in conventions:
-                for m in metrics:
-                    fit = fit_study(
-                        sub, m, n_boot=n_boot, seed=seed, convention=conv,
-                        warn=not quiet and conv == "pr",
-                    )  # fmt: skip
-                    fit.update(
-                        scope=s,
-                        subset=subset,
-                        pr_convention=conv,
-                        metric=m,
-                        equal_slopes_p=np.nan,
-                        equal_slopes_relabellings=0,
-                        theory_r2_variance_explained=theory_variance_explained(sub, m),
-                    )
-                    rows.append(fit)
+            for preset, conv, m in specs:
+                fit = fit_study(
+                    sub, m, n_boot=n_boot, seed=seed, convention=conv,
+                    warn=not quiet and conv == "pr" and not preset,
+                )  # fmt: skip
+                fit.update(
+                    scope=s,
+                    subset=subset,
+                    pr_convention=conv,
+                    metric=m,
+                    preset=preset,
+                    equal_slopes_p=np.nan,
+                    equal_slopes_relabellings=0,
+                    theory_r2_variance_explained=theory_variance_explained(sub, m),
+                )
+                rows.append(fit)
+    pooled_specs = []  # (preset, metric, studies, conventions)
     for m in (*COMPUTED_METRICS, *TABLE_METRICS):
         studies = by_metric.get(m, [])
-        if not studies or (m in TABLE_METRICS and len(studies) < 2):
-            continue
+        if studies and not (m in TABLE_METRICS and len(studies) < 2):
+            pooled_specs.append(("", m, studies, PR_CONVENTIONS))
+    for name in presets:
+        if by_preset.get(name):
+            p = PRESETS[name]
+            pooled_specs.append((name, p["metric"], by_preset[name], (p["pr_convention"],)))
+    for preset, m, studies, conventions in pooled_specs:
         pool = pd.concat([groups[s] for s in studies], ignore_index=True)
         for subset, mask in pooled_subsets(pool):
             sub = fit_rows(pool.loc[mask], include_inputs=True)
-            for conv in PR_CONVENTIONS:
+            for conv in conventions:
                 have = [s for s in studies if conv in study_conventions(groups[s])]
                 if not have:
                     continue
                 part = sub[sub["study"].astype(str).isin(have)]
                 fit = fit_pooled(
                     part, m, n_boot=n_boot, seed=seed, convention=conv, n_perm=n_perm,
-                    warn=subset == "all" and conv == "pr",
+                    warn=subset == "all" and conv == "pr" and not preset,
                 )  # fmt: skip
                 fit.update(
                     scope="pooled",
                     subset=subset,
                     pr_convention=conv,
                     metric=m,
+                    preset=preset,
                     theory_r2_variance_explained=_theory_within(part, m),
                 )
                 rows.append(fit)
     out = pd.DataFrame(rows, columns=FITS_COLUMNS)
     ints = ("n", "n_models", "slope_df", "equal_slopes_relabellings")
-    texts = ("scope", "subset", "pr_convention", "metric", "inference", "inference_note")
+    texts = ("scope", "subset", "pr_convention", "metric", "preset", "inference", "inference_note")
     for c in FITS_COLUMNS:
         if c in ints:
             out[c] = out[c].astype("int64")

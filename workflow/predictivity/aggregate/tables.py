@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from predictivity.aggregate.presets import preset_scores
 from predictivity.core.controls.profiles import DECOMPOSITION_COLUMNS, decompose_study
 from predictivity.core.controls.summary import layer_control_columns
 from predictivity.errors import InputError
@@ -62,7 +63,9 @@ def regression_summary(reg: pd.DataFrame) -> pd.DataFrame:
     alpha_median: median chosen alpha (absolute units); alpha_edge_fraction: share of targets whose
     alpha sat at either end of the grid (in most folds), split into alpha_low_edge_fraction (the
     grid's smallest alpha: the grid may be too coarse at the bottom) and alpha_high_edge_fraction
-    (the largest: the layer does not predict the target).
+    (the largest: the layer does not predict the target). Then the per-paper presets' scores
+    (:func:`predictivity.aggregate.presets.preset_scores`: ceiling_median,
+    pearson_r_over_ceiling, pearson_r_over_ceiling_sq, pearson_r2_corrected).
     """
     g = reg.groupby(["layer", "layer_index"], sort=False)
     out = g.agg(
@@ -80,7 +83,7 @@ def regression_summary(reg: pd.DataFrame) -> pd.DataFrame:
         sst=("sst", "sum"),
     ).reset_index()
     out["r2_pooled"] = 1.0 - out.pop("sse") / out.pop("sst")
-    return out
+    return out.merge(preset_scores(reg), on="layer", how="left", validate="one_to_one")
 
 
 SPECTRUM_LAYER_COLUMNS = [

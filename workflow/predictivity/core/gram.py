@@ -1,4 +1,5 @@
-"""The Gram matrix of a layer, formed once and shared by regression, spectra and theory.
+"""The Gram matrix of a layer, formed once per layer (by the eigen stage, :mod:`predictivity.core.basis`)
+and shared by every per-layer stage.
 
 ``docs/design.md#spectra``: X ∈ R^{P×M} (stimuli × units). Centring over stimuli is translation invariant for every
 quantity the pipeline computes, so the activations are first centred over all P stimuli (column

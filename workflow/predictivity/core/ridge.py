@@ -61,74 +61,25 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
+from predictivity.core.basis import (
+    FoldEigen,
+    LayerBasis,
+    covariance_fold_eigh,
+    fold_cross_gram,
+    kernel_eigh,
+)
+from predictivity.core.folds import MIN_TEST_STIMULI, make_folds, training_size  # noqa: F401
 from predictivity.core.gram import centred_gram, column_means
 from predictivity.errors import InputError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ALPHAS = np.logspace(-2, 8, 21)
-#: Fewer test stimuli per outer fold than this is warned about: the test-fold R² divides by the
-#: test fold's own variance, which a handful of stimuli estimates badly (R² far below r2_pooled).
-MIN_TEST_STIMULI = 10
 
 
 def default_alphas() -> np.ndarray:
     """The default alpha grid: 21 values log-spaced from 1e-2 to 1e8."""
     return DEFAULT_ALPHAS.copy()
-
-
-def make_folds(
-    n_stimuli: int, n_folds: int = 5, seed: int = 0, groups: np.ndarray | None = None
-) -> list[np.ndarray]:
-    """Test-index arrays of the outer K-fold split (``docs/design.md#regression``).
-
-    Without groups the split is exactly
-    ``numpy.array_split(numpy.random.default_rng(seed).permutation(P), K)``.
-
-    With ``groups`` (one label per stimulus), all stimuli of one group stay in one fold: the unique
-    group labels (in sorted order) are permuted with ``default_rng(seed)``, and each group in that
-    order goes to the fold that currently holds the fewest stimuli (ties → lowest fold index).
-    Within a fold, indices are sorted.
-    """
-    if n_folds < 2:
-        raise ValueError(f"n_folds must be ≥ 2, got {n_folds}")
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        folds = [np.asarray(f) for f in np.array_split(rng.permutation(n_stimuli), n_folds)]
-        _warn_small_folds(folds)
-        return folds
-    groups = np.asarray(groups)
-    if groups.shape != (n_stimuli,):
-        raise ValueError(
-            f"groups must have one label per stimulus ({n_stimuli}), got shape {groups.shape}"
-        )
-    labels, inverse = np.unique(groups, return_inverse=True)
-    if len(labels) < n_folds:
-        raise ValueError(f"{len(labels)} groups cannot fill {n_folds} folds")
-    order = rng.permutation(len(labels))
-    sizes = np.zeros(n_folds, dtype=int)
-    assignment = np.empty(len(labels), dtype=int)
-    counts = np.bincount(inverse, minlength=len(labels))
-    for g in order:
-        f = int(np.argmin(sizes))
-        assignment[g] = f
-        sizes[f] += counts[g]
-    fold_of_stimulus = assignment[inverse]
-    folds = [np.flatnonzero(fold_of_stimulus == f) for f in range(n_folds)]
-    _warn_small_folds(folds)
-    return folds
-
-
-def _warn_small_folds(folds: list[np.ndarray]) -> None:
-    smallest = min(len(f) for f in folds)
-    if smallest < MIN_TEST_STIMULI:
-        log.warning(
-            "the smallest test fold holds %d stimuli (< %d): its R² divides by the variance of "
-            "those few stimuli, so per-fold R² (and the layer's median) is noisy and biased "
-            "low; compare with r2_pooled, or lower `regression.folds`",
-            smallest,
-            MIN_TEST_STIMULI,
-        )
 
 
 def _check_alpha_range(alphas_abs: np.ndarray, trace: float, dtype) -> None:
@@ -145,11 +96,6 @@ def _check_alpha_range(alphas_abs: np.ndarray, trace: float, dtype) -> None:
         )
 
 
-def training_size(n_stimuli: int, n_folds: int) -> int:
-    """p_train = ⌊P·(K−1)/K⌋, the nominal training-fold size (λ_reg = median α / p_train)."""
-    return (n_stimuli * (n_folds - 1)) // n_folds
-
-
 @dataclass
 class FoldResult:
     """Per-target outputs of one outer fold (arrays of length N)."""
@@ -161,6 +107,11 @@ class FoldResult:
     sse: np.ndarray  # Σ (y − ŷ)² over the test fold
     sst: np.ndarray  # Σ (y − ȳ_te)² over the test fold
     grouped: bool = False  # alpha chosen by leave-one-group-out (else plain LOO)
+    # inner CV on the training fold at the chosen alpha: cv_sse = Σ of the squared LOO (or
+    # leave-one-group-out) residuals, cv_sst = Σ_i Ỹ_tr² (Ỹ centred on the training fold), so
+    # 1 − cv_sse/cv_sst is the inner-CV R² (None where not computed)
+    cv_sse: np.ndarray | None = None
+    cv_sst: np.ndarray | None = None
 
 
 def _double_centre_block(G: np.ndarray, tr: np.ndarray, te: np.ndarray):
@@ -228,8 +179,13 @@ def _kernel_loo_select(
     search: str = "bounded",
     max_rounds: int = 4,
     refine_fraction: float = 1.0 / 16,
-) -> np.ndarray:
-    """Per-target argmin over the grid of the exact LOO error, kernel form (returns (N,) indices).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-target argmin over the grid of the exact LOO error, kernel form.
+
+    Returns ``(idx, err)``: the chosen grid indices (N,) and the LOO error at the chosen alpha,
+    err_n(α_idx) = Σ_i (c_in/g_i)² (N,). Since R = αc and 1 − h = αg, c_i/g_i = R_i/(1 − h_i)
+    exactly: err is the sum of squared LOO residuals Σ_i (R_in/(1 − h_i))², in the units of Ỹ²
+    (not rescaled by α), so 1 − err/Σ_i ỹ_in² is the inner-CV R² of the training fold.
 
     With K_tr = Q diag(s) Qᵀ (Q orthogonal, p × p), Z = QᵀỸ_tr, t = Qᵀ1 and, per alpha,
     D = 1/(s+α), the LOO residual of ridge with an unpenalised intercept is c_i/g_i with
@@ -286,46 +242,97 @@ def _kernel_loo_select(
             better = err < best_err
             best_err[better] = err[better]
             best_idx[better] = j
-        return best_idx
+        return best_idx, best_err
     if search != "bounded":
         raise ValueError(f"unknown LOO search {search!r}; use one of {LOO_SEARCHES}")
     w = inv * inv  # p × n_α
     sqrt_w_max = np.sqrt(w.max(axis=0))
-    Z2 = Z * Z
-    norm2 = (D * D).T @ Z2  # ‖c_n(α)‖², n_α × N
+    ZT = np.ascontiguousarray(Z.T)  # targets as rows (C order), for gathering targets
+    Z2T = ZT * ZT
+    norm2 = (Z2T @ (D * D)).T  # ‖c_n(α)‖², n_α × N
     lower = w.min(axis=0)[:, None] * norm2  # bound 1
     targets = np.arange(N)
     best_err = np.full(N, np.inf)
     best_idx = np.argmin(w.mean(axis=0)[:, None] * norm2, axis=0)  # the candidates
     computed = np.zeros((n_alpha, N), dtype=bool)
+    upper = np.full(N, np.inf)  # upper bounds on min_α err_n from the projection bound
     active, ref = targets, best_idx.copy()
-    first_round = True
     refine_rows = int(np.ceil(refine_fraction * p / 2.0))
     if 2 * refine_rows >= p:
         refine_rows = 0
-    for _ in range(max(1, max_rounds)):
-        err, c2 = _pair_loo_errors(Q, D, inv, Z, ref, active, return_c2=True)
-        computed[ref, active] = True
-        cur_err, cur_idx = best_err[active], best_idx[active]
-        better = (err < cur_err) | ((err == cur_err) & (ref < cur_idx))
-        best_err[active[better]] = err[better]
-        best_idx[active[better]] = ref[better]
-        lower[:, active] = np.maximum(
-            lower[:, active],
-            _reference_lower_bounds(D, Z2[:, active], w, sqrt_w_max, alphas_abs, ref, c2),
-        )
-        del c2
-        alive = lower * (1.0 - _PRUNE_SLACK) <= best_err * (1.0 + _PRUNE_SLACK)
-        alive &= ~computed
-        if first_round:
-            first_round = False
+
+    def record(js, ns, err):
+        cur_err, cur_idx = best_err[ns], best_idx[ns]
+        better = (err < cur_err) | ((err == cur_err) & (js < cur_idx))
+        best_err[ns[better]] = err[better]
+        best_idx[ns[better]] = js[better]
+        computed[js, ns] = True
+
+    def survivors():
+        bound = np.minimum(best_err, upper) * (1.0 + _PRUNE_SLACK)
+        return (lower * (1.0 - _PRUNE_SLACK) <= bound) & ~computed
+
+    proj = None  # (targets, anchor alphas, anchor cᵀ, cache) of the projection bound
+    projected = np.zeros(N, dtype=bool)  # targets bounded by projection
+    for rnd in range(max(1, max_rounds)):
+        err, c = _pair_loo_errors(Q, D, inv, Z, ref, active, return_c=True, ZT=ZT)
+        record(ref, active, err)
+        cT = c.T  # rows = targets (C order)
+        del c
+        plain = ~projected[active]  # the reference bound, where projection does not bound
+        if plain.any():
+            sub = active[plain]
+            cT_sub = cT[plain] if not plain.all() else cT
+            lower[:, sub] = np.maximum(
+                lower[:, sub],
+                _reference_lower_bounds(
+                    D, Z2T[sub], w, sqrt_w_max, alphas_abs, ref[plain], (cT_sub * cT_sub).T
+                ),
+            )
+        if proj is not None:  # bound 3 again, with this round's alphas as third anchors
+            F, anc_j, anc_cT, cache = proj
+            inF = projected[active]
+            if inF.any():
+                at = np.searchsorted(F, active[inF])
+                _project(
+                    D, w, sqrt_w_max, Z2T, norm2, lower, upper, active[inF],
+                    [j[at] for j in anc_j] + [ref[inF]],
+                    [a[at] for a in anc_cT] + [cT[inF]],
+                    {key: v[at] for key, v in cache.items()},
+                )  # fmt: skip
+            proj = None
+        alive = survivors()
+        if rnd == 0:
+            # bound 3 for the targets the bounds above leave with many survivors (flat LOO
+            # curves): anchors = the candidate and the survivor farthest from it; one more
+            # round adds that round's alpha as a third anchor, the rest is computed at the end
+            F = np.flatnonzero(alive.sum(axis=0) > 2)
+            if F.size:
+                steps = np.abs(np.arange(n_alpha)[:, None] - ref[None, F])
+                far = np.argmax(np.where(alive[:, F], steps, -1), axis=0)
+                err_far, c_far = _pair_loo_errors(Q, D, inv, Z, far, F, return_c=True, ZT=ZT)
+                record(far, F, err_far)
+                anc_j, anc_cT = [ref[F], far], [cT[F], c_far.T]
+                del c_far
+                cache = _project(D, w, sqrt_w_max, Z2T, norm2, lower, upper, F, anc_j, anc_cT)
+                proj = (F, anc_j, anc_cT, cache)
+                projected[F] = True
+                alive = survivors()
             if alive.sum() > 0.5 * (n_alpha - 1) * N:
                 break  # flat LOO curves: nothing to gain, finish with whole-alpha GEMMs
-            if refine_rows:
-                _refine_with_rows(Q, D, Z, w, norm2, best_err, alive, lower, refine_rows)
-        active = np.flatnonzero(alive.any(axis=0))
+            if refine_rows and not projected.all():
+                rest = alive & ~projected[None, :]
+                _refine_with_rows(
+                    Q, D, Z, w, norm2, np.minimum(best_err, upper), rest, lower, refine_rows
+                )
+                alive = np.where(projected[None, :], alive, rest)
+        del cT
+        go_on = alive.any(axis=0)
+        if rnd >= 1:
+            go_on &= ~projected  # projected targets: their survivors are computed at the end
+        active = np.flatnonzero(go_on)
         if active.size == 0:
-            return best_idx
+            break
         masked = np.where(alive[:, active], lower[:, active], np.inf)
         ref = np.argmin(masked, axis=0)
     # what the rounds left is computed exactly: alphas with many survivors get their own GEMM,
@@ -346,7 +353,7 @@ def _kernel_loo_select(
     if js.size:
         found_n.append(ns)
         found_j.append(js)
-        found_e.append(_pair_loo_errors(Q, D, inv, Z, js, ns)[0])
+        found_e.append(_pair_loo_errors(Q, D, inv, Z, js, ns, ZT=ZT)[0])
     # argmin per target over everything computed; equal errors → lowest grid index
     all_n = np.concatenate(found_n)
     all_j = np.concatenate(found_j)
@@ -355,7 +362,8 @@ def _kernel_loo_select(
     first = np.ones(order.size, dtype=bool)
     first[1:] = all_n[order[1:]] != all_n[order[:-1]]
     best_idx[all_n[order[first]]] = all_j[order[first]]
-    return best_idx
+    best_err[all_n[order[first]]] = all_e[order[first]]
+    return best_idx, best_err
 
 
 def _refine_with_rows(Q, D, Z, w, norm2, best_err, alive, lower, t):
@@ -378,9 +386,123 @@ def _refine_with_rows(Q, D, Z, w, norm2, best_err, alive, lower, t):
         alive[j, cols] = bound <= upper[cols]
 
 
+def _project(D, w, sqrt_w_max, Z2T, norm2, lower, upper, cols, anchor_j, anchor_cT, cache=None):
+    """Bound 3 (projection) for the targets ``cols``: tightens ``lower`` (n_α × N) and ``upper``
+    (N) in place with :func:`_projection_bounds`; returns its cache."""
+    lo, hi, cache = _projection_bounds(
+        D, w, sqrt_w_max, Z2T, norm2[:, cols], cols, anchor_j, anchor_cT, cache
+    )
+    lower[:, cols] = np.maximum(lower[:, cols], lo)
+    upper[cols] = np.minimum(upper[cols], hi.min(axis=0))
+    return cache
+
+
+def _projection_bounds(
+    D: np.ndarray,
+    w: np.ndarray,
+    sqrt_w_max: np.ndarray,
+    Z2T: np.ndarray,
+    norm2: np.ndarray,
+    cols: np.ndarray,
+    anchor_j: list[np.ndarray],
+    anchor_cT: list[np.ndarray],
+    cache: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Lower and upper bounds on err_n(α) for every alpha from the exact c_n at m anchor alphas.
+
+    Let a_1 … a_m be grid alphas of target n at which c_j = c_n(a_j) = Q(D(a_j)∘z_n) is known
+    exactly. For any coefficients λ_1 … λ_m,
+
+        c_n(α) = Σ_j λ_j c_j + e,   e = Q(r∘z_n),   r = D(α) − Σ_j λ_j D(a_j),
+
+    and ‖e‖ = ‖r∘z_n‖ =: δ exactly (Q is orthogonal), a quantity of the eigenbasis alone:
+    δ² = ‖D(α)∘z‖² − 2Σ_j λ_j h_j(α) + Σ_jl λ_j λ_l h_l(a_j) with h_j(α) = Σ_k D_k(α) D_k(a_j) z_k².
+    λ minimises δ (the z²-weighted least-squares fit of the function 1/(s + α) by the m functions
+    1/(s + a_j); any λ gives valid bounds). With main = Σ_i w_i(α) (Σ_j λ_j c_ji)² =
+    Σ_jl λ_j λ_l P_jl(α), P_jl = w(α)ᵀ(c_j∘c_l), the triangle inequality in the w-weighted norm
+    gives
+
+        (√main − √max_i w_i(α) · δ)₊²  ≤  err_n(α)  ≤  (√main + √max_i w_i(α) · δ)².
+
+    Unlike the reference bound, whose width is first order in the change of c between alphas,
+    this one is exact wherever D(α) lies in the span of the anchors' D: on a stretch where
+    α ≪ s (or α ≫ s) for the modes that carry z_n, two anchors fit 1/(s+α) to second order in
+    α/s, so the flat LOO curves of a noise floor far above the small alphas are bounded to ~1e-6
+    relative, where the norm bound is as wide as the range of w (× 1.4 on the benchmark's size
+    D). Cost: m(m+1)/2 products of p-vectors, GEMMs of n × p × n_α — small beside one
+    p × p × n GEMM.
+
+    Rounding: h and ‖D∘z‖² are sums of p non-negative terms and |P_jl| ≤ √(P_jj P_ll), so the
+    computed δ² and main differ from the exact ones by at most tol·(the same sums with |λ|),
+    tol = 4(p + 4)·eps: that much is added to δ² and taken off main.
+
+    ``Z2T``: (N × p) squares of Zᵀ, rows = targets; ``cols`` the targets bounded here (n), in
+    the order of ``norm2`` (n_α × n) columns, ``anchor_j`` (m arrays (n,)) and ``anchor_cT``
+    (m arrays (n × p), rows = c_n at the anchor). ``cache`` (returned, and given back with
+    rows and anchors appended) holds the h and P of the anchors already seen. Returns
+    (lower, upper, cache), bounds n_α × n.
+    """
+    p, n_alpha = D.shape
+    m = len(anchor_j)
+    n = len(cols)
+    tol = 4.0 * (p + 4) * np.finfo(np.float64).eps
+    cache = {} if cache is None else cache
+    rows = np.arange(n)
+    H = []
+    for j in range(m):
+        if ("h", j) in cache:
+            H.append(cache[("h", j)])
+            continue
+        Hj = np.empty((n, n_alpha))
+        aj = anchor_j[j]
+        order = np.argsort(aj, kind="stable")
+        for pos in np.split(order, np.flatnonzero(np.diff(aj[order])) + 1):
+            b = int(aj[pos[0]])
+            Hj[pos] = Z2T[cols[pos]] @ (D * D[:, b, None])
+        cache[("h", j)] = Hj
+        H.append(Hj)
+    P = {}
+    for j in range(m):
+        for k in range(j, m):
+            if ("P", j, k) not in cache:
+                cache[("P", j, k)] = (anchor_cT[j] * anchor_cT[k]) @ w  # n × n_α
+            P[j, k] = cache[("P", j, k)]
+    G = np.empty((n, m, m))
+    for j in range(m):
+        for k in range(m):
+            G[:, j, k] = H[k][rows, anchor_j[j]]
+    G = (G + G.transpose(0, 2, 1)) / 2.0
+    # λ = G⁻¹h per alpha and target, G scaled to unit diagonal and regularised (any λ is valid)
+    scale = np.sqrt(np.maximum(np.einsum("njj->nj", G), np.finfo(np.float64).tiny))
+    outer = scale[:, :, None] * scale[:, None, :]
+    Ginv = np.linalg.inv(G / outer + 1e-10 * np.eye(m)) / outer
+    lam = [sum(Ginv[:, j, k, None] * H[k] for k in range(m)) for j in range(m)]  # n × n_α
+    n2 = norm2.T
+    d2 = n2.copy()
+    d2_abs = n2.copy()
+    main = np.zeros((n, n_alpha))
+    main_abs = np.zeros((n, n_alpha))
+    for j in range(m):
+        d2 -= 2.0 * lam[j] * H[j]
+        d2_abs += 2.0 * np.abs(lam[j]) * H[j]
+        for k in range(j, m):
+            f = 1.0 if j == k else 2.0
+            Gjk = G[:, j, k, None]
+            d2 += f * lam[j] * lam[k] * Gjk
+            d2_abs += f * np.abs(lam[j] * lam[k] * Gjk)
+            main += f * lam[j] * lam[k] * P[j, k]
+        main_abs += np.abs(lam[j]) * np.sqrt(np.maximum(P[j, j], 0.0))
+    main_abs *= main_abs
+    delta = sqrt_w_max[None, :] * np.sqrt(np.maximum(d2, 0.0) + tol * d2_abs)
+    root_lo = np.sqrt(np.maximum(main - tol * main_abs, 0.0))
+    root_hi = np.sqrt(np.maximum(main, 0.0) + tol * main_abs)
+    lo = np.maximum(root_lo - delta, 0.0)
+    return (lo * lo).T, ((root_hi + delta) ** 2).T, cache
+
+
 def _reference_lower_bounds(
     D: np.ndarray,
-    Z2: np.ndarray,
+    Z2T: np.ndarray,
     w: np.ndarray,
     sqrt_w_max: np.ndarray,
     alphas_abs: np.ndarray,
@@ -396,19 +518,19 @@ def _reference_lower_bounds(
 
     λ = 1 is tight where D barely changes (alphas far below the spectrum, where LOO curves are
     flat), λ = α/α_r where αD barely changes (alphas far above it). Returns (n_α, n) bounds
-    (0 where the bound is void). D: p × n_α; Z2 = Z∘Z and c2 = c(α_r)∘c(α_r): p × n.
+    (0 where the bound is void). D: p × n_α; Z2T = (Z∘Z)ᵀ: n × p; c2 = c(α_r)∘c(α_r): p × n.
     """
     Wc = w.T @ c2  # Σ_i w_i(α) c_i(α_r)², n_α × n
     sqrt_Wc = np.sqrt(np.maximum(Wc, 0.0))
     out = np.zeros_like(Wc)
     for r in np.unique(ref):
         cols = np.flatnonzero(ref == r)
-        Zr = Z2[:, cols]
+        Zr = Z2T[cols]
         for lam in (np.ones_like(alphas_abs), alphas_abs / alphas_abs[r]):
             E = D * lam[None, :]
             E -= D[:, r, None]
             E *= E
-            delta = np.sqrt(E.T @ Zr)  # n_α × |cols|
+            delta = np.sqrt(Zr @ E).T  # n_α × |cols|
             b = np.maximum(sqrt_Wc[:, cols] - sqrt_w_max[:, None] * delta, 0.0) / lam[:, None]
             out[:, cols] = np.maximum(out[:, cols], b * b)
     return out
@@ -423,27 +545,44 @@ def _pair_loo_errors(
     ns: np.ndarray,
     chunk_bytes: int = 64 << 20,
     return_c2: bool = False,
+    return_c: bool = False,
+    ZT: np.ndarray | None = None,
 ):
     """LOO errors of the (alpha j, target n) pairs (js[i], ns[i]), kernel form.
 
-    Column i of one GEMM is D[:, j] ∘ Z[:, n], so pairs of different alphas share one call
-    (p × p × n_pairs, in chunks of at most ``chunk_bytes`` of p-vectors). Returns the errors and,
-    with ``return_c2``, c∘c (p × n_pairs) of every pair (else None)."""
+    The pairs are taken alpha by alpha: cᵀ = Z[:, cols]ᵀ (Q diag(D[:, j]))ᵀ, one p × p × |cols|
+    GEMM with the diagonal applied to Q (p² instead of p·|cols|), then err = (c∘c)ᵀw_j, in
+    chunks of at most ``chunk_bytes`` of p-vectors; targets are rows of ``ZT`` = Zᵀ (C order,
+    formed here when not given) so that gathering and scattering them moves contiguous rows.
+    Returns the errors and, with ``return_c2``, c∘c (p × n_pairs) of every pair, or with
+    ``return_c``, c itself (else None); both are transposed views of C-ordered n_pairs × p
+    arrays."""
     p = Q.shape[0]
+    js = np.asarray(js)
+    ns = np.asarray(ns)
     out = np.empty(len(js))
-    c2 = np.empty((p, len(js))) if return_c2 else None
+    keep = np.empty((len(js), p)) if (return_c2 or return_c) else None
+    if len(js) == 0:
+        return out, (keep.T if keep is not None else None)
+    if ZT is None:
+        ZT = np.ascontiguousarray(Z.T)
     chunk = max(1, chunk_bytes // (8 * p))
-    for c0 in range(0, len(js), chunk):
-        jj = js[c0 : c0 + chunk]
-        nn = ns[c0 : c0 + chunk]
-        C = D[:, jj]
-        C *= Z[:, nn]
-        R = Q @ C
-        if return_c2:
-            np.multiply(R, R, out=c2[:, c0 : c0 + chunk])
-        R *= inv[:, jj]
-        out[c0 : c0 + chunk] = np.einsum("ij,ij->j", R, R)
-    return out, c2
+    order = np.argsort(js, kind="stable")
+    bounds = np.flatnonzero(np.diff(js[order])) + 1
+    for pos in np.split(order, bounds):
+        j = int(js[pos[0]])
+        QjT = (Q * D[:, j]).T
+        wj = inv[:, j] * inv[:, j]
+        for c0 in range(0, pos.size, chunk):
+            at = pos[c0 : c0 + chunk]
+            RT = ZT[ns[at]] @ QjT  # |at| × p
+            if return_c:
+                keep[at] = RT
+            RT *= RT
+            out[at] = RT @ wj
+            if return_c2 and not return_c:
+                keep[at] = RT
+    return out, keep.T if keep is not None else None
 
 
 def _covariance_loo_select(
@@ -453,8 +592,9 @@ def _covariance_loo_select(
     Yc_tr: np.ndarray,
     alphas_abs: np.ndarray,
     n_train: int,
-) -> np.ndarray:
-    """Per-target argmin of the exact LOO error, covariance form (returns (N,) indices).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-target argmin of the exact LOO error, covariance form: returns ``(idx, err)``, the
+    chosen grid indices (N,) and err_n at the chosen alpha (N,).
 
     With C_tr = V diag(s) Vᵀ, A = X̃_tr V (p × M), Z = AᵀỸ_tr and, per alpha, c = 1/(s+α):
     R(α) = Ỹ_tr − A diag(c) Z, h = 1/p + (A∘A) c, err_n(α) = Σ_i (R_in/(1 − h_i))² —
@@ -471,7 +611,7 @@ def _covariance_loo_select(
         better = err < best_err
         best_err[better] = err[better]
         best_idx[better] = j
-    return best_idx
+    return best_idx, best_err
 
 
 ALPHA_CVS = ("groups", "loo")
@@ -501,8 +641,10 @@ def _kernel_group_select(
     alphas_abs: np.ndarray,
     n_train: int,
     rows: list[np.ndarray],
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-target argmin over the grid of the exact leave-one-group-out error, kernel form.
+    Returns ``(idx, err)``: the chosen grid indices (N,) and err_n = Σ_g ‖e_gn‖² at the chosen
+    alpha (N,), in the units of Ỹ² (e_g are the held-out residuals themselves, not divided by α).
 
     With K_tr = Q diag(s) Qᵀ, D = 1/(s+α), t = Qᵀ1 and v = Q(t∘D) = (K+αI)⁻¹1, let
 
@@ -540,7 +682,7 @@ def _kernel_group_select(
         better = err < best_err
         best_err[better] = err[better]
         best_idx[better] = j
-    return best_idx
+    return best_idx, best_err
 
 
 def _covariance_group_select(
@@ -551,8 +693,9 @@ def _covariance_group_select(
     alphas_abs: np.ndarray,
     n_train: int,
     rows: list[np.ndarray],
-) -> np.ndarray:
-    """Per-target argmin of the exact leave-one-group-out error, covariance form.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-target argmin of the exact leave-one-group-out error, covariance form: returns
+    ``(idx, err)``, the chosen grid indices (N,) and err_n = Σ_g ‖e_gn‖² at the chosen alpha.
 
     With A = X̃_tr V, c = 1/(s+α): H = 11ᵀ/p + A diag(c) Aᵀ, R(α) = Ỹ_tr − A diag(c) Z and, per
     group g, e_g = (I − H_gg)⁻¹ R_g (exact for ridge with an unpenalised intercept);
@@ -573,7 +716,7 @@ def _covariance_group_select(
         better = err < best_err
         best_err[better] = err[better]
         best_idx[better] = j
-    return best_idx
+    return best_idx, best_err
 
 
 def _predict(
@@ -622,6 +765,7 @@ def ridge_cv_fold(
     dtype=None,
     groups: np.ndarray | None = None,
     alpha_cv: str = "groups",
+    eig: FoldEigen | None = None,
 ) -> FoldResult:
     """Ridge with per-target alpha chosen inside the training fold, on one outer fold.
 
@@ -645,6 +789,9 @@ def ridge_cv_fold(
         every group is a single stimulus, or when the training fold holds a single group (a
         warning), by plain LOO.
     alpha_cv : "groups" (default) or "loo" (plain LOO even when groups exist).
+    eig : this fold's eigendecomposition from the layer's shared basis
+        (:class:`predictivity.core.basis.FoldEigen`, computed from the same G); when given, the
+        fold's ``eigh`` is not run again.
     """
     if loo_search not in LOO_SEARCHES:
         raise ValueError(f"unknown loo_search {loo_search!r}; use one of {LOO_SEARCHES}")
@@ -670,9 +817,13 @@ def ridge_cv_fold(
     if form == "kernel":
         if G is None:
             G = centred_gram(X, dtype=dtype)
-        Ktr, Kte = _double_centre_block(G, tr, te)
-        trace = float(np.trace(Ktr))
-        s, Q = scipy.linalg.eigh(Ktr, driver="evd", overwrite_a=True, check_finite=False)
+        if eig is None:
+            Ktr, Kte = _double_centre_block(G, tr, te)
+            trace = float(np.trace(Ktr))
+            s, Q = kernel_eigh(Ktr)
+        else:
+            Kte = fold_cross_gram(G, tr, te)
+            trace, s, Q = eig.trace, eig.s, eig.Q
         s = np.maximum(s, 0.0)  # eig_floor: clip rounding-level negative eigenvalues
         Z = Q.T @ Yc_tr
         pb = Kte @ Q
@@ -680,20 +831,20 @@ def ridge_cv_fold(
         alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
         _check_alpha_range(alphas_abs, trace, G.dtype if G.dtype == np.float32 else np.float64)
         if rows is None:
-            idx = _kernel_loo_select(s, Q, Z, alphas_abs, p, search=loo_search)
+            idx, cv_err = _kernel_loo_select(s, Q, Z, alphas_abs, p, search=loo_search)
         else:
-            idx = _kernel_group_select(s, Q, Z, alphas_abs, p, rows)
+            idx, cv_err = _kernel_group_select(s, Q, Z, alphas_abs, p, rows)
     elif form == "covariance":
         Xtr = np.asarray(X[tr], dtype=np.float64)
         mu = Xtr.mean(axis=0)
         Xtr_c = Xtr - mu
-        if C_all is not None:
-            Xte_raw = np.asarray(X[te], dtype=np.float64)
-            Ctr = C_all - Xte_raw.T @ Xte_raw - p * np.outer(mu, mu)
+        if eig is not None and eig.V is not None:
+            s, V = eig.s_cov, eig.V
+        elif C_all is not None:
+            s, V = covariance_fold_eigh(X, C_all, tr, te)
         else:
             Ctr = Xtr_c.T @ Xtr_c
-        Ctr = (Ctr + Ctr.T) / 2.0
-        s, V = np.linalg.eigh(Ctr)
+            s, V = np.linalg.eigh((Ctr + Ctr.T) / 2.0)
         s = np.maximum(s, 0.0)
         trace = float(s.sum())
         A = Xtr_c @ V
@@ -704,9 +855,9 @@ def ridge_cv_fold(
         alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
         _check_alpha_range(alphas_abs, trace, np.float64)
         if rows is None:
-            idx = _covariance_loo_select(s, A, Z, Yc_tr, alphas_abs, p)
+            idx, cv_err = _covariance_loo_select(s, A, Z, Yc_tr, alphas_abs, p)
         else:
-            idx = _covariance_group_select(s, A, Z, Yc_tr, alphas_abs, p, rows)
+            idx, cv_err = _covariance_group_select(s, A, Z, Yc_tr, alphas_abs, p, rows)
     else:
         raise ValueError(f"unknown form {form!r}")
     pred = _predict(s, Z, alphas_abs, idx, pb)
@@ -720,6 +871,8 @@ def ridge_cv_fold(
         sse=sse,
         sst=sst,
         grouped=rows is not None,
+        cv_sse=cv_err,
+        cv_sst=np.einsum("ij,ij->j", Yc_tr, Yc_tr),
     )
 
 
@@ -734,8 +887,11 @@ def _cross_validated_ridge(
     dtype=None,
     groups=None,
     alpha_cv="groups",
+    basis: LayerBasis | None = None,
+    return_folds: bool = False,
 ):
-    """:func:`cross_validated_ridge` plus the chosen alpha of every fold and target (K × N)."""
+    """:func:`cross_validated_ridge` plus the chosen alpha of every fold and target (K × N), and
+    with ``return_folds`` the list of every fold's :class:`FoldResult` as a third item."""
     alphas = default_alphas() if alphas is None else np.asarray(alphas, dtype=np.float64)
     if np.any(~np.isfinite(alphas)) or np.any(alphas <= 0):
         raise ValueError("alphas must be finite and positive")
@@ -754,14 +910,20 @@ def _cross_validated_ridge(
     p_max = max(P - len(f) for f in folds)
     if form is None:
         form = "kernel" if M > p_max else "covariance"
+    if basis is not None and (basis.n_stimuli, basis.n_units) != (P, M):
+        raise ValueError(
+            f"the basis is of a {basis.n_stimuli} × {basis.n_units} layer, X is {P} × {M}"
+        )
     if form == "kernel":
-        G = centred_gram(X, dtype=dtype)  # one pass over X; no float64 copy of a float32 X
+        # one pass over X; no float64 copy of a float32 X
+        G = centred_gram(X, dtype=dtype) if basis is None else basis.G
         Xc = None
         C_all = None
     else:
         # covariance form: M ≤ p, so a float64 copy of X (P × M) is no bigger than the Gram
         Xc = np.asarray(X, dtype=np.float64) - column_means(X)
-        C_all = Xc.T @ Xc
+        has_eig = basis is not None and basis.form == "covariance"
+        C_all = None if has_eig else Xc.T @ Xc
         G = None
     K = len(folds)
     r2, r, alpha = np.empty((K, N)), np.empty((K, N)), np.empty((K, N))
@@ -769,8 +931,12 @@ def _cross_validated_ridge(
     sse, sst = np.zeros(N), np.zeros(N)
     grouped = np.zeros(K, dtype=bool)
     all_idx = np.arange(P)
+    results = []
     for k, te in enumerate(folds):
         tr = np.setdiff1d(all_idx, te)
+        eig = None
+        if basis is not None and (form == "kernel" or basis.form == "covariance"):
+            eig = basis.fold(tr, te)
         res = ridge_cv_fold(
             Xc,
             Y,
@@ -784,7 +950,9 @@ def _cross_validated_ridge(
             loo_search=loo_search,
             groups=groups,
             alpha_cv=alpha_cv,
+            eig=eig,
         )
+        results.append(res)
         r2[k], r[k], alpha[k] = res.r2, res.pearson_r, res.alpha
         grouped[k] = res.grouped
         low[k] = res.alpha_index == 0
@@ -812,6 +980,8 @@ def _cross_validated_ridge(
             )
     if grouped.any() and not grouped.all():
         out["alpha_cv"] = "mixed"
+    if return_folds:
+        return out, alpha, results
     return out, alpha
 
 
@@ -826,6 +996,7 @@ def cross_validated_ridge(
     dtype=None,
     groups: np.ndarray | None = None,
     alpha_cv: str = "groups",
+    basis: LayerBasis | None = None,
 ) -> pd.DataFrame:
     """K-fold cross-validated ridge scores for every target of one layer
     (``docs/design.md#regression``).
@@ -849,6 +1020,8 @@ def cross_validated_ridge(
         each training fold, so near-duplicates of one group never sit on both sides of the inner
         split; without groups, by exact LOO (scikit-learn's ``RidgeCV``).
     alpha_cv : "groups" (default) or "loo" (plain LOO even when groups exist).
+    basis : the layer's shared eigen basis for these folds (:func:`predictivity.core.basis.layer_basis`);
+        when given, no Gram is formed and no fold ``eigh`` is run here.
 
     Returns
     -------
@@ -860,9 +1033,54 @@ def cross_validated_ridge(
     training folds held a single group).
     """
     out, _ = _cross_validated_ridge(
-        X, Y, folds, alphas, alpha_scaling, form, loo_search, dtype, groups, alpha_cv
+        X, Y, folds, alphas, alpha_scaling, form, loo_search, dtype, groups, alpha_cv, basis
     )
     return out
+
+
+FOLD_COLUMNS = [
+    "layer",
+    "layer_index",
+    "fold",
+    "target",
+    "r2",
+    "pearson_r",
+    "sse",
+    "sst",
+    "alpha",
+    "cv_sse",
+    "cv_sst",
+]
+
+
+def fold_frame(results: list[FoldResult], target: np.ndarray) -> pd.DataFrame:
+    """One row per fold × target of a layer's :class:`FoldResult` list (``layer`` left empty):
+    the test-fold scores and, for choosing among layers without the test stimuli, the inner-CV
+    error at the chosen alpha (``cv_sse``) and Σ ỹ² on the training fold (``cv_sst``)."""
+    parts = []
+    for k, res in enumerate(results):
+        n = res.r2.shape[0]
+        nan = np.full(n, np.nan)
+        cv_sse = getattr(res, "cv_sse", None)
+        cv_sst = getattr(res, "cv_sst", None)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "layer": "",
+                    "layer_index": 0,
+                    "fold": k,
+                    "target": np.asarray(target),
+                    "r2": res.r2,
+                    "pearson_r": res.pearson_r,
+                    "sse": res.sse,
+                    "sst": res.sst,
+                    "alpha": res.alpha,
+                    "cv_sse": nan if cv_sse is None else cv_sse,
+                    "cv_sst": nan if cv_sst is None else cv_sst,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)[FOLD_COLUMNS]
 
 
 def score_layers(
@@ -876,7 +1094,9 @@ def score_layers(
     alpha_edge_warning: float = 0.05,
     groups: np.ndarray | None = None,
     alpha_cv: str = "groups",
-) -> pd.DataFrame:
+    bases: dict | None = None,
+    return_folds: bool = False,
+):
     """:func:`cross_validated_ridge` for every layer of a model; one row per layer × target.
 
     ``target`` gives the original column index of each column of Y (constant targets having been
@@ -886,16 +1106,31 @@ def score_layers(
     ceiling get NaN, see ``docs/design.md#noise-ceiling``). ``groups`` and ``alpha_cv`` as in
     :func:`cross_validated_ridge`.
     Logs a warning for a layer where more than ``alpha_edge_warning`` of the targets chose an
-    alpha at either end of the grid.
+    alpha at either end of the grid. ``bases`` maps layer names to their shared eigen bases
+    (:func:`predictivity.core.basis.model_bases`; a missing name is computed here). With
+    ``return_folds`` returns ``(table, folds)``, ``folds`` one row per layer × fold × target
+    (:data:`FOLD_COLUMNS`, :func:`fold_frame`).
     """
     N = Y.shape[1]
     target = np.arange(N) if target is None else np.asarray(target)
     ceiling = np.full(N, np.nan) if ceiling is None else np.asarray(ceiling, dtype=np.float64)
-    frames = []
+    frames, fold_frames = [], []
     for index, (name, X) in enumerate(layers.items()):
-        df = cross_validated_ridge(
-            X, Y, folds, alphas, alpha_scaling, groups=groups, alpha_cv=alpha_cv
+        df, _, results = _cross_validated_ridge(
+            X,
+            Y,
+            folds,
+            alphas,
+            alpha_scaling,
+            groups=groups,
+            alpha_cv=alpha_cv,
+            basis=None if bases is None else bases.get(name),
+            return_folds=True,
         )
+        ff = fold_frame(results, target)
+        ff["layer"] = name
+        ff["layer_index"] = index
+        fold_frames.append(ff)
         if df["r2"].isna().all():
             raise InputError(
                 f"layer {name!r}",
@@ -945,4 +1180,7 @@ def score_layers(
                 "; ".join(advice),
             )
         frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    if return_folds:
+        return table, pd.concat(fold_frames, ignore_index=True)
+    return table

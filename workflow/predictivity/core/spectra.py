@@ -171,7 +171,15 @@ def eigenspectrum(G: np.ndarray, n_keep: int | None = None):
         lam, U = scipy.linalg.eigh(Gs)
     else:
         lam, U = scipy.linalg.eigh(Gs, subset_by_index=[P - K, P - 1])
-    lam = lam[::-1].copy()
+    return ordered_eigenpairs(lam, U)
+
+
+def ordered_eigenpairs(lam: np.ndarray, U: np.ndarray, scale: float = 1.0):
+    """The convention of :func:`eigenspectrum` applied to ``eigh`` output (ascending ``lam``,
+    eigenvectors ``U``), e.g. of a shared basis (:mod:`predictivity.core.basis`): eigenvalues
+    × ``scale``, descending, clipped at 0; each eigenvector's largest entry positive. The
+    inputs are not modified."""
+    lam = lam[::-1] * scale if scale != 1.0 else lam[::-1].copy()
     U = U[:, ::-1].copy()
     np.clip(lam, 0.0, None, out=lam)
     idx = np.argmax(np.abs(U), axis=0)
@@ -341,16 +349,24 @@ def spectrum_table(eigenvalues: np.ndarray, W: np.ndarray, n_keep: int) -> pd.Da
 
 
 def layer_spectrum(
-    X: np.ndarray, Yc: np.ndarray, G: np.ndarray | None = None, name: str = "layer"
+    X: np.ndarray,
+    Yc: np.ndarray,
+    G: np.ndarray | None = None,
+    name: str = "layer",
+    basis=None,
 ) -> tuple[dict, pd.DataFrame]:
     """Everything stage 4 reports for one layer.
 
-    X : (P, M) activations; Yc : (P, N) targets centred over stimuli; G : optional centred Gram.
+    X : (P, M) activations; Yc : (P, N) targets centred over stimuli; G : optional centred Gram;
+    basis : optional shared :class:`predictivity.core.basis.LayerBasis` of X (its G and the
+    eigendecomposition of G/P are used instead of computing them).
     Returns (summary, table): summary has n_stimuli, n_units, pr, pr_uncentred, pr_double_centred,
     powerlaw_alpha; table has rank, eigenvalue (of G/P), alignment (Σ_n w_in² share) for the
     first min(P − 1, M) modes (centring removes one dimension).
     """
     P, M = X.shape
+    if basis is not None:
+        G = basis.G
     if G is None:
         G = centred_gram(X)
     trace = float(np.trace(np.asarray(G, dtype=np.float64)))
@@ -362,7 +378,7 @@ def layer_spectrum(
             "Rescale the activations by a power of ten (PR does not depend on the scale).",
         )
     prs = participation_ratios(X, G)
-    lam, U = eigenspectrum(G)
+    lam, U = eigenspectrum(G) if basis is None else ordered_eigenpairs(basis.lam, basis.U)
     n_keep = max(1, min(P - 1, M))
     W = target_weights(U, Yc)
     alpha = powerlaw_alpha(lam[:n_keep], dtype=working_dtype(X))
@@ -370,14 +386,18 @@ def layer_spectrum(
     return summary, spectrum_table(lam, W, n_keep)
 
 
-def model_spectra(layers: dict[str, np.ndarray], Y: np.ndarray) -> pd.DataFrame:
+def model_spectra(
+    layers: dict[str, np.ndarray], Y: np.ndarray, bases: dict | None = None
+) -> pd.DataFrame:
     """Stage 4 for every layer of a model: one row per layer × mode, with the layer's summary
-    columns (n_stimuli, n_units, pr, pr_uncentred, pr_double_centred, powerlaw_alpha) repeated."""
+    columns (n_stimuli, n_units, pr, pr_uncentred, pr_double_centred, powerlaw_alpha) repeated.
+    ``bases``: the layers' shared eigen bases by name (:mod:`predictivity.core.basis`), if any."""
     Yc = np.asarray(Y, dtype=np.float64)
     Yc = Yc - Yc.mean(axis=0)
     frames = []
     for index, (name, X) in enumerate(layers.items()):
-        summary, table = layer_spectrum(X, Yc, name=name)
+        basis = None if bases is None else bases.get(name)
+        summary, table = layer_spectrum(X, Yc, name=name, basis=basis)
         table.insert(0, "layer", name)
         table.insert(1, "layer_index", index)
         for key, value in summary.items():

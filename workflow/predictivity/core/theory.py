@@ -523,6 +523,7 @@ def layer_theory(
     n_subsets: int = 5,
     seed: int = 0,
     groups: np.ndarray | None = None,
+    basis=None,
 ) -> pd.DataFrame:
     """Stage 6 for one layer: theory beside the empirical learning curve, from training stimuli
     only (``docs/design.md#theory``).
@@ -545,9 +546,13 @@ def layer_theory(
     ridge per training stimulus, so the ridge at p is p·λ_reg.
 
     Adds ``n_population`` (= n), ``n_folds``, ``n_subsets`` and ``at_p_train``.
+
+    ``basis``: the layer's shared :class:`predictivity.core.basis.LayerBasis` for these folds;
+    when given, its G and its eigendecomposition of each K_tr (= n_k G_k) are used, so no Gram
+    is formed and no ``eigh`` is run here.
     """
     from predictivity.core.gram import centred_gram, working_dtype
-    from predictivity.core.spectra import eigenspectrum, target_weights
+    from predictivity.core.spectra import eigenspectrum, ordered_eigenpairs, target_weights
 
     P = X.shape[0]
     K = len(folds)
@@ -557,12 +562,16 @@ def layer_theory(
     p_values = p_grid(
         n_pop, n=n_p, p_min=min(p_min, p_ref), p_max_fraction=p_max_fraction, include=(p_ref,)
     )
-    dtype = working_dtype(X)
-    G = centred_gram(X)
+    dtype = working_dtype(X) if basis is None else basis.dtype
+    G = centred_gram(X) if basis is None else basis.G
     th_parts, raws = [], []
     for k, tr in enumerate(trains):
         Gk, Yk = fold_population(G, Yc, tr)
-        lam, U = eigenspectrum(Gk)
+        if basis is None:
+            lam, U = eigenspectrum(Gk)
+        else:
+            f = basis.fold(tr, folds[k])
+            lam, U = ordered_eigenpairs(f.s, f.Q, scale=1.0 / len(tr))
         W = target_weights(U, Yk)
         th_parts.append(theory_learning_curve(lam, W, p_values, lambda_reg, dtype=dtype))
         _, raw = empirical_learning_curve(
@@ -608,6 +617,7 @@ def model_theory(
     n_subsets: int = 5,
     seed: int = 0,
     groups: np.ndarray | None = None,
+    bases: dict | None = None,
 ) -> pd.DataFrame:
     """Stage 6 for every layer of a model (:func:`layer_theory`); λ_reg of a layer =
     alpha_median[layer] / p_train (one λ_reg per layer, from the median over targets of the
@@ -627,6 +637,7 @@ def model_theory(
             n_subsets=n_subsets,
             seed=seed,
             groups=groups,
+            basis=None if bases is None else bases.get(name),
         )
         df.insert(0, "layer", name)
         df.insert(1, "layer_index", index)

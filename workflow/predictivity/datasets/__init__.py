@@ -15,6 +15,7 @@ Modules (``docs/real_data.md`` says where each source's files come from):
 * :mod:`~predictivity.datasets.dataset` — ``Dataset``, ``align_to_stimuli``, ``call_with_options``.
 * :mod:`~predictivity.datasets.formats` — MATLAB, Praat TextGrid and NWB readers.
 * :mod:`~predictivity.datasets.download` — verified downloads (sha256) and safe unpacking.
+* :mod:`~predictivity.datasets.stimulus_sets` — BrainIO stimulus sets (CSV + unpacked zip).
 * one module per source: ``nh2015`` (NH2015 components), ``tuckute2023`` (NH2015 / B2021 voxels),
   ``majajhong2015`` (BrainIO netCDF), ``pereira2018``, ``lebel2023``, ``mec_file`` (user files).
 

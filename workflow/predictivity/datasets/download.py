@@ -35,6 +35,13 @@ Archive members are checked before anything is written: absolute paths, ``..`` c
 links or devices are refused (a path-traversal archive is an error, not a warning), and the total
 unpacked size and file count are bounded (:data:`MAX_UNPACK_BYTES`, :data:`MAX_UNPACK_FILES`).
 
+Without network, :func:`fetch` raises one line naming the URL, the missing connection, the path
+where the file may be put by hand (``manual``; the download rule passes
+``data/downloads/<name>/<file>``, :func:`manual_path`) and the sha256 it must have, or that none is
+pinned yet (:func:`by_hand`). A file found there is taken instead of the URL under the same check.
+:func:`download_plan` lists the files of a ``downloads`` entry: one URL, or ``files`` (paths
+appended to a base URL, each with its own sha256, e.g. one subject of an OpenNeuro data set).
+
 A download directory carries a manifest (:data:`MANIFEST`, ``sha256sum`` format: the sha256 of
 every file, and of the downloaded file itself on a ``# source`` line), written before the
 directory is renamed into place; :func:`verify_manifest` re-hashes the files a loader is about
@@ -73,6 +80,47 @@ MAX_UNPACK_FILES = 100_000
 #: File name of a download directory's manifest (sha256sum format).
 MANIFEST = ".predictivity.sha256"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: Where a file may be put by hand when there is no network: ``<MANUAL_DIR>/<name>/<file>``
+#: (relative to the working directory); the download rule takes it instead of the URL.
+MANUAL_DIR = "data/downloads"
+
+
+def download_plan(options: dict, key: str) -> list[tuple[str, str]]:
+    """The files of one ``downloads`` entry as ``(path inside the download, URL)`` pairs.
+
+    A single-file entry (``url``) gives one pair, named after the URL's last path component. An
+    entry with ``files`` (a mapping ``relative path → sha256 or null``) gives one pair per path,
+    its URL being ``url`` (the base) + ``/`` + the path, percent-encoded. A path that is absolute,
+    contains ``..`` or is empty is an :class:`InputError` naming ``<key>.files``.
+    """
+    url = str(options["url"])
+    files = options.get("files")
+    if not files:
+        name = PurePosixPath(urllib.parse.urlparse(url).path).name
+        return [(name or key.rsplit(".", 1)[-1], url)]
+    if options.get("unpack"):
+        raise InputError(
+            f"{key}.unpack",
+            "a download with `files` cannot be unpacked (each file is kept as it is).",
+            "Drop `unpack`, or give the archive as a single-file download.",
+        )
+    plan = []
+    for rel in files:
+        p = PurePosixPath(str(rel))
+        if not str(rel).strip() or p.is_absolute() or ".." in p.parts or str(rel).endswith("/"):
+            raise InputError(
+                f"{key}.files",
+                f"{rel!r} is not a relative file path inside the download.",
+                "Give paths like derivative/TextGrids/souls.TextGrid (no leading '/', no '..').",
+            )
+        base = url if url.endswith("/") else url + "/"
+        plan.append((p.as_posix(), base + urllib.parse.quote(p.as_posix())))
+    return plan
+
+
+def manual_path(name: str, rel: str) -> Path:
+    """Where the file ``rel`` of download ``name`` may be placed by hand (see :data:`MANUAL_DIR`)."""
+    return Path(MANUAL_DIR, name, *PurePosixPath(rel).parts)
 
 
 @dataclass(frozen=True)
@@ -253,7 +301,21 @@ def _local_source(url_or_path: str) -> Path | None:
     return Path(url_or_path)
 
 
-def _open_source(url_or_path: str, key: str, timeout_s: float, user_agent: str):
+def by_hand(dest_hint, expected: str | None, origin: str | None) -> str:
+    """How to place a file by hand: where, and which sha256 it must have (or that none is pinned)."""
+    if expected is not None and origin in ("config", "pinned_tsv"):
+        sha = f"its sha256 must be {expected}"
+    elif expected is not None:
+        sha = f"its sha256 must be {expected}, recorded at an earlier download (not pinned)"
+    else:
+        sha = (
+            "its sha256 is not pinned yet: any file is accepted and its hash recorded in "
+            "results/downloads/checksums.tsv, to be pinned in the config"
+        )
+    return f"Without network, put the file at {dest_hint} ({sha}) and run again."
+
+
+def _open_source(url_or_path: str, key: str, timeout_s: float, user_agent: str, hand: str):
     local = _local_source(url_or_path)
     if local is not None:
         if not local.is_file():
@@ -267,12 +329,18 @@ def _open_source(url_or_path: str, key: str, timeout_s: float, user_agent: str):
     req = urllib.request.Request(str(url_or_path), headers={"User-Agent": user_agent})
     try:
         return urllib.request.urlopen(req, timeout=timeout_s)  # noqa: S310 - http(s) only
-    except (urllib.error.URLError, OSError, ValueError) as e:
+    except urllib.error.HTTPError as e:  # the server answered, with an error
         raise InputError(
             key,
-            f"cannot download {url_or_path}: {e}.",
-            "Check the URL and the network, or download the file yourself and "
-            "give its local path instead of the URL.",
+            f"the server answered HTTP {e.code} ({e.reason}) for {url_or_path}.",
+            f"Check the URL. {hand}",
+        ) from e
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = " ".join(str(getattr(e, "reason", e)).split())  # one line
+        raise InputError(
+            key,
+            f"no connection to {url_or_path} ({reason}).",
+            hand,
         ) from e
 
 
@@ -301,6 +369,7 @@ def fetch(
     *,
     pinned_tsv=None,
     link: bool = False,
+    manual=None,
     chunk_bytes: int = CHUNK_BYTES,
     timeout_s: float = 60.0,
     user_agent: str = "predictivity (+https://github.com/; data download)",
@@ -321,6 +390,11 @@ def fetch(
     key : config key of this download, used as the table key and named in every error.
     link : local sources only — symlink ``dest`` to the (verified) source instead of copying it
         (saves disk for multi-GB files; the source must then stay in place). Default False.
+    manual : where a user may put the file by hand (the download rule passes
+        ``data/downloads/<name>/<file>``, :func:`manual_path`), or None. When that file exists it
+        is the source instead of the URL — checked against the same expected sha256, and
+        recorded on first use like a download. When the URL cannot be reached, the error says to
+        put the file there and which sha256 it must have.
     chunk_bytes, timeout_s, user_agent : streaming block size (:data:`CHUNK_BYTES`); socket
         timeout of an http(s) request (60 s); the User-Agent sent with http(s) requests (some
         servers refuse Python's default). None of these has a config key.
@@ -329,7 +403,9 @@ def fetch(
     kept and nothing is downloaded.
 
     Raises :class:`InputError` naming ``key`` on a missing source, a network error, a malformed
-    sha256, or a hash mismatch (the message contains the expected and the actual hash).
+    sha256, or a hash mismatch (the message contains the expected and the actual hash). Without a
+    connection it is one line: ``<key>: no connection to <url> (<reason>). Fix: Without network,
+    put the file at <manual or a local path> (its sha256 must be <hash> | is not pinned yet …)``.
     """
     dest = Path(dest)
     url = str(url_or_path)
@@ -359,28 +435,40 @@ def fetch(
             return FetchResult(dest, actual, dest.stat().st_size, origin)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    local = _local_source(url)
+    source = url
+    if manual is not None and Path(manual).is_file():
+        log.info("%s: using the file placed by hand at %s instead of %s", key, manual, url)
+        source = str(manual)
+    local = _local_source(source)
     if link and local is not None:
         return _link(local, dest, expected, origin, checksums_tsv, key, url, chunk_bytes)
+    hand = by_hand(
+        manual if manual is not None else "a local path given as the URL", expected, origin
+    )
 
     h, nbytes = hashlib.sha256(), 0
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, _open_source(url, key, timeout_s, user_agent) as src:
+        with (
+            os.fdopen(fd, "wb") as out,
+            _open_source(source, key, timeout_s, user_agent, hand) as src,
+        ):
             try:
                 for block in iter(lambda: src.read(chunk_bytes), b""):
                     h.update(block)
                     out.write(block)
                     nbytes += len(block)
             except (OSError, urllib.error.URLError) as e:
+                reason = " ".join(str(e).split())
                 raise InputError(
                     key,
-                    f"download of {url} failed after {nbytes} bytes: {e}.",
-                    "Try again, or download the file yourself and give its path.",
+                    f"download of {url} failed after {nbytes} bytes ({reason}).",
+                    f"Try again. {hand}",
                 ) from e
         actual = h.hexdigest()
         if expected is not None and actual != expected:
-            raise _mismatch(key, url, expected, actual, origin)
+            label = url if source == url else f"{source} (placed by hand for {url})"
+            raise _mismatch(key, label, expected, actual, origin)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

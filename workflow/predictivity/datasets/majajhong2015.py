@@ -14,46 +14,12 @@ import numpy as np
 import pandas as pd
 
 from predictivity.datasets.dataset import Dataset, call_with_options
+from predictivity.datasets.stimulus_sets import read_brainio_stimulus_set
 from predictivity.errors import InputError
 
+__all__ = ["load_majajhong2015", "open_dataset", "read_brainio_stimulus_set"]
+
 log = logging.getLogger(__name__)
-
-
-def read_brainio_stimulus_set(csv_path, image_dir=None) -> pd.DataFrame:
-    """A BrainIO stimulus set CSV (columns ``image_id`` or ``stimulus_id``, ``filename`` and
-    metadata such as ``object_name``); with ``image_dir`` (the unpacked zip) a ``path`` column is
-    added and every file must exist."""
-    csv_path = Path(csv_path)
-    try:
-        df = pd.read_csv(csv_path)
-    except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise InputError(
-            str(csv_path), f"cannot read the stimulus CSV: {e}.", "Download it again."
-        ) from e
-    if "image_id" not in df.columns and "stimulus_id" in df.columns:
-        df = df.rename(columns={"stimulus_id": "image_id"})
-    if "image_id" not in df.columns:
-        raise InputError(
-            str(csv_path),
-            "has no image_id / stimulus_id column.",
-            "Use the BrainIO stimulus set CSV.",
-        )
-    df["image_id"] = df["image_id"].astype(str)
-    if image_dir is not None:
-        if "filename" not in df.columns:
-            raise InputError(
-                str(csv_path), "has no filename column.", "Use the BrainIO stimulus set CSV."
-            )
-        paths = [Path(image_dir) / str(f) for f in df["filename"]]
-        missing = [p for p in paths if not p.is_file()]
-        if missing:
-            raise InputError(
-                str(image_dir),
-                f"{len(missing)} image(s) of the stimulus set are missing, e.g. {missing[0]}.",
-                "Unpack the stimulus zip there.",
-            )
-        df["path"] = [str(p) for p in paths]
-    return df
 
 
 def _coord(da, name):

@@ -23,7 +23,8 @@ def load_nh2015_components(path, stimulus_order: Sequence[str] | None = None) ->
     """The six fMRI response components of Norman-Haignere et al. 2015 as a recordings set.
 
     Reads ``components.mat`` (MATLAB v5 or v7.3): ``R`` (165 × 6, response of each component to
-    each sound), ``stim_names`` (165 sound names, no ``.wav``), ``component_names`` (6),
+    each sound), ``stim_names`` (165 sound names, no ``.wav``), ``component_names`` (6; when the
+    file has none, the components are named ``component1`` … ``component6``),
     optionally ``category_labels`` (one per sound) and ``W`` (6 × voxels, the voxel weights; only
     its shape is kept, in ``extra['W_shape']``).
 
@@ -38,7 +39,11 @@ def load_nh2015_components(path, stimulus_order: Sequence[str] | None = None) ->
     d = read_mat(path, source)
     R = numeric_array(need(d, "R", source), "R", source, ndim=2)
     names = string_list(need(d, "stim_names", source), "stim_names", source)
-    comps = string_list(need(d, "component_names", source), "component_names", source)
+    if "component_names" in d:
+        comps = string_list(d["component_names"], "component_names", source)
+    else:  # not every copy of the file names them; the paper numbers them 1–6
+        comps = [f"component{i + 1}" for i in range(R.shape[1])]
+        log.info("%s: no component_names; naming the components %s", source, ", ".join(comps))
     if R.shape != (len(names), len(comps)):
         raise InputError(
             source,

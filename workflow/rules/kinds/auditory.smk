@@ -23,6 +23,7 @@ rule stimuli_auditory:
     params:
         options=lambda wc: study_config(wc.study)["sounds"],
         folder=lambda wc: stimulus_folder(wc.study, "sounds", "wav_folder"),
+        verify=lambda wc: stimulus_verify(wc.study, "sounds"),
         folds=lambda wc: regression_options(wc.study)["folds"],
         code=code_version("stimuli_auditory.py"),
     script:

@@ -23,6 +23,8 @@ rule stimuli_it:
     params:
         options=lambda wc: study_config(wc.study)["images"],
         folder=lambda wc: stimulus_folder(wc.study, "images", "folder"),
+        stimulus_csv=lambda wc: stimulus_folder(wc.study, "images", "stimulus_csv"),
+        verify=lambda wc: stimulus_verify(wc.study, "images"),
         folds=lambda wc: regression_options(wc.study)["folds"],
         code=code_version("stimuli_it.py"),
     script:

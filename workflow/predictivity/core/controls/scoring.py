@@ -66,6 +66,12 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
+from predictivity.core.basis import (
+    LayerBasis,
+    covariance_fold_eigh,
+    fold_cross_gram,
+    kernel_eigh,
+)
 from predictivity.core.controls.profiles import (
     PROFILE_COLUMNS,
     fold_profile,
@@ -142,6 +148,7 @@ class LayerData:
     G: np.ndarray | None = None
     Xc: np.ndarray | None = None
     C_all: np.ndarray | None = None
+    basis: LayerBasis | None = None  # the layer's shared eigen basis (fold eighs reused)
 
     def total_variance(self) -> float:
         """tr of the centred Gram: Σ over units of Σ over stimuli of the centred squares."""
@@ -170,9 +177,16 @@ class FoldBasis:
     rank: int  # kept directions (kept_rank)
 
 
-def prepare_layer(X: np.ndarray, folds: list[np.ndarray], form: str | None = None) -> LayerData:
+def prepare_layer(
+    X: np.ndarray,
+    folds: list[np.ndarray],
+    form: str | None = None,
+    basis: LayerBasis | None = None,
+) -> LayerData:
     """The regression's per-layer preparation (kernel form when M exceeds the largest training
-    fold, as :func:`predictivity.core.ridge.cross_validated_ridge` chooses)."""
+    fold, as :func:`predictivity.core.ridge.cross_validated_ridge` chooses). With the layer's
+    shared ``basis`` (:mod:`predictivity.core.basis`) its G and fold eigendecompositions are
+    reused instead of computed."""
     X = np.asarray(X) if not isinstance(X, np.memmap) else X
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (stimuli × units), got shape {X.shape}")
@@ -181,11 +195,15 @@ def prepare_layer(X: np.ndarray, folds: list[np.ndarray], form: str | None = Non
     if form is None:
         form = "kernel" if M > p_max else "covariance"
     dtype = working_dtype(X)
+    if basis is not None and basis.form != form:
+        basis = None  # a forced form the basis was not computed for
     if form == "kernel":
-        return LayerData("kernel", M, dtype, G=centred_gram(X))
+        G = centred_gram(X) if basis is None else basis.G
+        return LayerData("kernel", M, dtype, G=G, basis=basis)
     if form == "covariance":
         Xc = np.asarray(X, dtype=np.float64) - column_means(X)
-        return LayerData("covariance", M, dtype, Xc=Xc, C_all=Xc.T @ Xc)
+        C_all = Xc.T @ Xc if basis is None else None  # the basis holds the fold eighs
+        return LayerData("covariance", M, dtype, Xc=Xc, C_all=C_all, basis=basis)
     raise ValueError(f"unknown form {form!r}")
 
 
@@ -244,10 +262,15 @@ def fold_basis(
     Ytr = Y[tr]
     ybar = Ytr.mean(axis=0)
     Yc_tr = Ytr - ybar
+    eig = None if data.basis is None else data.basis.fold(tr, te)
     if data.form == "kernel":
-        Ktr, Kte = _double_centre_block(data.G, tr, te)
-        trace = float(np.trace(Ktr))
-        s, Q = scipy.linalg.eigh(Ktr, driver="evd", overwrite_a=True, check_finite=False)
+        if eig is None:
+            Ktr, Kte = _double_centre_block(data.G, tr, te)
+            trace = float(np.trace(Ktr))
+            s, Q = kernel_eigh(Ktr)
+        else:
+            Kte = fold_cross_gram(data.G, tr, te)
+            trace, s, Q = eig.trace, eig.s, eig.Q
         s = np.maximum(s, 0.0)
         Z = Q.T @ Yc_tr
         pb = Kte @ Q
@@ -257,10 +280,10 @@ def fold_basis(
         Xtr = np.asarray(X[tr], dtype=np.float64)
         mu = Xtr.mean(axis=0)
         Xtr_c = Xtr - mu
-        Xte_raw = np.asarray(X[te], dtype=np.float64)
-        Ctr = data.C_all - Xte_raw.T @ Xte_raw - p * np.outer(mu, mu)
-        Ctr = (Ctr + Ctr.T) / 2.0
-        s, V = np.linalg.eigh(Ctr)
+        if eig is not None and eig.V is not None:
+            s, V = eig.s_cov, eig.V
+        else:
+            s, V = covariance_fold_eigh(X, data.C_all, tr, te)
         s = np.maximum(s, 0.0)
         trace = float(s.sum())
         basis = Xtr_c @ V
@@ -366,17 +389,17 @@ def solve_fold(
     p = len(b.tr)
     scale = b.trace / p if alpha_scaling == "trace" else 1.0
     alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
-    if flat_cv(b.s, p):
-        idx = np.zeros(b.Z.shape[1], dtype=int)  # every alpha ties: the lowest, as sklearn
-    elif b.form == "kernel":
+    # every alpha ties on a flat spectrum: the lowest, as sklearn (its error from that alpha alone)
+    grid = alphas_abs[:1] if flat_cv(b.s, p) else alphas_abs
+    if b.form == "kernel":
         if b.rows is None:
-            idx = _kernel_loo_select(b.s, b.basis, b.Z, alphas_abs, p, search=loo_search)
+            idx, cv_err = _kernel_loo_select(b.s, b.basis, b.Z, grid, p, search=loo_search)
         else:
-            idx = _kernel_group_select(b.s, b.basis, b.Z, alphas_abs, p, b.rows)
+            idx, cv_err = _kernel_group_select(b.s, b.basis, b.Z, grid, p, b.rows)
     elif b.rows is None:
-        idx = _covariance_loo_select(b.s, b.basis, b.Z, b.Yc_tr, alphas_abs, p)
+        idx, cv_err = _covariance_loo_select(b.s, b.basis, b.Z, b.Yc_tr, grid, p)
     else:
-        idx = _covariance_group_select(b.s, b.basis, b.Z, b.Yc_tr, alphas_abs, p, b.rows)
+        idx, cv_err = _covariance_group_select(b.s, b.basis, b.Z, b.Yc_tr, grid, p, b.rows)
     pred = _predict(b.s, b.Z, alphas_abs, idx, b.pb)
     pred += b.ybar
     r2, r, sse, sst = _scores(b.y_te, pred)
@@ -388,6 +411,8 @@ def solve_fold(
         sse=sse,
         sst=sst,
         grouped=b.rows is not None,
+        cv_sse=cv_err,
+        cv_sst=np.einsum("ij,ij->j", b.Yc_tr, b.Yc_tr),
     )
 
 
@@ -469,6 +494,7 @@ def layer_controls(
     seed: int = 0,
     layer_index: int = 0,
     loo_search: str = "bounded",
+    basis: LayerBasis | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every control of one layer (``docs/controls.md``).
 
@@ -480,6 +506,9 @@ def layer_controls(
     gammas : reshaping exponents (finite).
     n_null : random-eigenvector draws (0: none). noise_units : PR-inflation units (0: none).
     seed, layer_index : key the random draws (module docstring).
+    basis : the layer's shared eigen basis for these folds (:mod:`predictivity.core.basis`); its
+        G and fold eigendecompositions are reused (the inflated layer is a new matrix and gets
+        its own).
 
     Returns
     -------
@@ -505,7 +534,7 @@ def layer_controls(
         groups = np.asarray(groups)
     K = len(folds)
     all_idx = np.arange(P)
-    data = prepare_layer(X, folds)
+    data = prepare_layer(X, folds, basis=basis)
     layer = _Scores(K, N)
     reshaped = {g: _Scores(K, N) for g in gam if g != 1.0}
     null = [_Scores(K, N) for _ in range(int(n_null))]
@@ -614,15 +643,20 @@ def layer_controls(
 
 
 def model_controls(
-    layers: dict[str, np.ndarray], Y: np.ndarray, folds: list[np.ndarray], **options
+    layers: dict[str, np.ndarray],
+    Y: np.ndarray,
+    folds: list[np.ndarray],
+    bases: dict | None = None,
+    **options,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`layer_controls` for every layer of a model (``layer_index`` = position in
-    ``layers``); returns the concatenated (rows, profiles) with ``layer`` filled. Logs one line
-    per layer."""
+    ``layers``; ``bases``: the layers' shared eigen bases by name, if any); returns the
+    concatenated (rows, profiles) with ``layer`` filled. Logs one line per layer."""
     parts, profiles = [], []
     for index, (name, X) in enumerate(layers.items()):
         t0 = time.perf_counter()
-        rows, prof = layer_controls(X, Y, folds, layer_index=index, **options)
+        basis = None if bases is None else bases.get(name)
+        rows, prof = layer_controls(X, Y, folds, layer_index=index, basis=basis, **options)
         rows["layer"] = name
         prof["layer"] = name
         parts.append(rows)

@@ -44,6 +44,7 @@ import pandas as pd
 import scipy.linalg
 import scipy.stats
 
+from predictivity.core.basis import fold_cross_gram
 from predictivity.core.gram import centred_gram
 from predictivity.core.reliability import half_sizes, single_repetition_reliability, spearman_brown
 
@@ -476,11 +477,18 @@ def cka_score(X: np.ndarray, Y: np.ndarray | None = None, Gx=None, Gy=None) -> M
 # Procrustes
 
 
-def pca_scores(G: np.ndarray, d: int, rtol: float = RANK_RTOL) -> np.ndarray:
+def pca_scores(G: np.ndarray, d: int, rtol: float = RANK_RTOL, basis=None) -> np.ndarray:
     """Principal-component scores of the top d PCs from the centred Gram G = X_c X_cᵀ:
     X_c = U S Vᵀ ⇒ G = U S² Uᵀ and the scores X_c V_d = U_d S_d. Components with eigenvalue
-    ≤ rtol × the largest are dropped, so the result has min(d, numerical rank) columns."""
-    lam, U = _top_eigh(G, d)
+    ≤ rtol × the largest are dropped, so the result has min(d, numerical rank) columns.
+    ``basis``: the layer's shared :class:`predictivity.core.basis.LayerBasis` (its
+    eigendecomposition of G/P is used instead of an ``eigh`` here)."""
+    if basis is None:
+        lam, U = _top_eigh(G, d)
+    else:
+        P = basis.n_stimuli
+        d = max(1, min(int(d), P))
+        lam, U = basis.lam[::-1][:d] * P, basis.U[:, ::-1][:, :d]
     k = _numerical_rank(lam, rtol)
     return U[:, :k] * np.sqrt(lam[:k])
 
@@ -509,22 +517,29 @@ def procrustes_similarity(A: np.ndarray, B: np.ndarray) -> tuple[float, float]:
 
 
 def procrustes_score(
-    X: np.ndarray, Y: np.ndarray | None = None, dim: int = 50, Gx=None, Gy=None, B=None
+    X: np.ndarray,
+    Y: np.ndarray | None = None,
+    dim: int = 50,
+    Gx=None,
+    Gy=None,
+    B=None,
+    basis=None,
 ) -> MeasureResult:
     """:func:`procrustes_similarity` after PCA of both sides to a common dimension.
 
     d = min(dim, P − 1). Each side is replaced by its top-d principal-component scores (all
     stimuli; :func:`pca_scores`, from the centred Gram, so no M × M matrix); a side of numerical
     rank r < d keeps its r components, which is zero-padding it to d (noted). ``n_components`` = d.
-    ``B`` may pass the responses' PC scores (computed once per study).
+    ``B`` may pass the responses' PC scores (computed once per study); ``basis`` the layer's
+    shared eigen basis.
     """
-    Gx = centred_gram(X) if Gx is None else Gx
+    Gx = (centred_gram(X) if basis is None else basis.G) if Gx is None else Gx
     P = Gx.shape[0]
     d = min(int(dim), P - 1)
     if B is None:
         Gy = centred_gram(np.asarray(Y, dtype=np.float64)) if Gy is None else Gy
         B = pca_scores(Gy, d)
-    A = pca_scores(Gx, d)
+    A = pca_scores(Gx, d, basis=basis)
     notes = []
     if A.shape[1] == 0 or B.shape[1] == 0:
         return MeasureResult(np.nan, n_components=d, note="a side is constant over stimuli")
@@ -553,14 +568,21 @@ class FoldPCA:
     rank: int
 
 
-def fold_pcas(G: np.ndarray, folds: list[np.ndarray], k: int, rtol: float = RANK_RTOL):
-    """:class:`FoldPCA` of the top k training PCs of every fold, from the centred Gram G."""
+def fold_pcas(G: np.ndarray, folds: list[np.ndarray], k: int, rtol: float = RANK_RTOL, basis=None):
+    """:class:`FoldPCA` of the top k training PCs of every fold, from the centred Gram G (with
+    the layer's shared ``basis``, from its eigendecomposition of each K_tr)."""
     P = G.shape[0]
     out = []
     for te in folds:
         tr = _training_indices(P, te)
-        K_tr, K_te = fold_centred_grams(G, tr, te)
-        lam, Q = _top_eigh(K_tr, min(k, len(tr) - 1))
+        kk = max(1, min(k, len(tr) - 1))
+        if basis is None:
+            K_tr, K_te = fold_centred_grams(G, tr, te)
+            lam, Q = _top_eigh(K_tr, kk)
+        else:
+            f = basis.fold(tr, te)
+            K_te = fold_cross_gram(G, tr, np.asarray(te))  # rows in the caller's test order
+            lam, Q = f.s[::-1][:kk], f.Q[:, ::-1][:, :kk]
         r = _numerical_rank(lam, rtol)
         out.append(FoldPCA(Q[:, :r], K_te @ Q[:, :r] / lam[:r], r))
     return out
@@ -585,6 +607,7 @@ def svcca(
     Gx=None,
     Gy=None,
     pcas_y=None,
+    basis=None,
 ) -> MeasureResult:
     """Cross-validated SVCCA (Raghu et al. 2017).
 
@@ -598,16 +621,17 @@ def svcca(
     same k in every fold; k < dim is the documented fallback (``note``: a side with fewer
     targets, units or non-degenerate dimensions than ``dim``, or training folds too small for a
     2k-dimensional CCA); k < 1 gives NaN. ``n_components`` = k. ``pcas_y`` may pass Y's
-    :func:`fold_pcas` (computed once per study, with at least ``dim`` components).
+    :func:`fold_pcas` (computed once per study, with at least ``dim`` components); ``basis``
+    the layer's shared eigen basis for these folds.
     """
-    Gx = centred_gram(X) if Gx is None else Gx
+    Gx = (centred_gram(X) if basis is None else basis.G) if Gx is None else Gx
     P = Gx.shape[0]
     p_min = min(P - len(te) for te in folds)
     k_max = min(int(dim), (p_min - 1) // 2)
     if pcas_y is None:
         Gy = centred_gram(np.asarray(Y, dtype=np.float64)) if Gy is None else Gy
         pcas_y = fold_pcas(Gy, folds, k_max)
-    pcas_x = fold_pcas(Gx, folds, k_max)
+    pcas_x = fold_pcas(Gx, folds, k_max, basis=basis)
     rank_x = min(p.rank for p in pcas_x)
     rank_y = min(p.rank for p in pcas_y)
     k = min(k_max, rank_x, rank_y)
@@ -655,6 +679,7 @@ def score_metrics(
     cca_dim: int = 20,
     ceiling: np.ndarray | None = None,
     responses: np.ndarray | None = None,
+    bases: dict | None = None,
 ) -> pd.DataFrame:
     """Every enabled measure on every layer of a model: one row per layer × measure.
 
@@ -666,7 +691,9 @@ def score_metrics(
     layers) — so the column sums to the stage's computing time.
 
     ``ceiling`` — per-target split-half reliability ρ_n (recordings stage), used by PLS;
-    ``responses`` — (P, N, R) per-repetition responses, used for the RSA ceiling (absent: NaN).
+    ``responses`` — (P, N, R) per-repetition responses, used for the RSA ceiling (absent: NaN);
+    ``bases`` — the layers' shared eigen bases by name (:mod:`predictivity.core.basis`): their G
+    and eigendecompositions replace this stage's own.
     """
     enabled = check_enabled(enabled)
     Y = np.asarray(Y, dtype=np.float64)
@@ -703,7 +730,10 @@ def score_metrics(
         X = X.reshape(X.shape[0], -1)
         gram_share = 0.0
         Gx = None
-        if uses_gram:
+        basis = None if bases is None else bases.get(name)
+        if basis is not None:
+            Gx = basis.G
+        elif uses_gram:
             Gx, t = timed(centred_gram, X)
             gram_share = t / len(uses_gram)
         for m in enabled:
@@ -720,9 +750,9 @@ def score_metrics(
             elif m == "cka":
                 res = cka_score(X, Gx=Gx, Gy=Gy)
             elif m == "procrustes":
-                res = procrustes_score(X, dim=procrustes_dim, Gx=Gx, B=B)
+                res = procrustes_score(X, dim=procrustes_dim, Gx=Gx, B=B, basis=basis)
             else:
-                res = svcca(X, None, folds, cca_dim, Gx=Gx, pcas_y=pcas_y)
+                res = svcca(X, None, folds, cca_dim, Gx=Gx, pcas_y=pcas_y, basis=basis)
             seconds = time.perf_counter() - t0 + (gram_share if m in GRAM_MEASURES else 0.0)
             log.info(
                 "layer %s: %s = %.4f%s (%.2f s)%s",

@@ -97,6 +97,7 @@ def train_path_integrator(
     trajectory_options: dict | None = None,
     config_key: str = "studies.mec.training",
     trajectories_key: str = "studies.mec.trajectories",
+    callback=None,
 ):
     """Train ``model`` in place to path-integrate; returns ``(model, history)``.
 
@@ -123,6 +124,12 @@ def train_path_integrator(
     trajectory_options : keyword arguments of ``random_walks`` (a study's ``trajectories``
         options: dt, speed_scale, turn_sigma, border_region, wall_slowdown).
     config_key, trajectories_key : dotted config prefixes named in errors.
+    callback : optional ``callback(step, model, last)``, called after the step-0 record and
+        after every optimiser step, with ``last`` the latest history row (a dict; its ``step``
+        equals ``step`` when that step was recorded). ``model`` is in train mode; the callback
+        must not change the weights, and whatever it does with its own random generators leaves
+        training unchanged (the walks come from this function's generator). Used by
+        :mod:`predictivity.studies.mec.curve` to score checkpoints.
 
     The defaults are those of the config schema's ``training`` section.
 
@@ -178,6 +185,8 @@ def train_path_integrator(
 
     with torch_threads(threads or None):
         record(0, [])
+        if callback is not None:
+            callback(0, model, dict(rows[-1]))
         if n_steps > 0:
             optimiser = torch.optim.Adam(model.parameters(), lr=lr)
             recurrent = [p for n, p in model.rnn.named_parameters() if n.startswith("weight_hh")]
@@ -200,6 +209,8 @@ def train_path_integrator(
                 if step % every == 0 or step == n_steps:
                     record(step, losses)
                     losses = []
+                if callback is not None:
+                    callback(step, model, dict(rows[-1]))
     model.eval()
     history = pd.DataFrame(rows, columns=["step", "loss", "decoding_error_cm", "train_loss"])
     history["step"] = history["step"].astype("int64")
