@@ -25,6 +25,7 @@ from predictivity.core.controls.scoring import (
     prepare_layer,
     reshape,
     solve_fold,
+    solve_reshaped,
 )
 from predictivity.core.controls.summary import decomposition_shares, layer_control_columns
 from predictivity.core.ridge import make_folds, ridge_cv_fold, score_layers, training_size
@@ -113,6 +114,29 @@ def test_each_gamma_equals_sklearn_ridgecv_on_the_reshaped_arrays(M, scaling):
             loo = ref.cv_results_.sum(axis=0)[np.arange(Y.shape[1]), res.alpha_index]
             np.testing.assert_allclose(res.cv_sse, loo, rtol=1e-7)
             np.testing.assert_allclose(res.cv_sst, ((Y[tr] - Y[tr].mean(0)) ** 2).sum(0))
+
+
+@pytest.mark.parametrize("M", [20, 90])  # covariance and kernel form
+@pytest.mark.parametrize("grouped", [False, True])
+def test_stacked_reshaping_equals_one_gamma_at_a_time(M, grouped):
+    """solve_reshaped (one stacked prediction GEMM for all γ) = solve_fold(reshape(b, γ)), each
+    of which equals scikit-learn on the explicit arrays (test above)."""
+    X, Y = _data(M=M, rank=30 if M > 48 else None)
+    groups = np.repeat(np.arange(20), 3) if grouped else None
+    folds = make_folds(60, 5, 0, groups)
+    data = prepare_layer(X, folds)
+    for te in folds:
+        tr = np.setdiff1d(np.arange(60), te)
+        b = fold_basis(data, Y, tr, np.sort(te), groups)
+        got = solve_reshaped(b, GAMMAS, ALPHAS, "trace", max_bytes=8 * b.Z.size * 2)
+        assert [bg.trace for bg, _ in got] == [reshape(b, g).trace for g in GAMMAS if g != 1]
+        for gamma, (_, res) in zip([g for g in GAMMAS if g != 1], got):
+            ref = solve_fold(reshape(b, gamma), ALPHAS, "trace")
+            np.testing.assert_array_equal(res.alpha_index, ref.alpha_index)
+            np.testing.assert_array_equal(res.cv_sse, ref.cv_sse)
+            np.testing.assert_allclose(res.r2, ref.r2, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(res.pearson_r, ref.pearson_r, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(res.sse, ref.sse, rtol=1e-10)
 
 
 def test_whitened_full_rank_layer_has_a_flat_loo_and_takes_the_lowest_alpha():

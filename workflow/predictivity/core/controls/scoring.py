@@ -107,6 +107,7 @@ __all__ = [
     "reshape",
     "null_basis",
     "solve_fold",
+    "solve_reshaped",
     "flat_cv",
     "participation_ratio_of",
     "check_gammas",
@@ -381,11 +382,10 @@ def flat_cv(s: np.ndarray, p: int) -> bool:
     return nz.size == p - 1 and nz.size > 0 and float(nz.max()) == float(nz.min())
 
 
-def solve_fold(
-    b: FoldBasis, alphas: np.ndarray, alpha_scaling: str = "none", loo_search: str = "bounded"
-) -> FoldResult:
-    """Per-target alpha on the training fold, predictions and scores on the test fold — the
-    selection and scoring of :func:`predictivity.core.ridge.ridge_cv_fold` on a fold basis."""
+def _select(
+    b: FoldBasis, alphas: np.ndarray, alpha_scaling: str, loo_search: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(absolute grid, per-target alpha index, inner-CV error at it) on the training fold."""
     p = len(b.tr)
     scale = b.trace / p if alpha_scaling == "trace" else 1.0
     alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
@@ -400,7 +400,10 @@ def solve_fold(
         idx, cv_err = _covariance_loo_select(b.s, b.basis, b.Z, b.Yc_tr, grid, p)
     else:
         idx, cv_err = _covariance_group_select(b.s, b.basis, b.Z, b.Yc_tr, grid, p, b.rows)
-    pred = _predict(b.s, b.Z, alphas_abs, idx, b.pb)
+    return alphas_abs, idx, cv_err
+
+
+def _fold_result(b, alphas_abs, idx, cv_err, pred) -> FoldResult:
     pred += b.ybar
     r2, r, sse, sst = _scores(b.y_te, pred)
     return FoldResult(
@@ -414,6 +417,60 @@ def solve_fold(
         cv_sse=cv_err,
         cv_sst=np.einsum("ij,ij->j", b.Yc_tr, b.Yc_tr),
     )
+
+
+def solve_fold(
+    b: FoldBasis, alphas: np.ndarray, alpha_scaling: str = "none", loo_search: str = "bounded"
+) -> FoldResult:
+    """Per-target alpha on the training fold, predictions and scores on the test fold — the
+    selection and scoring of :func:`predictivity.core.ridge.ridge_cv_fold` on a fold basis."""
+    alphas_abs, idx, cv_err = _select(b, alphas, alpha_scaling, loo_search)
+    pred = _predict(b.s, b.Z, alphas_abs, idx, b.pb)
+    return _fold_result(b, alphas_abs, idx, cv_err, pred)
+
+
+def solve_reshaped(
+    b: FoldBasis,
+    gammas,
+    alphas: np.ndarray,
+    alpha_scaling: str = "none",
+    loo_search: str = "bounded",
+    max_bytes: int = 256 << 20,
+) -> list[tuple[FoldBasis, FoldResult]]:
+    """:func:`solve_fold` of :func:`reshape` (b, γ) for every γ ≠ 1 of ``gammas``, with the
+    test predictions of all γ stacked into one GEMM: in both forms the reshaped test basis is
+    the fold's times f = s^(γ−1) on the kept directions (kernel: K_te Q diag(f); covariance:
+    X̃_te V diag(h) with Z scaled by h, h² = f), so Ŷ_te(γ) = pb · (f ∘ Z / (s^γ + α_n)) with the
+    fold's own pb and Z, and the γ's coefficient blocks share one q × p × (n_γ·N) product (in
+    pieces of at most ``max_bytes``) instead of one thin product per γ and chosen alpha. Equal
+    to :func:`solve_fold` up to rounding (tested). Returns [(reshaped fold, result)] in the order
+    of ``gammas``."""
+    keep = _kept(b)
+    sk = b.s[keep]
+    out, coef = [], []
+    for gamma in gammas:
+        gamma = float(gamma)
+        if gamma == 1.0:
+            continue
+        bg = reshape(b, gamma)
+        alphas_abs, idx, cv_err = _select(bg, alphas, alpha_scaling, loo_search)
+        f = np.zeros_like(b.s)
+        f[keep] = sk ** (gamma - 1.0)
+        C = b.Z * f[:, None]
+        C /= bg.s[:, None] + alphas_abs[idx][None, :]
+        out.append((bg, alphas_abs, idx, cv_err))
+        coef.append(C)
+    N = b.Z.shape[1]
+    per = max(1, int(max_bytes // (8 * b.Z.shape[0] * max(N, 1))))  # γ blocks per product
+    preds = []
+    for c0 in range(0, len(coef), per):
+        block = coef[c0 : c0 + per]
+        prod = b.pb @ (np.hstack(block) if len(block) > 1 else block[0])
+        preds.extend(np.ascontiguousarray(prod[:, i * N : (i + 1) * N]) for i in range(len(block)))
+    return [
+        (bg, _fold_result(bg, alphas_abs, idx, cv_err, pred))
+        for (bg, alphas_abs, idx, cv_err), pred in zip(out, preds)
+    ]
 
 
 def participation_ratio_of(s: np.ndarray) -> float:
@@ -547,9 +604,10 @@ def layer_controls(
         n_dropped = max(n_dropped, min(len(tr) - 1, data.n_units) - b.rank)
         layer.add(k, solve_fold(b, alphas, alpha_scaling, loo_search), b.s, len(tr))
         spectra.append((*_weights2(b), len(tr)))
-        for g, acc in reshaped.items():
-            bg = reshape(b, g)
-            acc.add(k, solve_fold(bg, alphas, alpha_scaling, loo_search), bg.s, len(tr))
+        for g, (bg, res) in zip(
+            reshaped, solve_reshaped(b, list(reshaped), alphas, alpha_scaling, loo_search)
+        ):
+            reshaped[g].add(k, res, bg.s, len(tr))
         for d, acc in enumerate(null):
             rng = np.random.default_rng([int(seed), 1, int(layer_index), d, k])
             res = solve_fold(null_basis(b, rng), alphas, alpha_scaling, loo_search)
