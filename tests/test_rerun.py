@@ -87,7 +87,15 @@ def test_a_nothing_changed_plans_no_job(done):
 
 
 # every per-(study, model) stage of a precomputed study
-PER_MODEL = {"activations_precomputed", "spectra", "regression", "theory", "metrics", "controls"}
+PER_MODEL = {
+    "activations_precomputed",
+    "eigen",
+    "spectra",
+    "regression",
+    "theory",
+    "metrics",
+    "controls",
+}
 
 
 def _expect_one_model(jobs, model="m2"):
