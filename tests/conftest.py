@@ -75,6 +75,21 @@ def write_study(root: Path, P=60, N=8, R=2, layers=((40,), (90,), (5, 6)), seed=
     }
 
 
+@pytest.fixture(scope="session")
+def builtin_run(tmp_path_factory):
+    """One complete run of the tiny four-kind built-in config (test_builtin_workflow.tiny_config),
+    shared by every test that only reads it or clones it: (workdir, config). Never modify it."""
+    from test_builtin_workflow import SENTENCES, tiny_config
+
+    work = tmp_path_factory.mktemp("builtin") / "work"
+    work.mkdir()
+    sentences = work / "sentences.txt"
+    sentences.write_text("\n".join(SENTENCES) + "\n")
+    cfg = tiny_config(sentences)
+    run_snakemake(work, cfg)
+    return work, cfg
+
+
 @pytest.fixture
 def study(tmp_path):
     """(workdir, config) of a small precomputed study; inputs under workdir/data."""

@@ -92,11 +92,8 @@ def tiny_config(sentences_path):
     }
 
 
-def test_four_builtin_kinds_end_to_end(tmp_path):
-    work = tmp_path / "w"
-    work.mkdir()
-    (work / "sentences.txt").write_text("\n".join(SENTENCES) + "\n")
-    run_snakemake(work, tiny_config(work / "sentences.txt"))
+def test_four_builtin_kinds_end_to_end(builtin_run):
+    work = builtin_run[0]  # the tiny config run once for the session (conftest.builtin_run)
     layers = pd.read_parquet(work / "results/tables/layers.parquet")
     assert set(layers["study"]) == {"mec", "it", "auditory", "language"}
     counts = layers.groupby("study")["n_stimuli"].first().to_dict()

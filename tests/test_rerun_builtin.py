@@ -8,8 +8,6 @@ simulation modules.
 """
 
 import pytest
-from conftest import run_snakemake
-from test_builtin_workflow import tiny_config
 from test_rerun import AGGREGATE, _append, _repo_copy, _repo_smk, clone, planned, rules
 
 pytestmark = pytest.mark.workflow
@@ -19,16 +17,9 @@ DOWNSTREAM = {"spectra", "regression", "theory", "metrics", "controls"} | AGGREG
 
 
 @pytest.fixture(scope="module")
-def builtin_done(tmp_path_factory):
-    work = tmp_path_factory.mktemp("rerun_builtin") / "work"
-    work.mkdir()
-    sentences = work / "sentences.txt"
-    from test_builtin_workflow import SENTENCES
-
-    sentences.write_text("\n".join(SENTENCES) + "\n")
-    cfg = tiny_config(sentences)
-    run_snakemake(work, cfg)
-    return work, cfg
+def builtin_done(builtin_run):
+    """The shared tiny built-in run (conftest.builtin_run); the test works on a clone of it."""
+    return builtin_run
 
 
 def test_noise_model_edit_reruns_simulated_recordings_only(builtin_done, tmp_path):

@@ -5,8 +5,8 @@ The cluster is the single-node one of `.ci/start-slurm.sh` (Debian slurm-wlm + m
 root without systemd; idempotent, instant when already up). Where it cannot start (not root, no
 apt, daemons fail) or the executor plugin is missing, the test is skipped with the reason — unless
 PREDICTIVITY_REQUIRE_SLURM=1 (set by .ci/run after starting the cluster), where it fails instead.
-Each DAG level costs ~15 s on SLURM here; the study runs in 4 levels (group "prepare",
-spectra + regression, theory, group "aggregate").
+Each DAG level costs ~15 s on SLURM here; the study runs in 3 levels (group "prepare", one
+group "layer" job per model, group "aggregate").
 """
 
 import os

@@ -16,6 +16,8 @@ rule controls:
         "logs/controls/{study}/{model}.log",
     benchmark:
         "benchmarks/controls/{study}/{model}.tsv"
+    group:
+        "layer"
     conda:
         "../../envs/predictivity.yaml"
     threads: 1

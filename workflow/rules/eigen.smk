@@ -14,6 +14,8 @@ rule eigen:
         "logs/eigen/{study}/{model}.log",
     benchmark:
         "benchmarks/eigen/{study}/{model}.tsv"
+    group:
+        "layer"
     conda:
         "../../envs/predictivity.yaml"
     threads: 1

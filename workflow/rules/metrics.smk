@@ -14,6 +14,8 @@ rule metrics:
         "logs/metrics/{study}/{model}.log",
     benchmark:
         "benchmarks/metrics/{study}/{model}.tsv"
+    group:
+        "layer"
     conda:
         "../../envs/predictivity.yaml"
     threads: 1

@@ -16,6 +16,8 @@ rule regression:
         "logs/regression/{study}/{model}.log",
     benchmark:
         "benchmarks/regression/{study}/{model}.tsv"
+    group:
+        "layer"
     conda:
         "../../envs/predictivity.yaml"
     threads: 1

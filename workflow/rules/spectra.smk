@@ -13,6 +13,8 @@ rule spectra:
         "logs/spectra/{study}/{model}.log",
     benchmark:
         "benchmarks/spectra/{study}/{model}.tsv"
+    group:
+        "layer"
     conda:
         "../../envs/predictivity.yaml"
     threads: 1

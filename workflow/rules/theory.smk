@@ -15,6 +15,8 @@ rule theory:
         "logs/theory/{study}/{model}.log",
     benchmark:
         "benchmarks/theory/{study}/{model}.tsv"
+    group:
+        "layer"
     conda:
         "../../envs/predictivity.yaml"
     threads: 1
