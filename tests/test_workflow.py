@@ -8,6 +8,7 @@ from sklearn.linear_model import RidgeCV
 
 from predictivity.aggregate.tables import LAYER_COLUMNS
 from predictivity.config import load_schema
+from predictivity.core.basis import StoredBases
 from predictivity.core.ridge import make_folds
 
 pytestmark = pytest.mark.workflow
@@ -23,6 +24,10 @@ def test_full_run_tables_and_noop_rerun(study):
     assert set(LAYER_COLUMNS) <= set(layers.columns)
     assert list(layers["layer"]) == ["L0", "L1", "L2"]
     assert list(layers["n_units"]) == [40, 90, 30]  # the (5, 6) layer is flattened
+    with np.load(work / "results/eigen/toy/m1.npz") as z:  # the shared basis, kept by default
+        bases = StoredBases(z)
+        assert bases.names() == ["L0", "L1", "L2"]
+        assert [len(bases.get(n).folds) for n in bases.names()] == [5, 5, 5]
     assert (layers["n_stimuli"] == 60).all() and (layers["n_targets"] == 8).all()
     np.testing.assert_allclose(layers["log_pr"], np.log(layers["pr"]))
     assert layers[["pr", "r2", "theory_r2", "empirical_r2_all"]].notna().all().all()
@@ -83,7 +88,10 @@ def test_constant_target_is_dropped_and_counted(study):
     rec = np.load(work / "data/rec.npy")
     rec[:, 3, :] = 2.5  # a silent neuron
     np.save(work / "data/rec.npy", rec)
-    run_snakemake(work, cfg)
+    # (this run also checks `eigen.temp`: the shared eigen file is deleted once its readers ran)
+    run_snakemake(work, {**cfg, "eigen": {"temp": True}})
+    assert not (work / "results/eigen/toy/m1.npz").exists()
+    assert (work / "logs/eigen/toy/m1.log").exists()
     layers = pd.read_parquet(work / "results/tables/layers.parquet")
     assert (layers["n_targets"] == 7).all() and (layers["n_targets_dropped"] == 1).all()
     reg = pd.read_parquet(work / "results/regression/toy/m1.parquet")
