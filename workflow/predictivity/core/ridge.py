@@ -66,6 +66,7 @@ from predictivity.core.basis import (
     LayerBasis,
     covariance_fold_eigh,
     fold_cross_gram,
+    fold_training_gram,
     kernel_eigh,
 )
 from predictivity.core.folds import MIN_TEST_STIMULI, make_folds, training_size  # noqa: F401
@@ -115,18 +116,9 @@ class FoldResult:
 
 
 def _double_centre_block(G: np.ndarray, tr: np.ndarray, te: np.ndarray):
-    """Centre the Gram on the training fold: returns K_tr (p×p) and K_te (q×p).
-
-    K_tr = C G_trtr C (C = I − 11ᵀ/p); K_te = G_te,tr − rowmean(G_te,tr) − colmean(G_trtr) + mean(G_trtr).
-    """
-    Gtt = G[np.ix_(tr, tr)]
-    col = Gtt.mean(axis=0)
-    grand = col.mean()
-    Ktr = Gtt - col[None, :] - col[:, None] + grand
-    Ktr = (Ktr + Ktr.T) / 2.0
-    Gte = G[np.ix_(te, tr)]
-    Kte = Gte - Gte.mean(axis=1, keepdims=True) - col[None, :] + grand
-    return Ktr, Kte
+    """Centre the Gram on the training fold: returns K_tr (p×p) and K_te (q×p)
+    (:func:`predictivity.core.basis.fold_training_gram`, :func:`~predictivity.core.basis.fold_cross_gram`)."""
+    return fold_training_gram(G, tr), fold_cross_gram(G, tr, te)
 
 
 LOO_SEARCHES = ("bounded", "exhaustive")

@@ -499,11 +499,10 @@ def fold_population(G: np.ndarray, Yc: np.ndarray, tr: np.ndarray):
     training stimuli; G may be centred over any superset, centring is translation invariant),
     Y_tr = Y[tr] − its mean over tr.
     """
-    Gtt = G[np.ix_(tr, tr)]
-    col = Gtt.mean(axis=0)
-    Gk = Gtt - col[None, :] - col[:, None] + col.mean()
+    from predictivity.core.basis import fold_training_gram
+
     Yk = Yc[tr] - Yc[tr].mean(axis=0)
-    return (Gk + Gk.T) / 2.0, Yk
+    return fold_training_gram(G, tr), Yk
 
 
 def reference_size(n_population: int, n_folds: int) -> int:
