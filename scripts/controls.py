@@ -6,11 +6,19 @@ Same folds, alpha grid, grid scaling and alpha selection as the regression stage
 """
 
 import numpy as np
+import pandas as pd
 
 from predictivity.core.basis import StoredBases
 from predictivity.core.controls.scoring import model_controls
-from predictivity.core.ridge import make_folds
-from predictivity.fileio import load_npz, open_npz, read_stimuli, save_parquet, stimulus_groups
+from predictivity.core.ridge import fold_results, make_folds
+from predictivity.errors import InputError
+from predictivity.fileio import (
+    load_npz,
+    open_npz,
+    read_stimuli,
+    save_parquet,
+    stimulus_groups,
+)
 from predictivity.scripting import log, run
 
 
@@ -32,12 +40,23 @@ def main(smk):
         opts["n_null"],
         opts["noise_units"],
     )
+    # the layer's own row and γ = 1 are the regression's results (docs/controls.md)
+    frame = pd.read_parquet(smk.input.folds)
+    try:
+        own = {name: fold_results(frame, name, rec["target"]) for name in layers}
+    except ValueError as e:
+        raise InputError(
+            smk.input.folds,
+            f"does not match the activations and recordings: {e}.",
+            "Delete it and rerun; the regression stage writes it.",
+        ) from e
     with open_npz(smk.input.eigen) as arrays:
         rows, profiles = model_controls(
             layers,
             Y,
             folds,
             bases=StoredBases(arrays),
+            layer_folds=own,
             alphas=np.asarray(reg["alphas"]),
             alpha_scaling=reg["alpha_scaling"],
             groups=groups,

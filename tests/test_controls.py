@@ -28,7 +28,13 @@ from predictivity.core.controls.scoring import (
     solve_reshaped,
 )
 from predictivity.core.controls.summary import decomposition_shares, layer_control_columns
-from predictivity.core.ridge import make_folds, ridge_cv_fold, score_layers, training_size
+from predictivity.core.ridge import (
+    fold_results,
+    make_folds,
+    ridge_cv_fold,
+    score_layers,
+    training_size,
+)
 from predictivity.core.theory import layer_theory
 from predictivity.errors import InputError
 
@@ -63,18 +69,40 @@ def _summary(df):
 @pytest.mark.parametrize("M", [30, 90])  # covariance form (M ≤ p) and kernel form
 @pytest.mark.parametrize("scaling", ["none", "trace"])
 @pytest.mark.parametrize("grouped", [False, True])
-def test_gamma_one_reproduces_the_regression_exactly(M, scaling, grouped):
+def test_gamma_one_reproduces_the_regression_exactly(M, scaling, grouped, tmp_path):
     X, Y = _data(M=M, dtype=np.float32)
     groups = np.repeat(np.arange(20), 3) if grouped else None
     folds = make_folds(60, 5, 0, groups)
-    reg = score_layers({"a": X}, Y, folds, ALPHAS, scaling, groups=groups)
-    rows, _ = layer_controls(
-        X, Y, folds, alphas=ALPHAS, alpha_scaling=scaling, groups=groups, n_null=0, noise_units=0
+    reg, per_fold = score_layers(
+        {"a": X}, Y, folds, ALPHAS, scaling, groups=groups, return_folds=True
     )
+    opts = dict(alphas=ALPHAS, alpha_scaling=scaling, groups=groups, gammas=GAMMAS, n_null=0)
+    rows, _ = layer_controls(X, Y, folds, noise_units=0, **opts)
     for control in ("layer", "reshape"):
         row = rows[(rows["control"] == control) & (rows["gamma"] == 1.0)].iloc[0]
         for key, value in _summary(reg).items():
             assert row[key] == value, (control, key)
+    # the pipeline hands the regression's fold table to the controls instead of a second search:
+    # read back through parquet, the whole table is the same, bit for bit
+    per_fold.sample(frac=1.0, random_state=0).to_parquet(tmp_path / "f.parquet")  # any row order
+    per_fold = pd.read_parquet(tmp_path / "f.parquet")
+    target = np.arange(Y.shape[1])
+    own = fold_results(per_fold, "a", target)
+    again, _ = layer_controls(X, Y, folds, noise_units=0, layer_folds=own, **opts)
+    pd.testing.assert_frame_equal(again, rows)
+
+
+def test_fold_results_reject_a_table_of_other_targets_or_folds():
+    X, Y = _data()
+    folds = make_folds(60, 5, 0)
+    _, per_fold = score_layers({"a": X}, Y, folds, ALPHAS, return_folds=True)
+    with pytest.raises(ValueError, match="targets"):
+        fold_results(per_fold[per_fold["target"] != 3], "a", np.arange(Y.shape[1]))
+    with pytest.raises(ValueError, match="no rows"):
+        fold_results(per_fold, "b", np.arange(Y.shape[1]))
+    own = fold_results(per_fold, "a", np.arange(Y.shape[1]))
+    with pytest.raises(ValueError, match="one result"):
+        layer_controls(X, Y, folds[:4] + [folds[4]], alphas=ALPHAS, layer_folds=own[:4])
 
 
 def _explicit_fold(X, tr, te, gamma, rank):
@@ -161,6 +189,32 @@ def test_whitened_full_rank_layer_has_a_flat_loo_and_takes_the_lowest_alpha():
     pred = Ridge(alpha=ALPHAS[0]).fit(Xtr, Y[tr]).predict(Xte)
     yc = Y[te] - Y[te].mean(axis=0)
     np.testing.assert_allclose(res.r2, 1 - ((Y[te] - pred) ** 2).sum(0) / (yc**2).sum(0), atol=1e-8)
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_flat_fold_error_is_the_brute_force_held_out_error(grouped):
+    """γ = 0 on a full-rank layer: the closed-form inner-CV error equals refitting scikit-learn
+    Ridge without each group (or stimulus) on the explicitly whitened arrays, at any alpha."""
+    X, Y = _data(M=90)
+    groups = np.repeat(np.arange(20), 3)[np.random.default_rng(1).permutation(60)]
+    groups = groups if grouped else None
+    folds = make_folds(60, 5, 0, groups)
+    data = prepare_layer(X, folds)
+    te = np.sort(folds[0])
+    tr = np.setdiff1d(np.arange(60), te)
+    b = fold_basis(data, Y, tr, te, groups)
+    assert (b.rows is not None) == grouped
+    res = solve_fold(reshape(b, 0.0), ALPHAS, "trace")
+    assert (res.alpha_index == 0).all()
+    Xtr, _, _ = _explicit_fold(X, tr, te, 0.0, b.rank)
+    labels = groups[tr] if grouped else np.arange(len(tr))
+    for alpha in (ALPHAS[0], 1e3):
+        err = np.zeros(Y.shape[1])
+        for g in np.unique(labels):
+            out = labels == g
+            fit = Ridge(alpha=alpha).fit(Xtr[~out], Y[tr][~out])
+            err += ((Y[tr][out] - fit.predict(Xtr[out])) ** 2).sum(axis=0)
+        np.testing.assert_allclose(res.cv_sse, err, rtol=1e-7)
 
 
 def test_reshaping_with_groups_equals_the_regression_on_the_reshaped_arrays():

@@ -200,7 +200,7 @@ def _kernel_fold(X, Y, te, alphas):
     Ktr, _ = _double_centre_block(centred_gram(X), tr, np.sort(te))
     s, Q = scipy.linalg.eigh(Ktr)
     Yc = Y[tr] - Y[tr].mean(0)
-    return np.maximum(s, 0.0), Q, Q.T @ Yc, len(tr)
+    return np.maximum(s, 0.0), Q, Q.T @ Yc, len(tr), Yc
 
 
 @pytest.mark.parametrize("case", ["gaussian", "powerlaw", "flat", "noise_only", "rank_deficient"])
@@ -228,10 +228,12 @@ def test_bounded_loo_search_returns_the_exhaustive_argmin(case):
         Y = X @ rng.standard_normal((30, 40)) + rng.standard_normal((120, 40))
     alphas = np.logspace(-3, 7, 20)
     for te in make_folds(X.shape[0], 4, seed=1):
-        s, Q, Z, p = _kernel_fold(X, Y, te, alphas)
+        s, Q, Z, p, Yc = _kernel_fold(X, Y, te, alphas)
         ref, ref_err = _kernel_loo_select(s, Q, Z, alphas, p, search="exhaustive")
-        for rounds in (1, 4):
-            got, err = _kernel_loo_select(s, Q, Z, alphas, p, search="bounded", max_rounds=rounds)
+        for rounds, yc in ((1, None), (4, None), (1, Yc), (4, Yc)):  # Yc: the free anchors
+            got, err = _kernel_loo_select(
+                s, Q, Z, alphas, p, search="bounded", max_rounds=rounds, Yc=yc
+            )
             np.testing.assert_array_equal(got, ref)
             np.testing.assert_allclose(err, ref_err, rtol=1e-10, atol=0)
 
@@ -292,7 +294,7 @@ def test_projection_bounds_bracket_the_exact_loo_errors(case):
         X, Y = _data(100, 300, 40, seed=9)
     alphas = np.logspace(-2, 8, 20)
     te = make_folds(100, 5, seed=0)[0]
-    s, Q, Z, p = _kernel_fold(X, Y, te, alphas)
+    s, Q, Z, p, _ = _kernel_fold(X, Y, te, alphas)
     N = Z.shape[1]
     D = 1.0 / (s[:, None] + alphas[None, :])
     t = Q.sum(axis=0)
@@ -314,3 +316,50 @@ def test_projection_bounds_bracket_the_exact_loo_errors(case):
         small = slice(0, 4)  # alphas far below the noise floor (s ≈ 550): within 1e-4 typically
         assert np.median(1 - lo[small] / exact[small]) < 1e-4
         assert np.median(norm_lo[small] / exact[small]) < 0.8
+
+
+@pytest.mark.parametrize("case", ["noise_only", "gaussian"])
+def test_free_anchors_bound_the_top_of_the_grid_to_rounding(case):
+    """The anchors Ỹ = Q(1∘z) (free) and T = Q(s∘z) (extra columns 1 and s of D), with the
+    remainder summed mode by mode: the bounds still bracket every alpha's exact LOO error, and
+    far above the spectrum (the top of a trace-scaled grid, where a target the layer does not
+    predict has near-ties of 1e-9 to 1e-7) they are ~1e-8 wide (the regularised fit of D(α) by
+    the anchors); with the remainder from the Gram expansion, ~1e-5."""
+    from predictivity.core.ridge import _pair_loo_errors, _projection_bounds
+
+    rng = np.random.default_rng(5)
+    if case == "noise_only":
+        X, Y = rng.standard_normal((100, 400)), rng.standard_normal((100, 40))
+    else:
+        X, Y = _data(100, 300, 40, seed=9)
+    te = make_folds(100, 5, seed=0)[0]
+    s, Q, Z, p, Yc = _kernel_fold(X, Y, te, None)
+    alphas = np.logspace(-2, 8, 21) * s.sum() / p  # the trace-scaled default grid
+    N = Z.shape[1]
+    D = 1.0 / (s[:, None] + alphas[None, :])
+    t = Q.sum(axis=0)
+    inv = 1.0 / ((Q * Q) @ D - (Q @ (t[:, None] * D)) / p)
+    w = inv * inv
+    every = np.arange(N)
+    exact = np.array([_pair_loo_errors(Q, D, inv, Z, np.full(N, j), every)[0] for j in range(21)])
+    Z2T = (Z * Z).T.copy()
+    far_c = _pair_loo_errors(Q, D, inv, Z, np.zeros(N, dtype=int), every, return_c=True)[1].T
+    Dx = np.hstack([D, np.ones((p, 1)), s[:, None]])
+    wx = np.hstack([w, w[:, -1:], w[:, -1:]])
+    n2x = (Z2T @ (Dx * Dx)).T
+    y_err = 8 * p * np.finfo(float).eps * np.linalg.norm(Yc, axis=0)
+    anchors = [np.full(N, 21), np.zeros(N, dtype=int), np.full(N, 22)]
+    anchor_c = [Yc.T.copy(), far_c, (Z.T * s) @ Q.T]
+    far_above = alphas > 1e5 * s.max()  # (s/α)² < 1e-10
+    assert far_above.sum() >= 3
+    for direct, wide in ((None, 1e-4), (np.ones(N, dtype=bool), 1e-7)):
+        lo, hi, _ = _projection_bounds(
+            Dx, wx, np.sqrt(wx.max(axis=0)), Z2T, n2x, every, anchors, anchor_c,
+            anchor_err=[y_err, np.zeros(N), np.zeros(N)], direct=direct,
+        )  # fmt: skip
+        lo, hi = lo[:21], hi[:21]
+        assert np.all(lo <= exact * (1 + 1e-12)) and np.all(hi >= exact * (1 - 1e-12))
+        width = np.max((hi - lo)[far_above] / exact[far_above])
+        assert width < wide, width
+        if direct is None:
+            assert width > 1e-6  # the expansion's floor, √tol: what the direct sum removes

@@ -7,6 +7,7 @@ rule controls:
     input:
         activations="results/activations/{study}/{model}.npz",
         eigen="results/eigen/{study}/{model}.npz",
+        folds="results/regression/{study}/{model}.folds.parquet",
         recordings="results/recordings/{study}.npz",
         stimuli="results/stimuli/{study}.tsv",
     output:

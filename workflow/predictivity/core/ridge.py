@@ -171,8 +171,15 @@ def _kernel_loo_select(
     search: str = "bounded",
     max_rounds: int = 4,
     refine_fraction: float = 1.0 / 16,
+    Yc: np.ndarray | None = None,
+    prep: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-target argmin over the grid of the exact LOO error, kernel form.
+
+    ``Yc``: the centred training targets Ỹ_tr (= QZ), if the caller has them: a free anchor of
+    the projection bound (below). ``prep`` (:func:`kernel_loo_prep` of the same Q, Z and Yc)
+    carries the products that do not depend on s, for callers that search one basis under
+    several spectra (the controls' γ).
 
     Returns ``(idx, err)``: the chosen grid indices (N,) and the LOO error at the chosen alpha,
     err_n(α_idx) = Σ_i (c_in/g_i)² (N,). Since R = αc and 1 − h = αg, c_i/g_i = R_i/(1 − h_i)
@@ -207,7 +214,15 @@ def _kernel_loo_select(
        more than 2 survivors after round 0 (flat LOO curves): c_n(α) is split into its
        least-squares fit by the exact c_n at 2–3 anchor alphas plus a remainder whose norm is
        exact in the eigenbasis; lower *and* upper bounds, tight to ~1e-6 relative where α is
-       far below (or above) the eigenvalues that carry the target.
+       far below (or above) the eigenvalues that carry the target. With ``Yc`` given, Ỹ_tr =
+       Q(1∘z) is a further anchor that costs nothing (the function 1, the limit of α/(s+α)).
+       For a target whose candidate is at the top of the grid (one the layer does not predict:
+       its LOO errors up there differ by 1e-9 to 1e-7 relative), T = Q(s∘z) (one GEMM column)
+       is added and the candidate left out: {1, s} fit 1/(s+α) to second order in s/α without
+       cancellation, and the remainder is summed mode by mode (``direct`` of
+       :func:`_projection_bounds`), so the alphas far above the spectrum are bounded to ~1e-8
+       instead of ~1e-5. Measured on the benchmark's size A (p = 1600, 21 alphas, one fold):
+       GEMM columns per target 3.38 → 2.40, those of the 7 % of such targets 12 → 4.8 (+ T).
 
     Round 0 computes, for every target, the candidate α minimising w_mean(α)·‖c_n(α)‖² (one
     GEMM column per target); its error is the incumbent U_n. A pair whose lower bound exceeds
@@ -230,15 +245,17 @@ def _kernel_loo_select(
     rounding favours, and so may this search (it computes those pairs in GEMMs of another
     shape). No tolerance-based tie rule is applied, so that where the errors are separated by
     more than rounding the alpha is exactly scikit-learn's. Measured on the benchmark data
-    (P = 2000, p = 1600, 20 alphas): 1.8–2.6 alpha-equivalents of GEMM per fold instead of 20;
+    (P = 2000, p = 1600, 20 alphas, before the anchors Ỹ_tr and T): 1.8–2.6 alpha-equivalents
+    of GEMM per fold instead of 20;
     on the flat curves of size D (p = 400): ≈ 4.5 GEMM columns per target, ≈ 14 alpha-equivalents
     of time per fold instead of 21 before bound 4.
     """
     p, N = Z.shape
     n_alpha = len(alphas_abs)
     D = 1.0 / (s[:, None] + alphas_abs[None, :])  # p × n_α
-    t = Q.sum(axis=0)  # Qᵀ1
-    g = (Q * Q) @ D - (Q @ (t[:, None] * D)) / n_train  # diag((K+αI)⁻¹) − intercept part
+    prep = kernel_loo_prep(Q, Z, Yc) if prep is None else prep
+    t = prep["t"]  # Qᵀ1
+    g = prep["Q2"] @ D - (Q @ (t[:, None] * D)) / n_train  # diag((K+αI)⁻¹) − intercept part
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / g
     ok = bool(np.all(g > 0) and np.all(np.isfinite(inv)))
@@ -255,8 +272,7 @@ def _kernel_loo_select(
         raise ValueError(f"unknown LOO search {search!r}; use one of {LOO_SEARCHES}")
     w = inv * inv  # p × n_α
     sqrt_w_max = np.sqrt(w.max(axis=0))
-    ZT = np.ascontiguousarray(Z.T)  # targets as rows (C order), for gathering targets
-    Z2T = ZT * ZT
+    ZT, Z2T = prep["ZT"], prep["Z2T"]  # targets as rows (C order), for gathering targets
     norm2 = (Z2T @ (D * D)).T  # ‖c_n(α)‖², n_α × N
     lower = w.min(axis=0)[:, None] * norm2  # bound 1
     targets = np.arange(N)
@@ -281,6 +297,17 @@ def _kernel_loo_select(
         return (lower * (1.0 - _PRUNE_SLACK) <= bound) & ~computed
 
     proj = None  # (targets, anchor alphas, anchor cᵀ, cache) of the projection bound
+    # the projection bound's arrays, with two more columns for the anchors Ỹ_tr = Q(1∘z) (free)
+    # and T = Q(s∘z) (one GEMM column, for targets whose candidate is at the top of the grid)
+    ext = None
+    if "YT" in prep:
+        ext = (
+            np.hstack([D, np.ones((p, 1)), s[:, None]]),
+            np.hstack([w, w[:, -1:], w[:, -1:]]),
+            np.append(sqrt_w_max, [sqrt_w_max[-1]] * 2),
+            np.vstack([norm2, Z2T.sum(axis=1)[None, :], (Z2T @ (s * s))[None, :]]),
+        )
+    ext_or_grid = ext if ext is not None else (D, w, sqrt_w_max, norm2)
     projected = np.zeros(N, dtype=bool)  # targets bounded by projection
     for rnd in range(max(1, max_rounds)):
         err, c = _pair_loo_errors(Q, D, inv, Z, ref, active, return_c=True, ZT=ZT)
@@ -298,16 +325,18 @@ def _kernel_loo_select(
                 ),
             )
         if proj is not None:  # bound 3 again, with this round's alphas as third anchors
-            F, anc_j, anc_cT, cache = proj
-            inF = projected[active]
-            if inF.any():
-                at = np.searchsorted(F, active[inF])
-                _project(
-                    D, w, sqrt_w_max, Z2T, norm2, lower, upper, active[inF],
-                    [j[at] for j in anc_j] + [ref[inF]],
-                    [a[at] for a in anc_cT] + [cT[inF]],
-                    {key: v[at] for key, v in cache.items()},
-                )  # fmt: skip
+            for Fg, anc_j, anc_cT, anc_err, cache, direct in proj:
+                inF = np.isin(active, Fg)
+                if inF.any():
+                    at = np.searchsorted(Fg, active[inF])
+                    _project(
+                        *ext_or_grid, Z2T, lower, upper, active[inF],
+                        [j[at] for j in anc_j] + [ref[inF]],
+                        [a[at] for a in anc_cT] + [cT[inF]],
+                        [e[at] for e in anc_err] + [np.zeros(inF.sum())],
+                        {key: v[at] for key, v in cache.items()},
+                        None if direct is None else direct[at],
+                    )  # fmt: skip
             proj = None
         alive = survivors()
         if rnd == 0:
@@ -316,14 +345,35 @@ def _kernel_loo_select(
             # round adds that round's alpha as a third anchor, the rest is computed at the end
             F = np.flatnonzero(alive.sum(axis=0) > 2)
             if F.size:
+                top = np.zeros(F.size, dtype=bool)
+                above = np.zeros(F.size, dtype=bool)
+                if ext is not None:
+                    # the free anchor Ỹ_tr = Q(1∘z) (extra column n_α of ext's D) where some
+                    # survivor lies above the spectrum (there α/(s+α) is close to its 1;
+                    # elsewhere it would only cost: measured on size D). Where the candidate is
+                    # at the top of the grid (a target the layer does not predict: near-ties of
+                    # ~1e-9 up there), also T = Q(s∘z) (column n_α + 1, one GEMM column): with
+                    # Ỹ_tr it bounds every alpha far above the spectrum to second order in s/α,
+                    # its remainder summed mode by mode (``direct``); the candidate, within
+                    # O(s/α) of Ỹ_tr's direction, is left out there (fitting with both would
+                    # cancel, λ ~ α/s, and the rounding terms would swamp the bound)
+                    top = ref[F] >= n_alpha - 2
+                    above = alive[:, F][alphas_abs > s.max()].any(axis=0) & ~top
+                # the far anchor: the survivor farthest from the candidate (a computed column)
                 steps = np.abs(np.arange(n_alpha)[:, None] - ref[None, F])
                 far = np.argmax(np.where(alive[:, F], steps, -1), axis=0)
                 err_far, c_far = _pair_loo_errors(Q, D, inv, Z, far, F, return_c=True, ZT=ZT)
                 record(far, F, err_far)
-                anc_j, anc_cT = [ref[F], far], [cT[F], c_far.T]
+                groups = _anchor_groups(
+                    F, ref[F], cT[F], far, c_far.T, top, above, prep, s, Q, n_alpha
+                )
                 del c_far
-                cache = _project(D, w, sqrt_w_max, Z2T, norm2, lower, upper, F, anc_j, anc_cT)
-                proj = (F, anc_j, anc_cT, cache)
+                proj = []
+                for Fg, anc_j, anc_cT, anc_err, direct in groups:
+                    cache = _project(
+                        *ext_or_grid, Z2T, lower, upper, Fg, anc_j, anc_cT, anc_err, None, direct
+                    )
+                    proj.append((Fg, anc_j, anc_cT, anc_err, cache, direct))
                 projected[F] = True
                 alive = survivors()
             if alive.sum() > 0.5 * (n_alpha - 1) * N:
@@ -374,6 +424,52 @@ def _kernel_loo_select(
     return best_idx, best_err
 
 
+def _anchor_groups(F, cand, cand_cT, far, far_cT, top, above, prep, s, Q, n_alpha) -> list:
+    """The targets ``F`` of the projection bound split by their anchors: (targets, anchor
+    alpha indices, anchor cᵀ rows, anchor errors, direct) per group. ``cand``/``far``: the
+    candidate's and the far survivor's grid index (their cᵀ rows computed); index n_α is the
+    free anchor Ỹ_tr (``prep["YT"]``), n_α + 1 the anchor T = Q(s∘z), computed here. ``top``:
+    targets whose candidate is at the top of the grid (anchors Ỹ_tr, far, T; remainder summed
+    directly); ``above``: targets with a survivor above the spectrum (candidate, far, Ỹ_tr); the
+    others: candidate and far."""
+    zero = np.zeros(F.size)
+    groups = []
+    plain = ~top & ~above
+    for sel, kind in ((plain, "plain"), (above, "above"), (top, "top")):
+        if not sel.any():
+            continue
+        Fg = F[sel]
+        j = [cand[sel], far[sel]]
+        c = [cand_cT[sel], far_cT[sel]]
+        e = [zero[sel], zero[sel]]
+        if kind != "plain":
+            free = (np.full(Fg.size, n_alpha), prep["YT"][Fg], prep["y_err"][Fg])
+            if kind == "above":
+                j.append(free[0])
+                c.append(free[1])
+                e.append(free[2])
+            else:  # the candidate gives way to Ỹ_tr, and T joins
+                j = [free[0], far[sel], np.full(Fg.size, n_alpha + 1)]
+                c = [free[1], far_cT[sel], (prep["ZT"][Fg] * s) @ Q.T]
+                e = [free[2], zero[sel], zero[sel]]
+        groups.append((Fg, j, c, e, np.ones(Fg.size, dtype=bool) if kind == "top" else None))
+    return groups
+
+
+def kernel_loo_prep(Q: np.ndarray, Z: np.ndarray, Yc: np.ndarray | None = None) -> dict:
+    """What :func:`_kernel_loo_select` needs of Q and Z alone: Q∘Q, t = Qᵀ1, Zᵀ (C order) and
+    Zᵀ∘Zᵀ; with the centred targets Yc (= QZ up to rounding), also Ycᵀ and a bound on the
+    rounding ‖Yc_n − QZ_n‖ ≤ 8p·eps·‖Yc_n‖ (Z = QᵀYc and Q orthogonal to O(p·eps))."""
+    ZT = np.ascontiguousarray(Z.T)
+    prep = {"Q2": Q * Q, "t": Q.sum(axis=0), "ZT": ZT, "Z2T": ZT * ZT}
+    if Yc is not None:
+        YT = np.ascontiguousarray(Yc.T)
+        eps = np.finfo(np.float64).eps
+        prep["YT"] = YT
+        prep["y_err"] = 8.0 * Q.shape[0] * eps * np.sqrt(np.einsum("ij,ij->i", YT, YT))
+    return prep
+
+
 def _refine_with_rows(Q, D, Z, w, norm2, best_err, alive, lower, t):
     """Bound 2: for the surviving (α, n), the rows H of the t smallest and t largest w_i(α) are
     computed exactly and the others bounded with the narrower range of w over them:
@@ -394,14 +490,30 @@ def _refine_with_rows(Q, D, Z, w, norm2, best_err, alive, lower, t):
         alive[j, cols] = bound <= upper[cols]
 
 
-def _project(D, w, sqrt_w_max, Z2T, norm2, lower, upper, cols, anchor_j, anchor_cT, cache=None):
+def _project(
+    D,
+    w,
+    sqrt_w_max,
+    norm2,
+    Z2T,
+    lower,
+    upper,
+    cols,
+    anchor_j,
+    anchor_cT,
+    anchor_err,
+    cache=None,
+    direct=None,
+):
     """Bound 3 (projection) for the targets ``cols``: tightens ``lower`` (n_α × N) and ``upper``
-    (N) in place with :func:`_projection_bounds`; returns its cache."""
+    (N) in place with :func:`_projection_bounds`; returns its cache. D, w, sqrt_w_max and norm2
+    may carry columns beyond the grid's n_α (free anchors): their bounds are dropped."""
     lo, hi, cache = _projection_bounds(
-        D, w, sqrt_w_max, Z2T, norm2[:, cols], cols, anchor_j, anchor_cT, cache
+        D, w, sqrt_w_max, Z2T, norm2[:, cols], cols, anchor_j, anchor_cT, cache, anchor_err, direct
     )
-    lower[:, cols] = np.maximum(lower[:, cols], lo)
-    upper[cols] = np.minimum(upper[cols], hi.min(axis=0))
+    n_alpha = lower.shape[0]
+    lower[:, cols] = np.maximum(lower[:, cols], lo[:n_alpha])
+    upper[cols] = np.minimum(upper[cols], hi[:n_alpha].min(axis=0))
     return cache
 
 
@@ -415,6 +527,8 @@ def _projection_bounds(
     anchor_j: list[np.ndarray],
     anchor_cT: list[np.ndarray],
     cache: dict | None = None,
+    anchor_err: list[np.ndarray] | None = None,
+    direct: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Lower and upper bounds on err_n(α) for every alpha from the exact c_n at m anchor alphas.
 
@@ -442,7 +556,11 @@ def _projection_bounds(
 
     Rounding: h and ‖D∘z‖² are sums of p non-negative terms and |P_jl| ≤ √(P_jj P_ll), so the
     computed δ² and main differ from the exact ones by at most tol·(the same sums with |λ|),
-    tol = 4(p + 4)·eps: that much is added to δ² and taken off main.
+    tol = 4(p + 4)·eps: that much is added to δ² and taken off main. ``anchor_err`` (m arrays
+    (n,), default 0) bounds ‖c_j − Q(D(a_j)∘z)‖ for an anchor not computed as that product (the
+    free anchor Ỹ_tr): Σ_j |λ_j|·err_j is added to the remainder's norm. For the targets
+    marked in ``direct`` (n,) the remainder's norm is summed mode by mode instead (below), which
+    keeps the bound ~1e-15 wide where the anchors span D(α) to rounding.
 
     ``Z2T``: (N × p) squares of Zᵀ, rows = targets; ``cols`` the targets bounded here (n), in
     the order of ``norm2`` (n_α × n) columns, ``anchor_j`` (m arrays (n,)) and ``anchor_cT``
@@ -501,7 +619,32 @@ def _projection_bounds(
             main += f * lam[j] * lam[k] * P[j, k]
         main_abs += np.abs(lam[j]) * np.sqrt(np.maximum(P[j, j], 0.0))
     main_abs *= main_abs
-    delta = sqrt_w_max[None, :] * np.sqrt(np.maximum(d2, 0.0) + tol * d2_abs)
+    rem = np.sqrt(np.maximum(d2, 0.0) + tol * d2_abs)
+    if direct is not None and direct.any():
+        # δ² above is a difference of terms of size ‖D∘z‖², so its rounding allowance alone makes
+        # the bound √tol ≈ 1e-6 wide. Where it is at that floor, r = D(α) − Σ_j λ_j D(a_j) is
+        # formed mode by mode instead and δ² = Σ_k r_k² z_k² summed without cancellation, with
+        # an allowance of (m + 2)·eps·‖z∘(|D| + Σ_j |λ_j D(a_j)|)‖ ≤ (m + 2)·eps·(‖D∘z‖ +
+        # Σ_j |λ_j|·‖D(a_j)∘z‖) (both norms known: norm2 and G).
+        ii = np.flatnonzero(direct)
+        near = np.flatnonzero(np.any(d2[ii] <= 1e4 * tol * d2_abs[ii], axis=0))
+        if near.size:
+            eps = np.finfo(np.float64).eps
+            sub = np.ix_(ii, near)
+            allow = np.sqrt(n2[sub])
+            for j in range(m):
+                allow += np.abs(lam[j][sub]) * np.sqrt(G[ii, j, j])[:, None]
+            Dn = D[:, near]
+            d2_direct = np.empty((ii.size, near.size))
+            for row, i in enumerate(ii):
+                Phi = D[:, [int(a[i]) for a in anchor_j]]  # p × m
+                r = Dn - Phi @ np.stack([lj[i, near] for lj in lam])
+                r *= r
+                d2_direct[row] = Z2T[cols[i]] @ r
+            rem[sub] = np.sqrt(d2_direct) + (m + 2) * eps * allow
+    for j, e in enumerate(anchor_err or []):
+        rem += np.abs(lam[j]) * e[:, None]
+    delta = sqrt_w_max[None, :] * rem
     root_lo = np.sqrt(np.maximum(main - tol * main_abs, 0.0))
     root_hi = np.sqrt(np.maximum(main, 0.0) + tol * main_abs)
     lo = np.maximum(root_lo - delta, 0.0)
@@ -883,7 +1026,7 @@ def ridge_cv_fold(
         alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
         _check_alpha_range(alphas_abs, trace, G.dtype if G.dtype == np.float32 else np.float64)
         if rows is None:
-            idx, cv_err = _kernel_loo_select(s, Q, Z, alphas_abs, p, search=loo_search)
+            idx, cv_err = _kernel_loo_select(s, Q, Z, alphas_abs, p, search=loo_search, Yc=Yc_tr)
         else:
             idx, cv_err = _kernel_group_select(s, Q, Z, alphas_abs, p, rows)
     elif form == "covariance":
@@ -1133,6 +1276,45 @@ def fold_frame(results: list[FoldResult], target: np.ndarray) -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True)[FOLD_COLUMNS]
+
+
+def fold_results(frame: pd.DataFrame, layer: str, target: np.ndarray) -> list[FoldResult]:
+    """The inverse of :func:`fold_frame`: the :class:`FoldResult` list of one layer from a folds
+    table (:data:`FOLD_COLUMNS`), its targets in the order of ``target``. ``alpha_index`` is not
+    stored and comes back as -1. ValueError (naming what is missing) when the table does not hold
+    exactly those targets in every fold of the layer."""
+    rows = frame[frame["layer"] == layer]
+    if rows.empty:
+        raise ValueError(f"no rows for layer {layer!r}")
+    target = np.asarray(target)
+    out = []
+    for k in range(int(rows["fold"].max()) + 1):
+        f = rows[rows["fold"] == k]
+        if len(f) != target.size or not np.array_equal(
+            np.sort(f["target"].to_numpy()), np.sort(target)
+        ):
+            raise ValueError(
+                f"layer {layer!r}, fold {k}: the table's targets are not the recordings' "
+                f"({len(f)} rows for {target.size} targets)"
+            )
+        f = f.set_index("target").loc[target]
+        col = {
+            c: f[c].to_numpy(dtype=np.float64)
+            for c in ("r2", "pearson_r", "sse", "sst", "alpha", "cv_sse", "cv_sst")
+        }
+        out.append(
+            FoldResult(
+                alpha=col["alpha"],
+                alpha_index=np.full(target.size, -1),
+                r2=col["r2"],
+                pearson_r=col["pearson_r"],
+                sse=col["sse"],
+                sst=col["sst"],
+                cv_sse=col["cv_sse"],
+                cv_sst=col["cv_sst"],
+            )
+        )
+    return out
 
 
 def score_layers(

@@ -92,6 +92,7 @@ from predictivity.core.ridge import (
     _predict,
     _scores,
     default_alphas,
+    kernel_loo_prep,
     training_size,
 )
 from predictivity.core.theory import reference_size
@@ -382,18 +383,43 @@ def flat_cv(s: np.ndarray, p: int) -> bool:
     return nz.size == p - 1 and nz.size > 0 and float(nz.max()) == float(nz.min())
 
 
+def flat_cv_error(Yc_tr: np.ndarray, rows: list[np.ndarray] | None = None) -> np.ndarray:
+    """The inner-CV error of every target on a flat fold (:func:`flat_cv`), the same at every α.
+
+    There I − H = α/(1+α)·(I − 11ᵀ/p) and the training residuals are α/(1+α)·ỹ, so the held-out
+    residuals of a set g are e_g = (I − 11ᵀ/p)_gg⁻¹ ỹ_g = ỹ_g + 1·S_g/(p − n_g) (Sherman–Morrison;
+    S_g = Σ_{i∈g} ỹ_i, n_g = |g|), and err = Σ_g ‖e_g‖² = Σ_g ‖ỹ_g‖² + S_g²(2 + n_g/(p − n_g))/(p − n_g).
+    Plain LOO (``rows`` None: every g a single stimulus) gives err = ‖ỹ‖²·p²/(p − 1)².
+    No eigenbasis and no GEMM: the error the searches would compute at the lowest alpha."""
+    p = Yc_tr.shape[0]
+    if rows is None:
+        return np.einsum("ij,ij->j", Yc_tr, Yc_tr) * (p / (p - 1.0)) ** 2
+    err = np.zeros(Yc_tr.shape[1])
+    for g in rows:
+        yg = Yc_tr[g]
+        n = len(g)
+        S = yg.sum(axis=0)
+        err += np.einsum("ij,ij->j", yg, yg) + S * S * (2.0 + n / (p - n)) / (p - n)
+    return err
+
+
 def _select(
-    b: FoldBasis, alphas: np.ndarray, alpha_scaling: str, loo_search: str
+    b: FoldBasis, alphas: np.ndarray, alpha_scaling: str, loo_search: str, prep=None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(absolute grid, per-target alpha index, inner-CV error at it) on the training fold."""
+    """(absolute grid, per-target alpha index, inner-CV error at it) on the training fold
+    (``prep``: :func:`~predictivity.core.ridge.kernel_loo_prep` of the fold's Q and Z, shared by
+    every γ of a kernel-form fold)."""
     p = len(b.tr)
     scale = b.trace / p if alpha_scaling == "trace" else 1.0
     alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
-    # every alpha ties on a flat spectrum: the lowest, as sklearn (its error from that alpha alone)
-    grid = alphas_abs[:1] if flat_cv(b.s, p) else alphas_abs
+    if flat_cv(b.s, p):  # every alpha ties: the lowest, as sklearn, with its closed-form error
+        return alphas_abs, np.zeros(b.Z.shape[1], dtype=int), flat_cv_error(b.Yc_tr, b.rows)
+    grid = alphas_abs
     if b.form == "kernel":
         if b.rows is None:
-            idx, cv_err = _kernel_loo_select(b.s, b.basis, b.Z, grid, p, search=loo_search)
+            idx, cv_err = _kernel_loo_select(
+                b.s, b.basis, b.Z, grid, p, search=loo_search, Yc=b.Yc_tr, prep=prep
+            )
         else:
             idx, cv_err = _kernel_group_select(b.s, b.basis, b.Z, grid, p, b.rows)
     elif b.rows is None:
@@ -447,13 +473,16 @@ def solve_reshaped(
     of ``gammas``."""
     keep = _kept(b)
     sk = b.s[keep]
+    # kernel form: every γ searches the fold's own Q and Z (only s changes)
+    shared = b.form == "kernel" and b.rows is None and loo_search == "bounded"
+    prep = kernel_loo_prep(b.basis, b.Z, b.Yc_tr) if shared else None
     out, coef = [], []
     for gamma in gammas:
         gamma = float(gamma)
         if gamma == 1.0:
             continue
         bg = reshape(b, gamma)
-        alphas_abs, idx, cv_err = _select(bg, alphas, alpha_scaling, loo_search)
+        alphas_abs, idx, cv_err = _select(bg, alphas, alpha_scaling, loo_search, prep)
         f = np.zeros_like(b.s)
         f[keep] = sk ** (gamma - 1.0)
         C = b.Z * f[:, None]
@@ -552,6 +581,7 @@ def layer_controls(
     layer_index: int = 0,
     loo_search: str = "bounded",
     basis: LayerBasis | None = None,
+    layer_folds: list[FoldResult] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every control of one layer (``docs/controls.md``).
 
@@ -566,6 +596,11 @@ def layer_controls(
     basis : the layer's shared eigen basis for these folds (:mod:`predictivity.core.basis`); its
         G and fold eigendecompositions are reused (the inflated layer is a new matrix and gets
         its own).
+    layer_folds : the regression's results for this layer on these folds, one
+        :class:`~predictivity.core.ridge.FoldResult` per fold (the regression stage's
+        ``.folds.parquet`` read back by :func:`predictivity.core.ridge.fold_results`). The
+        layer's own row and γ = 1 are then those results, not a second run of the same search
+        (which would give the same numbers: tested); without it they are computed here.
 
     Returns
     -------
@@ -591,6 +626,13 @@ def layer_controls(
         groups = np.asarray(groups)
     K = len(folds)
     all_idx = np.arange(P)
+    if layer_folds is not None and (
+        len(layer_folds) != K or any(np.shape(r.r2) != (N,) for r in layer_folds)
+    ):
+        raise ValueError(
+            f"layer_folds must hold one result of {N} targets per fold ({K} folds), got "
+            f"{[np.shape(r.r2) for r in layer_folds]}"
+        )
     data = prepare_layer(X, folds, basis=basis)
     layer = _Scores(K, N)
     reshaped = {g: _Scores(K, N) for g in gam if g != 1.0}
@@ -602,7 +644,8 @@ def layer_controls(
         te = np.sort(te)
         b = fold_basis(data, Y, tr, te, groups, alpha_cv)
         n_dropped = max(n_dropped, min(len(tr) - 1, data.n_units) - b.rank)
-        layer.add(k, solve_fold(b, alphas, alpha_scaling, loo_search), b.s, len(tr))
+        own = solve_fold(b, alphas, alpha_scaling, loo_search) if layer_folds is None else None
+        layer.add(k, own if own is not None else layer_folds[k], b.s, len(tr))
         spectra.append((*_weights2(b), len(tr)))
         for g, (bg, res) in zip(
             reshaped, solve_reshaped(b, list(reshaped), alphas, alpha_scaling, loo_search)
@@ -705,16 +748,21 @@ def model_controls(
     Y: np.ndarray,
     folds: list[np.ndarray],
     bases: dict | None = None,
+    layer_folds: dict | None = None,
     **options,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`layer_controls` for every layer of a model (``layer_index`` = position in
-    ``layers``; ``bases``: the layers' shared eigen bases by name, if any); returns the
-    concatenated (rows, profiles) with ``layer`` filled. Logs one line per layer."""
+    ``layers``; ``bases``: the layers' shared eigen bases by name, if any; ``layer_folds``: the
+    regression's per-fold results by layer name, if any); returns the concatenated
+    (rows, profiles) with ``layer`` filled. Logs one line per layer."""
     parts, profiles = [], []
     for index, (name, X) in enumerate(layers.items()):
         t0 = time.perf_counter()
         basis = None if bases is None else bases.get(name)
-        rows, prof = layer_controls(X, Y, folds, layer_index=index, basis=basis, **options)
+        own = None if layer_folds is None else layer_folds[name]
+        rows, prof = layer_controls(
+            X, Y, folds, layer_index=index, basis=basis, layer_folds=own, **options
+        )
         rows["layer"] = name
         prof["layer"] = name
         parts.append(rows)
