@@ -299,15 +299,8 @@ def _kernel_loo_select(
     proj = None  # (targets, anchor alphas, anchor cᵀ, cache) of the projection bound
     # the projection bound's arrays, with two more columns for the anchors Ỹ_tr = Q(1∘z) (free)
     # and T = Q(s∘z) (one GEMM column, for targets whose candidate is at the top of the grid)
-    ext = None
-    if "YT" in prep:
-        ext = (
-            np.hstack([D, np.ones((p, 1)), s[:, None]]),
-            np.hstack([w, w[:, -1:], w[:, -1:]]),
-            np.append(sqrt_w_max, [sqrt_w_max[-1]] * 2),
-            np.vstack([norm2, Z2T.sum(axis=1)[None, :], (Z2T @ (s * s))[None, :]]),
-        )
-    ext_or_grid = ext if ext is not None else (D, w, sqrt_w_max, norm2)
+    grid_arrays = (D, w, sqrt_w_max, norm2)
+    ext = None  # formed when a target first uses the free anchors
     projected = np.zeros(N, dtype=bool)  # targets bounded by projection
     for rnd in range(max(1, max_rounds)):
         err, c = _pair_loo_errors(Q, D, inv, Z, ref, active, return_c=True, ZT=ZT)
@@ -325,12 +318,12 @@ def _kernel_loo_select(
                 ),
             )
         if proj is not None:  # bound 3 again, with this round's alphas as third anchors
-            for Fg, anc_j, anc_cT, anc_err, cache, direct in proj:
+            for Fg, anc_j, anc_cT, anc_err, cache, direct, free in proj:
                 inF = np.isin(active, Fg)
                 if inF.any():
                     at = np.searchsorted(Fg, active[inF])
                     _project(
-                        *ext_or_grid, Z2T, lower, upper, active[inF],
+                        *(ext if free else grid_arrays), Z2T, lower, upper, active[inF],
                         [j[at] for j in anc_j] + [ref[inF]],
                         [a[at] for a in anc_cT] + [cT[inF]],
                         [e[at] for e in anc_err] + [np.zeros(inF.sum())],
@@ -347,18 +340,24 @@ def _kernel_loo_select(
             if F.size:
                 top = np.zeros(F.size, dtype=bool)
                 above = np.zeros(F.size, dtype=bool)
-                if ext is not None:
+                if "Yc" in prep:
                     # the free anchor Ỹ_tr = Q(1∘z) (extra column n_α of ext's D) where some
-                    # survivor lies above the spectrum (there α/(s+α) is close to its 1;
-                    # elsewhere it would only cost: measured on size D). Where the candidate is
-                    # at the top of the grid (a target the layer does not predict: near-ties of
-                    # ~1e-9 up there), also T = Q(s∘z) (column n_α + 1, one GEMM column): with
-                    # Ỹ_tr it bounds every alpha far above the spectrum to second order in s/α,
-                    # its remainder summed mode by mode (``direct``); the candidate, within
-                    # O(s/α) of Ỹ_tr's direction, is left out there (fitting with both would
-                    # cancel, λ ~ α/s, and the rounding terms would swamp the bound)
-                    top = ref[F] >= n_alpha - 2
-                    above = alive[:, F][alphas_abs > s.max()].any(axis=0) & ~top
+                    # survivor lies above the eigenvalues that carry the target (α ≥ s_eff, the
+                    # z²-weighted mean eigenvalue: there α/(s+α) is close to the anchor's 1;
+                    # elsewhere it only costs: measured on size D, whose targets sit on 64
+                    # strong factors). Where the candidate is at the top of the grid and the
+                    # grid reaches far above the spectrum (a target the layer does not predict:
+                    # near-ties of ~1e-9 up there), also T = Q(s∘z) (column n_α + 1, one GEMM
+                    # column): with Ỹ_tr it bounds every alpha far above the spectrum to second
+                    # order in s/α, its remainder summed mode by mode (``direct``); the
+                    # candidate, within O(s/α) of Ỹ_tr's direction, is left out there (fitting
+                    # with both would cancel, λ ~ α/s, and the rounding terms would swamp it)
+                    z2F = Z2T[F]
+                    s_eff = (z2F @ s) / np.maximum(z2F.sum(axis=1), np.finfo(np.float64).tiny)
+                    high = alphas_abs[n_alpha - 2] >= 1e4 * s.max()  # (s/α)² ≤ 1e-8 up there
+                    top = (ref[F] >= n_alpha - 2) & high
+                    above = (alive[:, F] & (alphas_abs[:, None] >= s_eff[None, :])).any(axis=0)
+                    above &= ~top
                 # the far anchor: the survivor farthest from the candidate (a computed column)
                 steps = np.abs(np.arange(n_alpha)[:, None] - ref[None, F])
                 far = np.argmax(np.where(alive[:, F], steps, -1), axis=0)
@@ -370,10 +369,21 @@ def _kernel_loo_select(
                 del c_far
                 proj = []
                 for Fg, anc_j, anc_cT, anc_err, direct in groups:
+                    free = max(int(a.max()) for a in anc_j) >= n_alpha
+                    if free and ext is None:
+                        # the projection's arrays with two more columns: the anchors Ỹ_tr = Q(1∘z)
+                        # (the function 1) and T = Q(s∘z) (the function s)
+                        ext = (
+                            np.hstack([D, np.ones((p, 1)), s[:, None]]),
+                            np.hstack([w, w[:, -1:], w[:, -1:]]),
+                            np.append(sqrt_w_max, [sqrt_w_max[-1]] * 2),
+                            np.vstack([norm2, Z2T.sum(axis=1)[None, :], (Z2T @ (s * s))[None, :]]),
+                        )
                     cache = _project(
-                        *ext_or_grid, Z2T, lower, upper, Fg, anc_j, anc_cT, anc_err, None, direct
-                    )
-                    proj.append((Fg, anc_j, anc_cT, anc_err, cache, direct))
+                        *(ext if free else grid_arrays), Z2T, lower, upper, Fg,
+                        anc_j, anc_cT, anc_err, None, direct,
+                    )  # fmt: skip
+                    proj.append((Fg, anc_j, anc_cT, anc_err, cache, direct, free))
                 projected[F] = True
                 alive = survivors()
             if alive.sum() > 0.5 * (n_alpha - 1) * N:
@@ -428,7 +438,7 @@ def _anchor_groups(F, cand, cand_cT, far, far_cT, top, above, prep, s, Q, n_alph
     """The targets ``F`` of the projection bound split by their anchors: (targets, anchor
     alpha indices, anchor cᵀ rows, anchor errors, direct) per group. ``cand``/``far``: the
     candidate's and the far survivor's grid index (their cᵀ rows computed); index n_α is the
-    free anchor Ỹ_tr (``prep["YT"]``), n_α + 1 the anchor T = Q(s∘z), computed here. ``top``:
+    free anchor Ỹ_tr (``prep["Yc"]``), n_α + 1 the anchor T = Q(s∘z), computed here. ``top``:
     targets whose candidate is at the top of the grid (anchors Ỹ_tr, far, T; remainder summed
     directly); ``above``: targets with a survivor above the spectrum (candidate, far, Ỹ_tr); the
     others: candidate and far."""
@@ -443,7 +453,11 @@ def _anchor_groups(F, cand, cand_cT, far, far_cT, top, above, prep, s, Q, n_alph
         c = [cand_cT[sel], far_cT[sel]]
         e = [zero[sel], zero[sel]]
         if kind != "plain":
-            free = (np.full(Fg.size, n_alpha), prep["YT"][Fg], prep["y_err"][Fg])
+            # Ỹ_tr's rows, with a bound on their rounding: ‖Yc_n − QZ_n‖ ≤ 8p·eps·‖Yc_n‖
+            # (Z = QᵀYc, Q orthogonal to O(p·eps))
+            YT = np.ascontiguousarray(prep["Yc"][:, Fg].T)
+            y_err = 8.0 * Q.shape[0] * np.finfo(np.float64).eps * np.sqrt((YT * YT).sum(axis=1))
+            free = (np.full(Fg.size, n_alpha), YT, y_err)
             if kind == "above":
                 j.append(free[0])
                 c.append(free[1])
@@ -458,15 +472,11 @@ def _anchor_groups(F, cand, cand_cT, far, far_cT, top, above, prep, s, Q, n_alph
 
 def kernel_loo_prep(Q: np.ndarray, Z: np.ndarray, Yc: np.ndarray | None = None) -> dict:
     """What :func:`_kernel_loo_select` needs of Q and Z alone: Q∘Q, t = Qᵀ1, Zᵀ (C order) and
-    Zᵀ∘Zᵀ; with the centred targets Yc (= QZ up to rounding), also Ycᵀ and a bound on the
-    rounding ‖Yc_n − QZ_n‖ ≤ 8p·eps·‖Yc_n‖ (Z = QᵀYc and Q orthogonal to O(p·eps))."""
+    Zᵀ∘Zᵀ; and the centred targets Yc (= QZ up to rounding: the free anchor), if given."""
     ZT = np.ascontiguousarray(Z.T)
     prep = {"Q2": Q * Q, "t": Q.sum(axis=0), "ZT": ZT, "Z2T": ZT * ZT}
     if Yc is not None:
-        YT = np.ascontiguousarray(Yc.T)
-        eps = np.finfo(np.float64).eps
-        prep["YT"] = YT
-        prep["y_err"] = 8.0 * Q.shape[0] * eps * np.sqrt(np.einsum("ij,ij->i", YT, YT))
+        prep["Yc"] = Yc
     return prep
 
 
