@@ -96,3 +96,20 @@ def test_controls_benchmark_prints_ratios_at_a_small_size():
         and "controls, 6 γ (best)" in out
         and "per repeat" in out
     )
+
+
+def test_layer_benchmark_prints_every_stage_and_the_ratios_at_a_small_size():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "predictivity.bench.layer", "--size", "200x300x20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    for stage in ("basis", "spectra", "regression", "theory", "controls", "metrics"):
+        assert f"  {stage} " in out
+    assert "whole layer (shared basis) / regression alone" in out
+    assert "whole layer (shared basis) / stages run separately" in out

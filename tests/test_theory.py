@@ -495,3 +495,53 @@ def test_grouped_subsets_hold_whole_groups_but_one():
     assert np.all(np.isfinite(out[["eg_empirical", "eg_test_empirical"]].to_numpy()))
     with pytest.raises(ValueError, match="one label per stimulus"):
         empirical_learning_curve(G, Yc, [14], 1e-2, groups=groups[:-1])
+
+
+@pytest.mark.parametrize("case", ["groups", "all_stimuli", "ridgeless_singular"])
+def test_empirical_curve_equals_fitting_every_stimulus(case):
+    """The training rows' residuals come from −ridge·coef, not from a product with G: every
+    error equals scikit-learn KernelRidge (precomputed kernel) fitted on the subset and predicting
+    all P stimuli — with groups (the cut group's other stimuli count in e_all, not in e_te), at
+    p = P (nothing held out) and with ridge 0 on a singular kernel (the least-squares fallback)."""
+    from sklearn.kernel_ridge import KernelRidge
+
+    from predictivity.core.theory import _subset_order
+
+    rng = np.random.default_rng(7)
+    P = 63
+    rank = 12 if case == "ridgeless_singular" else 40
+    X = rng.standard_normal((P, rank)) @ rng.standard_normal((rank, 50))
+    G = centred_gram(X)
+    Yc = rng.standard_normal((P, 3))
+    Yc -= Yc.mean(axis=0)
+    groups = rng.permutation(np.repeat(np.arange(9), 7)) if case == "groups" else None
+    lr = 0.0 if case == "ridgeless_singular" else 1e-2
+    ps = {"groups": [10, 30], "all_stimuli": [P], "ridgeless_singular": [30]}[case]
+    out = empirical_learning_curve(G, Yc, ps, lr, n_subsets=2, seed=4, groups=groups)
+    var = np.sum(Yc**2) / P
+    for row in out.itertuples():
+        p = row.p
+        rng_p = np.random.default_rng([4, p])
+        e_all, e_tr, e_te = [], [], []
+        for _ in range(2):
+            order, inverse = _subset_order(rng_p, P, groups)
+            tr = order[:p]
+            if inverse is None:
+                te = order[p:]
+            else:
+                te = np.flatnonzero(~np.isin(inverse, inverse[tr]))
+            if lr > 0:
+                fit = KernelRidge(alpha=p * lr, kernel="precomputed").fit(G[np.ix_(tr, tr)], Yc[tr])
+                Yhat = fit.predict(G[:, tr])
+            else:  # the ridgeless limit: minimum-norm least squares
+                Yhat = G[:, tr] @ np.linalg.lstsq(G[np.ix_(tr, tr)], Yc[tr], rcond=None)[0]
+            sq = np.sum((Yhat - Yc) ** 2, axis=1)
+            e_all.append(sq.sum() / P / var)
+            e_tr.append(sq[tr].sum() / p / var)
+            e_te.append(sq[te].sum() / te.size / var if te.size else np.nan)
+        assert row.eg_empirical == pytest.approx(np.mean(e_all), rel=1e-7)
+        assert row.etr_empirical == pytest.approx(np.mean(e_tr), rel=1e-7, abs=1e-12)
+        if np.all(np.isnan(e_te)):
+            assert np.isnan(row.eg_test_empirical)
+        else:
+            assert row.eg_test_empirical == pytest.approx(np.nanmean(e_te), rel=1e-7)

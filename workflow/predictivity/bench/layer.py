@@ -14,7 +14,10 @@ and their settings:
 - theory: :func:`predictivity.core.theory.layer_theory` with the schema's defaults (n_p = 12,
   n_subsets = 5), λ_reg from the regression's median alpha;
 - controls: spectral reshaping with the default 6 γ, no null draws and no PR inflation (each
-  null draw and the inflation cost about one regression each; ``--null`` adds draws);
+  null draw and the inflation cost about one regression each; ``--null`` adds draws); from the
+  shared basis they also get the regression's per-fold results for the layer and γ = 1, as the
+  pipeline hands them the regression's ``.folds.parquet`` (alone, they compute γ = 1 again, as
+  before);
 - metrics: CKA, Procrustes and SVCCA (the measures that use the layer's Gram and eigenbases;
   ``--metrics`` chooses).
 
@@ -34,7 +37,7 @@ from threadpoolctl import threadpool_limits
 from predictivity.core.basis import layer_basis
 from predictivity.core.controls.scoring import layer_controls
 from predictivity.core.metrics.measures import score_metrics
-from predictivity.core.ridge import cross_validated_ridge, default_alphas, make_folds
+from predictivity.core.ridge import _cross_validated_ridge, default_alphas, make_folds
 from predictivity.core.spectra import layer_spectrum
 from predictivity.core.theory import layer_theory
 
@@ -64,8 +67,11 @@ def stage_calls(X, Y, folds, gammas, n_null, metrics, basis=None):
     state = {}
 
     def regression():
-        df = cross_validated_ridge(X, Y, folds, grid, "trace", basis=basis)
+        df, _, results = _cross_validated_ridge(
+            X, Y, folds, grid, "trace", basis=basis, return_folds=True
+        )
         state["lambda_reg"] = float(df["alpha"].median()) / p_train
+        state["folds"] = results if basis is not None else None
         return df
 
     return {
@@ -82,6 +88,7 @@ def stage_calls(X, Y, folds, gammas, n_null, metrics, basis=None):
             n_null=n_null,
             noise_units=0,
             basis=basis,
+            layer_folds=state["folds"],
         ),
         "metrics": lambda: score_metrics(
             {"x": X}, Y, folds, enabled=metrics, bases=None if basis is None else {"x": basis}
