@@ -279,6 +279,22 @@ def test_memmapped_float32_layer_with_float64_gram_matches_in_memory(tmp_path):
     np.testing.assert_allclose(a["r2"], b["r2"], rtol=0, atol=1e-10)
 
 
+def _exact_loo(s, Q, Z, p, alphas):
+    """D = 1/(s + α), the LOO weights' 1/g and w = 1/g², and every (alpha, target) LOO error
+    computed exactly (the exhaustive search's numbers)."""
+    from predictivity.core.ridge import _pair_loo_errors
+
+    N = Z.shape[1]
+    D = 1.0 / (s[:, None] + alphas[None, :])
+    t = Q.sum(axis=0)
+    inv = 1.0 / ((Q * Q) @ D - (Q @ (t[:, None] * D)) / p)
+    every = np.arange(N)
+    exact = np.array(
+        [_pair_loo_errors(Q, D, inv, Z, np.full(N, j), every)[0] for j in range(len(alphas))]
+    )
+    return D, inv, inv * inv, exact
+
+
 @pytest.mark.parametrize("case", ["flat_noise_floor", "gaussian"])
 def test_projection_bounds_bracket_the_exact_loo_errors(case):
     """Bound 3 of the bounded search: for every alpha, lower ≤ exact LOO error ≤ upper, and on
@@ -296,12 +312,8 @@ def test_projection_bounds_bracket_the_exact_loo_errors(case):
     te = make_folds(100, 5, seed=0)[0]
     s, Q, Z, p, _ = _kernel_fold(X, Y, te, alphas)
     N = Z.shape[1]
-    D = 1.0 / (s[:, None] + alphas[None, :])
-    t = Q.sum(axis=0)
-    inv = 1.0 / ((Q * Q) @ D - (Q @ (t[:, None] * D)) / p)
-    w = inv * inv
+    D, inv, w, exact = _exact_loo(s, Q, Z, p, alphas)
     every = np.arange(N)
-    exact = np.array([_pair_loo_errors(Q, D, inv, Z, np.full(N, j), every)[0] for j in range(20)])
     anchors = [np.argmin(exact, axis=0), np.zeros(N, dtype=int)]
     cT = [_pair_loo_errors(Q, D, inv, Z, a, every, return_c=True)[1].T for a in anchors]
     Z2T = (Z * Z).T.copy()
@@ -336,12 +348,8 @@ def test_free_anchors_bound_the_top_of_the_grid_to_rounding(case):
     s, Q, Z, p, Yc = _kernel_fold(X, Y, te, None)
     alphas = np.logspace(-2, 8, 21) * s.sum() / p  # the trace-scaled default grid
     N = Z.shape[1]
-    D = 1.0 / (s[:, None] + alphas[None, :])
-    t = Q.sum(axis=0)
-    inv = 1.0 / ((Q * Q) @ D - (Q @ (t[:, None] * D)) / p)
-    w = inv * inv
+    D, inv, w, exact = _exact_loo(s, Q, Z, p, alphas)
     every = np.arange(N)
-    exact = np.array([_pair_loo_errors(Q, D, inv, Z, np.full(N, j), every)[0] for j in range(21)])
     Z2T = (Z * Z).T.copy()
     far_c = _pair_loo_errors(Q, D, inv, Z, np.zeros(N, dtype=int), every, return_c=True)[1].T
     Dx = np.hstack([D, np.ones((p, 1)), s[:, None]])
