@@ -55,7 +55,7 @@ def main(smk):
             layers,
             Y,
             folds,
-            bases=StoredBases(arrays),
+            bases=StoredBases(arrays, smk.input.eigen, folds),
             layer_folds=own,
             alphas=np.asarray(reg["alphas"]),
             alpha_scaling=reg["alpha_scaling"],

@@ -46,7 +46,7 @@ def main(smk):
             cca_dim=opts["cca_dim"],
             ceiling=rec["ceiling"],
             responses=responses,
-            bases=StoredBases(arrays),
+            bases=StoredBases(arrays, smk.input.eigen, folds),
         )
     for m, sec in df.groupby("metric", sort=False)["seconds"].sum().items():
         log.info("%s: %.2f s over %d layers", m, sec, len(layers))

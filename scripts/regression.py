@@ -39,7 +39,7 @@ def main(smk):
             alpha_edge_warning=opts["alpha_edge_warning"],
             groups=groups,
             alpha_cv=opts["alpha_cv"],
-            bases=StoredBases(arrays),
+            bases=StoredBases(arrays, smk.input.eigen, folds),
             return_folds=True,
         )
     names = rec["target_name"]

@@ -10,7 +10,7 @@ def main(smk):
     rec = load_npz(smk.input.recordings, "recordings")
     layers = load_npz(smk.input.activations, "activations")
     with open_npz(smk.input.eigen) as arrays:
-        df = model_spectra(layers, rec["mean"], bases=StoredBases(arrays))
+        df = model_spectra(layers, rec["mean"], bases=StoredBases(arrays, smk.input.eigen))
     for row in df.drop_duplicates("layer").itertuples():
         log.info(
             "layer %s: PR %.2f (uncentred %.2f, double-centred %.2f), power-law alpha %.2f",

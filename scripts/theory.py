@@ -37,7 +37,7 @@ def main(smk):
             n_subsets=opts["n_subsets"],
             seed=opts["seed"],
             groups=groups,
-            bases=StoredBases(arrays),
+            bases=StoredBases(arrays, smk.input.eigen, folds),
         )
     for row in df[df["at_p_train"]].itertuples():
         log.info(

@@ -19,6 +19,7 @@ from predictivity.core.metrics.measures import score_metrics
 from predictivity.core.ridge import cross_validated_ridge, make_folds, score_layers
 from predictivity.core.spectra import layer_spectrum
 from predictivity.core.theory import layer_theory
+from predictivity.errors import InputError
 from predictivity.fileio import write_npz
 
 
@@ -180,3 +181,17 @@ def test_score_layers_fold_table_matches_the_layer_table():
     mean_r2 = per_fold.groupby("target")["r2"].mean().to_numpy()
     np.testing.assert_allclose(table["r2"], mean_r2, rtol=1e-12)
     np.testing.assert_allclose(table["sse"], per_fold.groupby("target")["sse"].sum(), rtol=1e-12)
+
+
+def test_stored_bases_of_other_folds_or_stimuli_are_one_error_naming_the_file():
+    X, _ = _data(200)
+    folds = make_folds(90, 4, 3)
+    buf = io.BytesIO()
+    write_npz(buf, bases_to_arrays({"a": layer_basis(X, folds)}))
+    buf.seek(0)
+    with np.load(buf, allow_pickle=False) as z:
+        assert StoredBases(z, "eigen.npz", folds).get("a").n_stimuli == 90  # its own folds: fine
+        for other in (make_folds(90, 4, 4), make_folds(90, 5, 3), make_folds(95, 4, 3)):
+            with pytest.raises(InputError, match="eigen.npz") as err:
+                StoredBases(z, "eigen.npz", other).get("a")
+            assert "Delete it and rerun" in str(err.value)

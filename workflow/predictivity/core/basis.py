@@ -33,6 +33,7 @@ import numpy as np
 import scipy.linalg
 
 from predictivity.core.gram import centred_gram, column_means, working_dtype
+from predictivity.errors import InputError
 
 
 @dataclass
@@ -227,11 +228,18 @@ def bases_to_arrays(bases: dict[str, LayerBasis]) -> dict[str, np.ndarray]:
 class StoredBases:
     """Read access by layer name to the bases of :func:`bases_to_arrays` in an open ``.npz``
     (``np.load(path)``): ``get(name)`` builds one layer's :class:`LayerBasis` on demand, so a
-    stage holds one layer's matrices at a time."""
+    stage holds one layer's matrices at a time.
 
-    def __init__(self, arrays):
+    With ``folds`` (the stage's outer folds, test-index arrays) every basis handed out is first
+    checked to hold exactly those folds: a file computed for other folds or another stimulus set
+    (only possible if results were edited or mixed by hand, since the eigen rule's params carry
+    the folds) is one :class:`~predictivity.errors.InputError` naming ``path``."""
+
+    def __init__(self, arrays, path: str | None = None, folds: list[np.ndarray] | None = None):
         self._arrays = arrays
         self._index = {str(n): i for i, n in enumerate(arrays["names"])}
+        self._path = path
+        self._folds = folds
 
     def __contains__(self, name) -> bool:
         return name in self._index
@@ -245,4 +253,18 @@ class StoredBases:
     def get(self, name: str, default=None):
         if name not in self._index:
             return default
-        return from_arrays(self._arrays, f"L{self._index[name]}")
+        basis = from_arrays(self._arrays, f"L{self._index[name]}")
+        if self._folds is not None:
+            P = basis.n_stimuli
+            try:
+                if any(np.max(te) >= P for te in self._folds if len(te)):
+                    raise ValueError(f"the basis is of {P} stimuli")
+                for te in self._folds:
+                    basis.fold(np.setdiff1d(np.arange(P), te), te)
+            except ValueError as e:
+                raise InputError(
+                    self._path or "the eigen basis file",
+                    f"layer {name!r}: {e}; it does not match this stage's folds and stimuli.",
+                    "Delete it and rerun: the eigen stage writes it for the configured folds.",
+                ) from e
+        return basis
