@@ -44,7 +44,7 @@ import pandas as pd
 import scipy.linalg
 import scipy.stats
 
-from predictivity.core.basis import fold_cross_gram
+from predictivity.core.basis import fold_cross_gram, fold_training_gram
 from predictivity.core.gram import centred_gram
 from predictivity.core.reliability import half_sizes, single_repetition_reliability, spearman_brown
 
@@ -132,13 +132,11 @@ def fold_centred_grams(
     """Training Gram K_tr = X̃_tr X̃_trᵀ and test–training cross-Gram K_te = X̃_te X̃_trᵀ, X̃ = X
     centred with the mean of the training stimuli, from G = X_c X_cᵀ (any centring of X):
 
-        X̃_i · X̃_j = G_ij − r_i − r_j + g,   r_i = mean_{k∈tr} G_ik,   g = mean_{k∈tr} r_k.
-    """
-    r = G[:, train].mean(axis=1)
-    g = r[train].mean()
-    K_tr = G[np.ix_(train, train)] - r[train][:, None] - r[train][None, :] + g
-    K_te = G[np.ix_(test, train)] - r[test][:, None] - r[train][None, :] + g
-    return (K_tr + K_tr.T) / 2.0, K_te
+        X̃_i · X̃_j = G_ij − r_i − r_j + g,   r_i = mean_{k∈tr} G_ik,   g = mean_{k∈tr} r_k,
+
+    with the regression's arithmetic (:func:`predictivity.core.basis.fold_training_gram`,
+    :func:`~predictivity.core.basis.fold_cross_gram`; K_tr symmetrised)."""
+    return fold_training_gram(G, train), fold_cross_gram(G, train, test)
 
 
 # --------------------------------------------------------------------------------------------
