@@ -89,7 +89,7 @@ def test_gamma_one_reproduces_the_regression_exactly(M, scaling, grouped, tmp_pa
     target = np.arange(Y.shape[1])
     own = fold_results(per_fold, "a", target)
     again, _ = layer_controls(X, Y, folds, noise_units=0, layer_folds=own, **opts)
-    pd.testing.assert_frame_equal(again, rows)
+    pd.testing.assert_frame_equal(again, rows, check_exact=True)
 
 
 def test_fold_results_reject_a_table_of_other_targets_or_folds():
@@ -98,6 +98,8 @@ def test_fold_results_reject_a_table_of_other_targets_or_folds():
     _, per_fold = score_layers({"a": X}, Y, folds, ALPHAS, return_folds=True)
     with pytest.raises(ValueError, match="targets"):
         fold_results(per_fold[per_fold["target"] != 3], "a", np.arange(Y.shape[1]))
+    with pytest.raises(ValueError, match="cv_sse"):
+        fold_results(per_fold.drop(columns="cv_sse"), "a", np.arange(Y.shape[1]))
     with pytest.raises(ValueError, match="no rows"):
         fold_results(per_fold, "b", np.arange(Y.shape[1]))
     own = fold_results(per_fold, "a", np.arange(Y.shape[1]))

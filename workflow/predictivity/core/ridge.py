@@ -222,7 +222,7 @@ def _kernel_loo_select(
        cancellation, and the remainder is summed mode by mode (``direct`` of
        :func:`_projection_bounds`), so the alphas far above the spectrum are bounded to ~1e-8
        instead of ~1e-5. Measured on the benchmark's size A (p = 1600, 21 alphas, one fold):
-       GEMM columns per target 3.38 → 2.40, those of the 7 % of such targets 12 → 4.8 (+ T).
+       GEMM columns per target 3.38 → 2.48, those of the 7 % of such targets 12 → 4.8 (+ T).
 
     Round 0 computes, for every target, the candidate α minimising w_mean(α)·‖c_n(α)‖² (one
     GEMM column per target); its error is the incumbent U_n. A pair whose lower bound exceeds
@@ -1288,11 +1288,17 @@ def fold_frame(results: list[FoldResult], target: np.ndarray) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[FOLD_COLUMNS]
 
 
+_RESULT_COLUMNS = ("r2", "pearson_r", "sse", "sst", "alpha", "cv_sse", "cv_sst")
+
+
 def fold_results(frame: pd.DataFrame, layer: str, target: np.ndarray) -> list[FoldResult]:
     """The inverse of :func:`fold_frame`: the :class:`FoldResult` list of one layer from a folds
     table (:data:`FOLD_COLUMNS`), its targets in the order of ``target``. ``alpha_index`` is not
     stored and comes back as -1. ValueError (naming what is missing) when the table does not hold
     exactly those targets in every fold of the layer."""
+    missing = [c for c in ("layer", "fold", "target", *_RESULT_COLUMNS) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the table has no column(s) {missing}")
     rows = frame[frame["layer"] == layer]
     if rows.empty:
         raise ValueError(f"no rows for layer {layer!r}")
@@ -1308,10 +1314,7 @@ def fold_results(frame: pd.DataFrame, layer: str, target: np.ndarray) -> list[Fo
                 f"({len(f)} rows for {target.size} targets)"
             )
         f = f.set_index("target").loc[target]
-        col = {
-            c: f[c].to_numpy(dtype=np.float64)
-            for c in ("r2", "pearson_r", "sse", "sst", "alpha", "cv_sse", "cv_sst")
-        }
+        col = {c: f[c].to_numpy(dtype=np.float64) for c in _RESULT_COLUMNS}
         out.append(
             FoldResult(
                 alpha=col["alpha"],
