@@ -331,12 +331,12 @@ def test_projection_bounds_bracket_the_exact_loo_errors(case):
 
 
 @pytest.mark.parametrize("case", ["noise_only", "gaussian"])
-def test_free_anchors_bound_the_top_of_the_grid_to_rounding(case):
-    """The anchors Ỹ = Q(1∘z) (free) and T = Q(s∘z) (extra columns 1 and s of D), with the
-    remainder summed mode by mode: the bounds still bracket every alpha's exact LOO error, and
-    far above the spectrum (the top of a trace-scaled grid, where a target the layer does not
-    predict has near-ties of 1e-9 to 1e-7) they are ~1e-8 wide (the regularised fit of D(α) by
-    the anchors); with the remainder from the Gram expansion, ~1e-5."""
+def test_free_anchor_bounds_the_top_of_the_grid_to_rounding(case):
+    """The free anchor Ỹ = Q(1∘z) (extra column 1 of D) with the far anchor: the bounds still
+    bracket every alpha's exact LOO error, and far above the spectrum (the top of a trace-scaled
+    grid, where a target the layer does not predict has near-ties of 1e-9 to 1e-7) they are
+    < 1e-7 wide: there w is flat to O(s/α), and the split form (w = w̄ + u) scales the
+    remainder by the spread of w, not by w (the triangle form alone is ~1e-5 wide there)."""
     from predictivity.core.ridge import _pair_loo_errors, _projection_bounds
 
     rng = np.random.default_rng(5)
@@ -352,22 +352,65 @@ def test_free_anchors_bound_the_top_of_the_grid_to_rounding(case):
     every = np.arange(N)
     Z2T = (Z * Z).T.copy()
     far_c = _pair_loo_errors(Q, D, inv, Z, np.zeros(N, dtype=int), every, return_c=True)[1].T
-    Dx = np.hstack([D, np.ones((p, 1)), s[:, None]])
-    wx = np.hstack([w, w[:, -1:], w[:, -1:]])
+    Dx = np.hstack([D, np.ones((p, 1))])
+    wx = np.hstack([w, w[:, -1:]])
     n2x = (Z2T @ (Dx * Dx)).T
     y_err = 8 * p * np.finfo(float).eps * np.linalg.norm(Yc, axis=0)
-    anchors = [np.full(N, 21), np.zeros(N, dtype=int), np.full(N, 22)]
-    anchor_c = [Yc.T.copy(), far_c, (Z.T * s) @ Q.T]
     far_above = alphas > 1e5 * s.max()  # (s/α)² < 1e-10
     assert far_above.sum() >= 3
-    for direct, wide in ((None, 1e-4), (np.ones(N, dtype=bool), 1e-7)):
-        lo, hi, _ = _projection_bounds(
-            Dx, wx, np.sqrt(wx.max(axis=0)), Z2T, n2x, every, anchors, anchor_c,
-            anchor_err=[y_err, np.zeros(N), np.zeros(N)], direct=direct,
-        )  # fmt: skip
-        lo, hi = lo[:21], hi[:21]
-        assert np.all(lo <= exact * (1 + 1e-12)) and np.all(hi >= exact * (1 - 1e-12))
-        width = np.max((hi - lo)[far_above] / exact[far_above])
-        assert width < wide, width
-        if direct is None:
-            assert width > 1e-6  # the expansion's floor, √tol: what the direct sum removes
+    lo, hi, _ = _projection_bounds(
+        Dx, wx, np.sqrt(wx.max(axis=0)), Z2T, n2x, every, [np.full(N, 21), np.zeros(N, dtype=int)],
+        [Yc.T.copy(), far_c], anchor_err=[y_err, np.zeros(N)],
+    )  # fmt: skip
+    lo, hi = lo[:21], hi[:21]
+    assert np.all(lo <= exact * (1 + 1e-12)) and np.all(hi >= exact * (1 - 1e-12))
+    width = np.max((hi - lo)[far_above] / exact[far_above])
+    assert width < 1e-7, width
+
+
+@pytest.mark.parametrize("case", ["gaussian", "leverage", "flat_noise_floor"])
+def test_reference_bounds_bracket_the_exact_loo_errors(case):
+    """Bound 2 of the bounded search, from one exact column per target at any reference alpha:
+    lower ≤ exact LOO error at every alpha, the upper bound ≥ the minimum over alphas, tight
+    at the reference; from the argmin it rules out all but a few alphas per target (the
+    neighbours whose errors differ by less than the spread of w allows), where the triangle
+    inequality's bound leaves several. 150 targets: more than one pass of 64."""
+    from predictivity.core.ridge import _pair_loo_errors, _reference_bounds
+
+    rng = np.random.default_rng(7)
+    N = 150
+    if case == "gaussian":
+        X, Y = _data(120, 400, N, seed=3)
+    elif case == "leverage":  # a few stimuli far out: w spread over orders of magnitude
+        X = rng.standard_normal((120, 400))
+        X[:4] *= 20
+        Y = X @ rng.standard_normal((400, N)) / 20 + rng.standard_normal((120, N))
+    else:
+        X, Y = _flat_layer(120, 3000, N, seed=2)
+    te = make_folds(120, 5, seed=0)[0]
+    s, Q, Z, p, _ = _kernel_fold(X, Y, te, None)
+    alphas = np.logspace(-2, 8, 20) * s.sum() / p
+    D, inv, w, exact = _exact_loo(s, Q, Z, p, alphas)
+    every = np.arange(N)
+    Z2T = (Z * Z).T.copy()
+    norm2 = (Z2T @ (D * D)).T
+    best = np.argmin(exact, axis=0)
+    for ref in (rng.integers(0, 20, N), best):
+        cT = _pair_loo_errors(Q, D, inv, Z, ref, every, return_c=True)[1].T
+        lo, up = _reference_bounds(D, Z2T, w, ref, cT, norm2, chunk_bytes=1)
+        assert lo.shape == exact.shape and up.shape == (N,)
+        assert np.all(lo <= exact * (1 + 1e-12))
+        assert np.all(up >= exact.min(axis=0) * (1 - 1e-12))
+        np.testing.assert_allclose(lo[ref, every], exact[ref, every], rtol=1e-6)
+    # from the argmin: the alphas its bounds cannot rule out, against the triangle inequality's
+    # √err(α) ≥ (√(Σ w c*²) − √max w · ‖(λD(α) − D(α_r))∘z‖)/λ, λ = 1 and λ = α/α_r
+    left = (lo <= exact.min(axis=0)).sum(axis=0) - 1
+    Wc = w.T @ (cT * cT).T
+    tri = np.zeros_like(exact)
+    for lam in (np.ones((20, N)), alphas[:, None] / alphas[best][None, :]):
+        E = D[:, :, None] * lam[None] - D[:, best][:, None, :]  # p × n_α × N
+        delta = np.sqrt(np.einsum("kn,kan->an", Z * Z, E * E))
+        root = np.sqrt(Wc) - np.sqrt(w.max(axis=0))[:, None] * delta
+        tri = np.maximum(tri, (np.maximum(root, 0) / lam) ** 2)
+    left_tri = (tri <= exact.min(axis=0)).sum(axis=0) - 1
+    assert left.mean() < 0.5 * left_tri.mean(), (left.mean(), left_tri.mean())

@@ -170,7 +170,6 @@ def _kernel_loo_select(
     n_train: int,
     search: str = "bounded",
     max_rounds: int = 4,
-    refine_fraction: float = 1.0 / 16,
     Yc: np.ndarray | None = None,
     prep: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -206,34 +205,34 @@ def _kernel_loo_select(
 
     1. Norm bound: ‖c_n(α)‖² = Σ_k D_k² Z_kn² (one small GEMM for every alpha and target), so
        w_min(α)·‖c_n‖² ≤ err_n(α) ≤ w_max(α)·‖c_n‖².
-    2. Reference bound (:func:`_reference_lower_bounds`): once c_n is known at an alpha α_r,
-       every other alpha is bounded through ‖λc(α) − c(α_r)‖ = ‖(λD(α) − D(α_r))∘z_n‖.
-    3. Row bound, once (:func:`_refine_with_rows`): the rows of the most extreme w are computed
-       exactly for the survivors and the other rows bounded with the narrower range of w.
-    4. Projection bound (:func:`_projection_bounds`), for targets that bounds 1–2 leave with
-       more than 2 survivors after round 0 (flat LOO curves): c_n(α) is split into its
-       least-squares fit by the exact c_n at 2–3 anchor alphas plus a remainder whose norm is
-       exact in the eigenbasis; lower *and* upper bounds, tight to ~1e-6 relative where α is
-       far below (or above) the eigenvalues that carry the target. With ``Yc`` given, Ỹ_tr =
-       Q(1∘z) is a further anchor that costs nothing (the function 1, the limit of α/(s+α)).
-       For a target whose candidate is at the top of the grid (one the layer does not predict:
-       its LOO errors up there differ by 1e-9 to 1e-7 relative), T = Q(s∘z) (one GEMM column)
-       is added and the candidate left out: {1, s} fit 1/(s+α) to second order in s/α without
-       cancellation, and the remainder is summed mode by mode (``direct`` of
-       :func:`_projection_bounds`), so the alphas far above the spectrum are bounded to ~1e-8
-       instead of ~1e-5. Measured on the benchmark's size A (p = 1600, 21 alphas, one fold):
-       GEMM columns per target 3.38 → 2.48, those of the 7 % of such targets 12 → 4.8 (+ T).
+    2. Reference bound (:func:`_reference_bounds`): once c_n is known at an alpha α_r, every
+       other alpha is bounded from above and below through c(α) = μc(α_r) + e, ‖e‖ exact in the
+       eigenbasis, with w split into its mid-range w̄ and a spread u: the uncertainty is
+       2|μ|‖u∘c(α_r)‖‖e‖ + max|u|·‖e‖², first order in ‖e‖ but scaled by the spread of w, a few
+       per cent near the chosen alphas, where the triangle inequality scales it by w itself.
+    3. Projection bound (:func:`_projection_bounds`), for targets that bounds 1–2 leave with
+       more than 2 survivors after round 0 (flat LOO curves, rows of very unequal leverage):
+       c_n(α) is split into its least-squares fit by the exact c_n at 2–3 anchor alphas plus a
+       remainder whose norm is exact in the eigenbasis; lower and upper bounds. With ``Yc``
+       given, Ỹ_tr = Q(1∘z) is a further anchor that costs nothing (the function 1, the limit of
+       α/(s+α)), for targets with a surviving alpha above the z²-weighted mean eigenvalue.
 
     Round 0 computes, for every target, the candidate α minimising w_mean(α)·‖c_n(α)‖² (one
     GEMM column per target); its error is the incumbent U_n. A pair whose lower bound exceeds
-    U_n (or the smallest upper bound of bound 4) cannot be the argmin and is dropped. Targets
-    with many survivors then get the survivor farthest from the candidate computed as a second
-    anchor, bound 4, one more round whose alpha is the third anchor, and their remaining
-    survivors computed at the end; the others get bound 3 and up to ``max_rounds`` rounds, each
-    computing the survivor with the smallest bound and updating U_n and the bounds. What is left
-    is computed exactly. The minimum computed error wins, ties going to the lowest grid index as
-    in the exhaustive loop (and scikit-learn). If after bound 4 more than half of all pairs
-    survive, the rest is done as whole-alpha GEMMs: never much more than the exhaustive loop.
+    U_n (or the smallest upper bound) cannot be the argmin and is dropped. Targets with many
+    survivors then get the survivor farthest from the candidate computed as a second anchor,
+    bound 3, one more round whose alpha is the third anchor, and their remaining survivors
+    computed at the end; the others get up to ``max_rounds`` rounds, each computing the survivor
+    with the smallest lower bound and bounding the rest from it. What is left is computed
+    exactly. The minimum computed error wins, ties going to the lowest grid index as in the
+    exhaustive loop (and scikit-learn). If after bound 3 more than half of all pairs survive,
+    the rest is done as whole-alpha GEMMs: never much more than the exhaustive loop.
+
+    Measured (one fold, one BLAS thread; exact columns per target, the exhaustive loop's being
+    n_α): size A of the benchmark (p = 1600, 21 alphas) 1.31, and 1.34–1.50 for the controls'
+    reshaped spectra (γ = 0.25 … 2); size D (p = 400, 20 alphas, flat curves over the small
+    alphas) 2.23. Before the split bound 2 (triangle inequality, plus a row bound and two more
+    anchors which it made redundant): 2.48 and 3.75.
 
     Exactness and ties. Every bound holds in exact arithmetic; all comparisons carry a relative
     slack (``_PRUNE_SLACK`` = 1e-9) far above the rounding error of the compared quantities
@@ -244,11 +243,7 @@ def _kernel_loo_select(
     are not ordered by the arithmetic: the exhaustive loop and scikit-learn pick whichever
     rounding favours, and so may this search (it computes those pairs in GEMMs of another
     shape). No tolerance-based tie rule is applied, so that where the errors are separated by
-    more than rounding the alpha is exactly scikit-learn's. Measured on the benchmark data
-    (P = 2000, p = 1600, 20 alphas, before the anchors Ỹ_tr and T): 1.8–2.6 alpha-equivalents
-    of GEMM per fold instead of 20;
-    on the flat curves of size D (p = 400): ≈ 4.5 GEMM columns per target, ≈ 14 alpha-equivalents
-    of time per fold instead of 21 before bound 4.
+    more than rounding the alpha is exactly scikit-learn's.
     """
     p, N = Z.shape
     n_alpha = len(alphas_abs)
@@ -279,11 +274,8 @@ def _kernel_loo_select(
     best_err = np.full(N, np.inf)
     best_idx = np.argmin(w.mean(axis=0)[:, None] * norm2, axis=0)  # the candidates
     computed = np.zeros((n_alpha, N), dtype=bool)
-    upper = np.full(N, np.inf)  # upper bounds on min_α err_n from the projection bound
+    upper = np.full(N, np.inf)  # upper bounds on min_α err_n (bounds 2 and 3)
     active, ref = targets, best_idx.copy()
-    refine_rows = int(np.ceil(refine_fraction * p / 2.0))
-    if 2 * refine_rows >= p:
-        refine_rows = 0
 
     def record(js, ns, err):
         cur_err, cur_idx = best_err[ns], best_idx[ns]
@@ -296,11 +288,9 @@ def _kernel_loo_select(
         bound = np.minimum(best_err, upper) * (1.0 + _PRUNE_SLACK)
         return (lower * (1.0 - _PRUNE_SLACK) <= bound) & ~computed
 
-    proj = None  # (targets, anchor alphas, anchor cᵀ, cache) of the projection bound
-    # the projection bound's arrays, with two more columns for the anchors Ỹ_tr = Q(1∘z) (free)
-    # and T = Q(s∘z) (one GEMM column, for targets whose candidate is at the top of the grid)
+    proj = None  # (targets, anchor alphas, anchor cᵀ, anchor errors, cache, free) of bound 3
     grid_arrays = (D, w, sqrt_w_max, norm2)
-    ext = None  # formed when a target first uses the free anchors
+    ext = None  # the same with a column for the free anchor Ỹ_tr = Q(1∘z), formed when used
     projected = np.zeros(N, dtype=bool)  # targets bounded by projection
     for rnd in range(max(1, max_rounds)):
         err, c = _pair_loo_errors(Q, D, inv, Z, ref, active, return_c=True, ZT=ZT)
@@ -310,15 +300,14 @@ def _kernel_loo_select(
         plain = ~projected[active]  # the reference bound, where projection does not bound
         if plain.any():
             sub = active[plain]
-            cT_sub = cT[plain] if not plain.all() else cT
-            lower[:, sub] = np.maximum(
-                lower[:, sub],
-                _reference_lower_bounds(
-                    D, Z2T[sub], w, sqrt_w_max, alphas_abs, ref[plain], (cT_sub * cT_sub).T
-                ),
-            )
+            lo_ref, up_ref = _reference_bounds(
+                D, Z2T if sub.size == N else Z2T[sub], w, ref[plain],
+                cT if plain.all() else cT[plain], norm2[:, sub],
+            )  # fmt: skip
+            lower[:, sub] = np.maximum(lower[:, sub], lo_ref)
+            upper[sub] = np.minimum(upper[sub], up_ref)
         if proj is not None:  # bound 3 again, with this round's alphas as third anchors
-            for Fg, anc_j, anc_cT, anc_err, cache, direct, free in proj:
+            for Fg, anc_j, anc_cT, anc_err, cache, free in proj:
                 inF = np.isin(active, Fg)
                 if inF.any():
                     at = np.searchsorted(Fg, active[inF])
@@ -328,72 +317,51 @@ def _kernel_loo_select(
                         [a[at] for a in anc_cT] + [cT[inF]],
                         [e[at] for e in anc_err] + [np.zeros(inF.sum())],
                         {key: v[at] for key, v in cache.items()},
-                        None if direct is None else direct[at],
                     )  # fmt: skip
             proj = None
         alive = survivors()
         if rnd == 0:
-            # bound 3 for the targets the bounds above leave with many survivors (flat LOO
-            # curves): anchors = the candidate and the survivor farthest from it; one more
-            # round adds that round's alpha as a third anchor, the rest is computed at the end
+            # bound 3 for the targets the bounds above leave with many survivors: anchors = the
+            # candidate and the survivor farthest from it; one more round adds that round's
+            # alpha as a third anchor, the rest is computed at the end
             F = np.flatnonzero(alive.sum(axis=0) > 2)
             if F.size:
-                top = np.zeros(F.size, dtype=bool)
                 above = np.zeros(F.size, dtype=bool)
                 if "Yc" in prep:
                     # the free anchor Ỹ_tr = Q(1∘z) (extra column n_α of ext's D) where some
                     # survivor lies above the eigenvalues that carry the target (α ≥ s_eff, the
                     # z²-weighted mean eigenvalue: there α/(s+α) is close to the anchor's 1;
                     # elsewhere it only costs: measured on size D, whose targets sit on 64
-                    # strong factors). Where the candidate is at the top of the grid and the
-                    # grid reaches far above the spectrum (a target the layer does not predict:
-                    # near-ties of ~1e-9 up there), also T = Q(s∘z) (column n_α + 1, one GEMM
-                    # column): with Ỹ_tr it bounds every alpha far above the spectrum to second
-                    # order in s/α, its remainder summed mode by mode (``direct``); the
-                    # candidate, within O(s/α) of Ỹ_tr's direction, is left out there (fitting
-                    # with both would cancel, λ ~ α/s, and the rounding terms would swamp it)
+                    # strong factors)
                     z2F = Z2T[F]
                     s_eff = (z2F @ s) / np.maximum(z2F.sum(axis=1), np.finfo(np.float64).tiny)
-                    high = alphas_abs[n_alpha - 2] >= 1e4 * s.max()  # (s/α)² ≤ 1e-8 up there
-                    top = (ref[F] >= n_alpha - 2) & high
                     above = (alive[:, F] & (alphas_abs[:, None] >= s_eff[None, :])).any(axis=0)
-                    above &= ~top
                 # the far anchor: the survivor farthest from the candidate (a computed column)
                 steps = np.abs(np.arange(n_alpha)[:, None] - ref[None, F])
                 far = np.argmax(np.where(alive[:, F], steps, -1), axis=0)
                 err_far, c_far = _pair_loo_errors(Q, D, inv, Z, far, F, return_c=True, ZT=ZT)
                 record(far, F, err_far)
-                groups = _anchor_groups(
-                    F, ref[F], cT[F], far, c_far.T, top, above, prep, s, Q, n_alpha
-                )
+                groups = _anchor_groups(F, ref[F], cT[F], far, c_far.T, above, prep, Q, n_alpha)
                 del c_far
                 proj = []
-                for Fg, anc_j, anc_cT, anc_err, direct in groups:
+                for Fg, anc_j, anc_cT, anc_err in groups:
                     free = max(int(a.max()) for a in anc_j) >= n_alpha
-                    if free and ext is None:
-                        # the projection's arrays with two more columns: the anchors Ỹ_tr = Q(1∘z)
-                        # (the function 1) and T = Q(s∘z) (the function s)
+                    if free and ext is None:  # the function 1 as column n_α
                         ext = (
-                            np.hstack([D, np.ones((p, 1)), s[:, None]]),
-                            np.hstack([w, w[:, -1:], w[:, -1:]]),
-                            np.append(sqrt_w_max, [sqrt_w_max[-1]] * 2),
-                            np.vstack([norm2, Z2T.sum(axis=1)[None, :], (Z2T @ (s * s))[None, :]]),
+                            np.hstack([D, np.ones((p, 1))]),
+                            np.hstack([w, w[:, -1:]]),
+                            np.append(sqrt_w_max, sqrt_w_max[-1]),
+                            np.vstack([norm2, Z2T.sum(axis=1)[None, :]]),
                         )
                     cache = _project(
                         *(ext if free else grid_arrays), Z2T, lower, upper, Fg,
-                        anc_j, anc_cT, anc_err, None, direct,
+                        anc_j, anc_cT, anc_err,
                     )  # fmt: skip
-                    proj.append((Fg, anc_j, anc_cT, anc_err, cache, direct, free))
+                    proj.append((Fg, anc_j, anc_cT, anc_err, cache, free))
                 projected[F] = True
                 alive = survivors()
             if alive.sum() > 0.5 * (n_alpha - 1) * N:
                 break  # flat LOO curves: nothing to gain, finish with whole-alpha GEMMs
-            if refine_rows and not projected.all():
-                rest = alive & ~projected[None, :]
-                _refine_with_rows(
-                    Q, D, Z, w, norm2, np.minimum(best_err, upper), rest, lower, refine_rows
-                )
-                alive = np.where(projected[None, :], alive, rest)
         del cT
         go_on = alive.any(axis=0)
         if rnd >= 1:
@@ -434,39 +402,28 @@ def _kernel_loo_select(
     return best_idx, best_err
 
 
-def _anchor_groups(F, cand, cand_cT, far, far_cT, top, above, prep, s, Q, n_alpha) -> list:
+def _anchor_groups(F, cand, cand_cT, far, far_cT, above, prep, Q, n_alpha) -> list:
     """The targets ``F`` of the projection bound split by their anchors: (targets, anchor
-    alpha indices, anchor cᵀ rows, anchor errors, direct) per group. ``cand``/``far``: the
-    candidate's and the far survivor's grid index (their cᵀ rows computed); index n_α is the
-    free anchor Ỹ_tr (``prep["Yc"]``), n_α + 1 the anchor T = Q(s∘z), computed here. ``top``:
-    targets whose candidate is at the top of the grid (anchors Ỹ_tr, far, T; remainder summed
-    directly); ``above``: targets with a survivor above the spectrum (candidate, far, Ỹ_tr); the
-    others: candidate and far."""
+    alpha indices, anchor cᵀ rows, anchor errors) per group. ``cand``/``far``: the candidate's
+    and the far survivor's grid index (their cᵀ rows computed); ``above``: targets that also
+    get the free anchor Ỹ_tr (``prep["Yc"]``, index n_α), with a bound on its rounding."""
     zero = np.zeros(F.size)
     groups = []
-    plain = ~top & ~above
-    for sel, kind in ((plain, "plain"), (above, "above"), (top, "top")):
+    for sel in (~above, above):
         if not sel.any():
             continue
         Fg = F[sel]
         j = [cand[sel], far[sel]]
         c = [cand_cT[sel], far_cT[sel]]
         e = [zero[sel], zero[sel]]
-        if kind != "plain":
+        if sel is above:
             # Ỹ_tr's rows, with a bound on their rounding: ‖Yc_n − QZ_n‖ ≤ 8p·eps·‖Yc_n‖
             # (Z = QᵀYc, Q orthogonal to O(p·eps))
             YT = np.ascontiguousarray(prep["Yc"][:, Fg].T)
-            y_err = 8.0 * Q.shape[0] * np.finfo(np.float64).eps * np.sqrt((YT * YT).sum(axis=1))
-            free = (np.full(Fg.size, n_alpha), YT, y_err)
-            if kind == "above":
-                j.append(free[0])
-                c.append(free[1])
-                e.append(free[2])
-            else:  # the candidate gives way to Ỹ_tr, and T joins
-                j = [free[0], far[sel], np.full(Fg.size, n_alpha + 1)]
-                c = [free[1], far_cT[sel], (prep["ZT"][Fg] * s) @ Q.T]
-                e = [free[2], zero[sel], zero[sel]]
-        groups.append((Fg, j, c, e, np.ones(Fg.size, dtype=bool) if kind == "top" else None))
+            j.append(np.full(Fg.size, n_alpha))
+            c.append(YT)
+            e.append(8.0 * Q.shape[0] * np.finfo(np.float64).eps * np.sqrt((YT * YT).sum(axis=1)))
+        groups.append((Fg, j, c, e))
     return groups
 
 
@@ -478,26 +435,6 @@ def kernel_loo_prep(Q: np.ndarray, Z: np.ndarray, Yc: np.ndarray | None = None) 
     if Yc is not None:
         prep["Yc"] = Yc
     return prep
-
-
-def _refine_with_rows(Q, D, Z, w, norm2, best_err, alive, lower, t):
-    """Bound 2: for the surviving (α, n), the rows H of the t smallest and t largest w_i(α) are
-    computed exactly and the others bounded with the narrower range of w over them:
-    err ≥ Σ_{i∈H} w_i c_in² + min_{i∉H} w_i · (‖c_n‖² − Σ_{i∈H} c_in²). Updates alive and lower."""
-    N = Z.shape[1]
-    upper = best_err * (1.0 + _PRUNE_SLACK)
-    for j in np.flatnonzero(alive.any(axis=1)):
-        cols = np.flatnonzero(alive[j])
-        order = np.argsort(w[:, j], kind="stable")
-        rows = np.concatenate([order[:t], order[-t:]])
-        QH = Q[rows] * D[None, :, j]
-        RH = (QH @ Z)[:, cols] if 2 * cols.size >= N else QH @ Z[:, cols]
-        RH *= RH
-        part = w[rows, j] @ RH
-        rest = norm2[j, cols] * (1.0 - _PRUNE_SLACK) - RH.sum(axis=0)
-        bound = (part + w[order[t], j] * np.maximum(rest, 0.0)) * (1.0 - _PRUNE_SLACK)
-        lower[j, cols] = np.maximum(lower[j, cols], bound)
-        alive[j, cols] = bound <= upper[cols]
 
 
 def _project(
@@ -513,13 +450,12 @@ def _project(
     anchor_cT,
     anchor_err,
     cache=None,
-    direct=None,
 ):
     """Bound 3 (projection) for the targets ``cols``: tightens ``lower`` (n_α × N) and ``upper``
     (N) in place with :func:`_projection_bounds`; returns its cache. D, w, sqrt_w_max and norm2
     may carry columns beyond the grid's n_α (free anchors): their bounds are dropped."""
     lo, hi, cache = _projection_bounds(
-        D, w, sqrt_w_max, Z2T, norm2[:, cols], cols, anchor_j, anchor_cT, cache, anchor_err, direct
+        D, w, sqrt_w_max, Z2T, norm2[:, cols], cols, anchor_j, anchor_cT, cache, anchor_err
     )
     n_alpha = lower.shape[0]
     lower[:, cols] = np.maximum(lower[:, cols], lo[:n_alpha])
@@ -538,7 +474,6 @@ def _projection_bounds(
     anchor_cT: list[np.ndarray],
     cache: dict | None = None,
     anchor_err: list[np.ndarray] | None = None,
-    direct: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Lower and upper bounds on err_n(α) for every alpha from the exact c_n at m anchor alphas.
 
@@ -554,23 +489,30 @@ def _projection_bounds(
     Σ_jl λ_j λ_l P_jl(α), P_jl = w(α)ᵀ(c_j∘c_l), the triangle inequality in the w-weighted norm
     gives
 
-        (√main − √max_i w_i(α) · δ)₊²  ≤  err_n(α)  ≤  (√main + √max_i w_i(α) · δ)².
+        (√main − √max_i w_i(α) · δ)₊²  ≤  err_n(α)  ≤  (√main + √max_i w_i(α) · δ)²,
 
-    Unlike the reference bound, whose width is first order in the change of c between alphas,
-    this one is exact wherever D(α) lies in the span of the anchors' D: on a stretch where
-    α ≪ s (or α ≫ s) for the modes that carry z_n, two anchors fit 1/(s+α) to second order in
-    α/s, so the flat LOO curves of a noise floor far above the small alphas are bounded to ~1e-6
-    relative, where the norm bound is as wide as the range of w (× 1.4 on the benchmark's size
-    D). Cost: m(m+1)/2 products of p-vectors, GEMMs of n × p × n_α — small beside one
-    p × p × n GEMM.
+    and, splitting w = w̄ + u as the reference bound (:func:`_reference_bounds`) does, with
+    ĉ = Σ_j λ_j c_j and ‖ĉ‖² = Σ_jl λ_j λ_l ⟨c_j, c_l⟩ (exact in the eigenbasis),
+
+        err_n(α) = main + w̄(‖c_n(α)‖² − ‖ĉ‖²) + ρ,   |ρ| ≤ 2‖u∘ĉ‖δ + max_i |u_i|·δ²,
+
+    ‖u∘ĉ‖ ≤ Σ_j |λ_j| ‖u∘c_j‖; both pairs hold, the tighter is kept (the triangle form where
+    the spread of w exceeds its size, as on rows of very unequal leverage).
+
+    Unlike the reference bound, which fits c(α) by one anchor, this one is exact wherever D(α)
+    lies in the span of the anchors' D: on a stretch where α ≪ s (or α ≫ s) for the modes that
+    carry z_n, two anchors fit 1/(s+α) to second order in α/s, so the flat LOO curves of a noise
+    floor far above the small alphas are bounded tightly where the norm bound is as wide as the
+    range of w (× 1.4 on the benchmark's size D); far above the spectrum, where w is flat to
+    O(s/α), the split form is as tight as rounding. Cost: m(m+1)/2 products of p-vectors, GEMMs
+    of n × p × n_α — small beside one p × p × n GEMM.
 
     Rounding: h and ‖D∘z‖² are sums of p non-negative terms and |P_jl| ≤ √(P_jj P_ll), so the
     computed δ² and main differ from the exact ones by at most tol·(the same sums with |λ|),
     tol = 4(p + 4)·eps: that much is added to δ² and taken off main. ``anchor_err`` (m arrays
     (n,), default 0) bounds ‖c_j − Q(D(a_j)∘z)‖ for an anchor not computed as that product (the
-    free anchor Ỹ_tr): Σ_j |λ_j|·err_j is added to the remainder's norm. For the targets
-    marked in ``direct`` (n,) the remainder's norm is summed mode by mode instead (below), which
-    keeps the bound ~1e-15 wide where the anchors span D(α) to rounding.
+    free anchor Ỹ_tr): Σ_j |λ_j|·err_j = ε is added to the remainder's norm, and ε(2‖ĉ‖ + ε)
+    to the split form's ‖ĉ‖².
 
     ``Z2T``: (N × p) squares of Zᵀ, rows = targets; ``cols`` the targets bounded here (n), in
     the order of ``norm2`` (n_α × n) columns, ``anchor_j`` (m arrays (n,)) and ``anchor_cT``
@@ -630,71 +572,114 @@ def _projection_bounds(
         main_abs += np.abs(lam[j]) * np.sqrt(np.maximum(P[j, j], 0.0))
     main_abs *= main_abs
     rem = np.sqrt(np.maximum(d2, 0.0) + tol * d2_abs)
-    if direct is not None and direct.any():
-        # δ² above is a difference of terms of size ‖D∘z‖², so its rounding allowance alone makes
-        # the bound √tol ≈ 1e-6 wide. Where it is at that floor, r = D(α) − Σ_j λ_j D(a_j) is
-        # formed mode by mode instead and δ² = Σ_k r_k² z_k² summed without cancellation, with
-        # an allowance of (m + 2)·eps·‖z∘(|D| + Σ_j |λ_j D(a_j)|)‖ ≤ (m + 2)·eps·(‖D∘z‖ +
-        # Σ_j |λ_j|·‖D(a_j)∘z‖) (both norms known: norm2 and G).
-        ii = np.flatnonzero(direct)
-        near = np.flatnonzero(np.any(d2[ii] <= 1e4 * tol * d2_abs[ii], axis=0))
-        if near.size:
-            eps = np.finfo(np.float64).eps
-            sub = np.ix_(ii, near)
-            allow = np.sqrt(n2[sub])
-            for j in range(m):
-                allow += np.abs(lam[j][sub]) * np.sqrt(G[ii, j, j])[:, None]
-            Dn = D[:, near]
-            d2_direct = np.empty((ii.size, near.size))
-            for row, i in enumerate(ii):
-                Phi = D[:, [int(a[i]) for a in anchor_j]]  # p × m
-                r = Dn - Phi @ np.stack([lj[i, near] for lj in lam])
-                r *= r
-                d2_direct[row] = Z2T[cols[i]] @ r
-            rem[sub] = np.sqrt(d2_direct) + (m + 2) * eps * allow
+    eps_anchor = np.zeros((n, n_alpha))
     for j, e in enumerate(anchor_err or []):
-        rem += np.abs(lam[j]) * e[:, None]
+        eps_anchor += np.abs(lam[j]) * e[:, None]
+    rem += eps_anchor
     delta = sqrt_w_max[None, :] * rem
     root_lo = np.sqrt(np.maximum(main - tol * main_abs, 0.0))
     root_hi = np.sqrt(np.maximum(main, 0.0) + tol * main_abs)
     lo = np.maximum(root_lo - delta, 0.0)
-    return (lo * lo).T, ((root_hi + delta) ** 2).T, cache
+    lo, hi = lo * lo, (root_hi + delta) ** 2
+    # the split form (as in :func:`_reference_bounds`): w = w̄ + u, ĉ = Σ_j λ_j c_j,
+    # c = ĉ + e' with ‖e'‖ ≤ rem; err = main + w̄(‖c‖² − ‖ĉ‖²) + 2⟨u∘ĉ, e'⟩ + Σ_i u_i e'_i²,
+    # ‖ĉ‖² = Σ_jl λ_j λ_l G_jl up to the anchors' own error ε (|‖ĉ‖² − that| ≤ ε(2‖ĉ‖ + ε)) and
+    # ‖u∘ĉ‖ ≤ Σ_j |λ_j| ‖u∘c_j‖
+    w_hi, w_lo = w.max(axis=0), w.min(axis=0)
+    w_bar = (w_hi + w_lo) / 2.0
+    u_bar = (w_hi - w_lo) / 2.0 * (1.0 + tol)
+    u2 = (w - w_bar[None, :]) ** 2
+    chat2 = np.zeros((n, n_alpha))
+    chat2_abs = np.zeros((n, n_alpha))
+    uc = np.zeros((n, n_alpha))
+    for j in range(m):
+        if ("U", j) not in cache:
+            cache[("U", j)] = np.sqrt(np.maximum((anchor_cT[j] * anchor_cT[j]) @ u2, 0.0))
+        uc += np.abs(lam[j]) * cache[("U", j)]
+        for k in range(j, m):
+            f = 1.0 if j == k else 2.0
+            term = f * lam[j] * lam[k] * G[:, j, k, None]
+            chat2 += term
+            chat2_abs += np.abs(term)
+    uc *= 1.0 + tol
+    est = main + w_bar[None, :] * (n2 - chat2)
+    slack = tol * (main_abs + w_bar[None, :] * (n2 + chat2_abs))
+    slack += w_bar[None, :] * eps_anchor * (2.0 * np.sqrt(chat2_abs) + eps_anchor)
+    rho = 2.0 * uc * rem + u_bar[None, :] * rem * rem + slack
+    lo = np.maximum(lo, est - rho)
+    hi = np.minimum(hi, est + rho)
+    return lo.T, hi.T, cache
 
 
-def _reference_lower_bounds(
+def _reference_bounds(
     D: np.ndarray,
     Z2T: np.ndarray,
     w: np.ndarray,
-    sqrt_w_max: np.ndarray,
-    alphas_abs: np.ndarray,
     ref: np.ndarray,
-    c2: np.ndarray,
-) -> np.ndarray:
-    """Lower bounds on err_n(α) for every alpha from the exact c_n at a reference alpha r_n.
+    cT: np.ndarray,
+    norm2: np.ndarray,
+    chunk_bytes: int = 2 << 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower bounds on err_n(α) for every alpha, and an upper bound on min_α err_n, from the
+    exact c* = c_n(α_r) at a reference alpha r_n (bound 2 of :func:`_kernel_loo_select`).
 
-    For any λ > 0, err(α) = Σ_i (λc_i(α))²/(λg_i(α))², and λc(α) = c(α_r) + Δ with
-    ‖Δ‖ = δ = ‖(λD(α) − D(α_r)) ∘ z‖ exactly (Q is orthogonal), so by the triangle inequality
+    Write w_i(α) = w̄ + u_i with w̄ = (max_i w_i + min_i w_i)/2, so |u_i| ≤ ū = (max − min)/2, and
+    c(α) = μc* + e with μ = ⟨D(α)∘z, D(α_r)∘z⟩/‖D(α_r)∘z‖² (the z²-weighted least-squares
+    coefficient) and ‖e‖² = δ² = ‖D(α)∘z‖² − μ⟨D(α)∘z, D(α_r)∘z⟩, exact in the eigenbasis (Q is
+    orthogonal). Expanding Σ_i w_i(μc*_i + e_i)² and using 2μ⟨c*, e⟩ + ‖e‖² = ‖c(α)‖² − μ²‖c*‖²,
 
-        √err(α) ≥ (√(Σ_i w_i(α) c_i(α_r)²) − √max_i w_i(α) · δ) / λ.
+        err(α) = μ² Σ_i w_i c*_i² + w̄ (‖c(α)‖² − μ²‖c*‖²) + ρ,
+        |ρ| = |2μ⟨u∘c*, e⟩ + Σ_i u_i e_i²| ≤ 2|μ| ‖u∘c*‖ δ + ū δ²,
 
-    λ = 1 is tight where D barely changes (alphas far below the spectrum, where LOO curves are
-    flat), λ = α/α_r where αD barely changes (alphas far above it). Returns (n_α, n) bounds
-    (0 where the bound is void). D: p × n_α; Z2T = (Z∘Z)ᵀ: n × p; c2 = c(α_r)∘c(α_r): p × n.
+    a lower and an upper bound at every alpha (the upper ones' minimum bounds min_α err_n).
+    ‖u∘c*‖² = Σ_i u_i² c*_i² is computed with Σ_i w_i c*_i² in one small GEMM. The uncertainty is
+    first order in δ, like the triangle inequality's √err(α) ≥ √(Σ_i w_i c*_i²)/… − √(max w)·δ,
+    but its coefficient is the spread of w where c* lies instead of the size of w: w varies by a
+    few per cent over the rows near the chosen alphas. On the benchmark's size A (p = 1600, one
+    fold, its best alpha as reference) it leaves 0.2–0.4 neighbours per target to compute, where
+    the triangle form leaves 3–6.
+
+    Rounding: every sum is of p terms whose absolute values are known; tol = 4(p + 4)·eps of
+    them is allowed for (δ² then carries a floor of tol·‖c(α)‖², ≈ 1e-6 relative in δ, which
+    costs nothing: ρ scales it by the spread of w). This bound replaced the triangle form with
+    λc(α) = c* + Δ (λ = 1 or α/α_r, ‖Δ‖ summed mode by mode without that floor): kept beside
+    it, the triangle form pruned no further pair on sizes A or D.
+
+    D: p × n_α; Z2T = (Z∘Z)ᵀ: n × p; cT: n × p (rows = c* of each target); norm2: n_α × n.
+    Returns ``(lower, upper)``: (n_α, n), 0 where void, and (n,).
     """
-    Wc = w.T @ c2  # Σ_i w_i(α) c_i(α_r)², n_α × n
-    sqrt_Wc = np.sqrt(np.maximum(Wc, 0.0))
-    out = np.zeros_like(Wc)
-    for r in np.unique(ref):
-        cols = np.flatnonzero(ref == r)
-        Zr = Z2T[cols]
-        for lam in (np.ones_like(alphas_abs), alphas_abs / alphas_abs[r]):
-            E = D * lam[None, :]
-            E -= D[:, r, None]
-            E *= E
-            delta = np.sqrt(Zr @ E).T  # n_α × |cols|
-            b = np.maximum(sqrt_Wc[:, cols] - sqrt_w_max[:, None] * delta, 0.0) / lam[:, None]
-            out[:, cols] = np.maximum(out[:, cols], b * b)
-    return out
+    p, n_alpha = D.shape
+    n = len(ref)
+    tol = 4.0 * (p + 4) * np.finfo(np.float64).eps
+    w_hi, w_lo = w.max(axis=0), w.min(axis=0)
+    w_bar = (w_hi + w_lo) / 2.0
+    u_bar = (w_hi - w_lo) / 2.0 * (1.0 + tol)
+    WU_basis = np.hstack([w, (w - w_bar) ** 2])  # p × 2n_α
+    DT = np.ascontiguousarray(D.T)
+    lower = np.empty((n, n_alpha))
+    upper = np.empty(n)
+    step = max(64, chunk_bytes // (8 * p))  # targets per pass: its n × p temporaries stay in cache
+    for c0 in range(0, n, step):
+        sl = slice(c0, min(n, c0 + step))
+        r = ref[sl]
+        WU = (cT[sl] * cT[sl]) @ WU_basis  # Σ_i w_i c*_i², Σ_i u_i² c*_i²
+        Wc = WU[:, :n_alpha]
+        uc = np.sqrt(np.maximum(WU[:, n_alpha:], 0.0)) * (1.0 + tol)
+        B = (Z2T[sl] * DT[r]) @ D  # ⟨D(α)∘z, D(α_r)∘z⟩
+        A = B[np.arange(B.shape[0]), r][:, None]  # ‖c*‖²
+        n2 = norm2[:, sl].T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mu = np.where(A > 0, B / A, 0.0)
+        mu_B = mu * B
+        d2 = np.maximum(n2 - mu_B, 0.0) + tol * (n2 + np.abs(mu_B))
+        d2[np.arange(B.shape[0]), r] = 0.0  # at α_r itself μ = 1 and e = 0 exactly
+        mu2 = mu * mu
+        est = mu2 * Wc + w_bar * (n2 - mu2 * A)
+        rho = 2.0 * np.abs(mu) * uc * np.sqrt(d2) + u_bar * d2
+        rho += tol * (mu2 * np.abs(Wc) + w_bar * (n2 + mu2 * A))
+        lower[sl] = np.maximum(est - rho, 0.0)
+        upper[sl] = (est + rho).min(axis=1)
+    return lower.T, upper
 
 
 def _pair_loo_errors(
