@@ -419,7 +419,7 @@ def _anchor_groups(F, cand, cand_cT, far, far_cT, above, prep, Q, n_alpha) -> li
         if sel is above:
             # Ỹ_tr's rows, with a bound on their rounding: ‖Yc_n − QZ_n‖ ≤ 8p·eps·‖Yc_n‖
             # (Z = QᵀYc, Q orthogonal to O(p·eps))
-            YT = np.ascontiguousarray(prep["Yc"][:, Fg].T)
+            YT = _rows_of(prep, "Yc", Fg)
             j.append(np.full(Fg.size, n_alpha))
             c.append(YT)
             e.append(8.0 * Q.shape[0] * np.finfo(np.float64).eps * np.sqrt((YT * YT).sum(axis=1)))
@@ -435,6 +435,17 @@ def kernel_loo_prep(Q: np.ndarray, Z: np.ndarray, Yc: np.ndarray | None = None) 
     if Yc is not None:
         prep["Yc"] = Yc
     return prep
+
+
+def _rows_of(prep: dict, key: str, cols: np.ndarray) -> np.ndarray:
+    """The columns ``cols`` of ``prep[key]`` as C-ordered rows: gathered directly when few,
+    else from its transpose, formed once and kept in ``prep`` (shared by the γ of the controls)."""
+    A = prep[key]
+    if 4 * cols.size < A.shape[1]:
+        return np.ascontiguousarray(A[:, cols].T)
+    if key + "T" not in prep:
+        prep[key + "T"] = np.ascontiguousarray(A.T)
+    return prep[key + "T"][cols]
 
 
 def _project(
@@ -916,13 +927,9 @@ def _predict(
     best_idx: np.ndarray,
     predict_basis: np.ndarray,
 ) -> np.ndarray:
-    """Centred test predictions predict_basis @ diag(1/(s+α_n)) z_n, grouped by chosen alpha."""
-    N = Z.shape[1]
-    pred = np.empty((predict_basis.shape[0], N), dtype=np.float64)
-    for a_idx in np.unique(best_idx):
-        cols = np.flatnonzero(best_idx == a_idx)
-        pred[:, cols] = predict_basis @ (Z[:, cols] / (s + alphas_abs[a_idx])[:, None])
-    return pred
+    """Centred test predictions predict_basis @ diag(1/(s+α_n)) z_n: the coefficients of every
+    target formed in one pass, then one product (no gathers of Z's columns per chosen alpha)."""
+    return predict_basis @ (Z / (s[:, None] + alphas_abs[best_idx][None, :]))
 
 
 def _scores(y_te: np.ndarray, pred: np.ndarray):
