@@ -88,17 +88,16 @@ scikit-learn's ``_RidgeGCV`` spends (plus 2pMN per alpha for its coefficients). 
 (``loo_search="exhaustive"``), size A costs ≈ P²M + K·9p³ + K·n_α·2p²N ≈ 2.2× the floor and
 could not meet the ≤ 1.2× goal. The default ``loo_search="bounded"``
 (:func:`predictivity.core.ridge._kernel_loo_select`) returns the same alphas while computing R(α)
-only for the (alpha, target) pairs that rigorous bounds cannot rule out: on A and PL about 2.6
-and 1.8 "alpha-equivalents" (2p²N each) per fold instead of 20, which is below the floor's
-n_α·2qpN = 5 alpha-equivalents for n_α = 20 and K = 5, and pays for what the floor leaves out
+only for the (alpha, target) pairs that rigorous bounds cannot rule out: on A 1.3 exact columns
+per target, i.e. 1.3 "alpha-equivalents" (2p²N each) per fold instead of 20, below the floor's
+n_α·2qpN = 5 alpha-equivalents for n_α = 20 and K = 5, which pays for what the floor leaves out
 (Z = QᵀỸ: 2p²N, K_te Q: 2qp², the final predictions). On D (p = 400, N = 20000) most targets'
 LOO curves are flat over the small alphas of the grid (its noise floor, s ≈ 5·10⁴, lies far
-above them): the norm and reference bounds cannot separate the alphas (they once fell back to
-whole-alpha GEMMs, ≈ 17 alpha-equivalents); the projection bound
-(:func:`predictivity.core.ridge._projection_bounds`) now does, from 2–3 exact anchor alphas
-per target, leaving ≈ 4.5 GEMM columns per target (≈ 14 alpha-equivalents of time per fold
-instead of 21). D still runs at ≈ 5× its floor (5.30× vs 5.50× before, measured back to back on
-a loaded 2-core machine); its goal is memory, not time. The
+above them): the projection bound (:func:`predictivity.core.ridge._projection_bounds`) separates
+their alphas from 2–3 exact anchor alphas per target, leaving ≈ 2.6 exact columns per target
+(4.7 before the split form of the reference bound, ≈ 17 alpha-equivalents before the projection
+bound). D runs at 2.6× its float64 floor; beside the columns, the bounds' passes over p × N
+arrays cost as much (at p = 400 a pass is ~1/10 of a GEMM). The
 covariance form (size B) keeps the exhaustive search (its per-alpha cost is 2pMN with M ≤ p; the
 floor's 9p³ counts a p × p eigensolver where the covariance form needs only M × M, so B sits
 below the floor as the formula is written).

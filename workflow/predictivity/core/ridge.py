@@ -44,8 +44,8 @@ summed in float64); ``scipy.linalg.eigh(driver="evd")`` of K_tr (≈ 9p³ counte
 the LOO search; the predictions. Choosing alpha by exact LOO needs the p × N residuals R(α):
 2p²N flops per alpha, n_α times — what scikit-learn spends. The default ``loo_search="bounded"``
 (:func:`_kernel_loo_select`) returns the same alphas while computing R(α) only for the
-(alpha, target) pairs that rigorous bounds cannot rule out (typically 2–3 per target instead of
-n_α). Everything after the Gram is float64, whatever the dtype of X.
+(alpha, target) pairs that rigorous bounds cannot rule out (1.3–2.6 per target on the
+benchmark's sizes instead of n_α). Everything after the Gram is float64, whatever the dtype of X.
 
 Numerical hazard: eigenvalues of a PSD matrix computed in floating point can come out slightly
 negative; they are clipped at 0 (``eig_floor``) before use, which only affects directions that
@@ -128,6 +128,15 @@ LOO_SEARCHES = ("bounded", "exhaustive")
 # GEMM) differ from the computed LOO errors by O(p·ε) ≈ 1e-12 relative for p ≤ 10⁴, so a slack
 # of 1e-9 keeps every pruning decision on the safe side by three orders of magnitude.
 _PRUNE_SLACK = 1e-9
+
+
+def _column_tol(p: int) -> float:
+    """Relative error bound of a computed column Qv (Q p × p orthogonal): each entry is a
+    length-p dot product, |fl(Qv) − Qv| ≤ γ_p |Q||v| entrywise with γ_p = pu/(1 − pu), u = eps/2
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, §3.5; any summation order, FMA or
+    not), and ‖|Q|‖₂ ≤ ‖Q‖_F = √p, so ‖fl(Qv) − Qv‖ ≤ γ_p·√p·‖v‖ (‖v‖ = ‖Qv‖); returned with a
+    factor 2 to spare, p^{3/2}·eps: 9e-13 at p = 400, 7e-12 at p = 1600."""
+    return p**1.5 * np.finfo(np.float64).eps
 
 
 def _loo_errors(
@@ -228,11 +237,12 @@ def _kernel_loo_select(
     exhaustive loop (and scikit-learn). If after bound 3 more than half of all pairs survive,
     the rest is done as whole-alpha GEMMs: never much more than the exhaustive loop.
 
-    Measured (one fold, one BLAS thread; exact columns per target, the exhaustive loop's being
-    n_α): size A of the benchmark (p = 1600, 21 alphas) 1.31, and 1.34–1.50 for the controls'
-    reshaped spectra (γ = 0.25 … 2); size D (p = 400, 20 alphas, flat curves over the small
-    alphas) 2.23. Before the split bound 2 (triangle inequality, plus a row bound and two more
-    anchors which it made redundant): 2.48 and 3.75.
+    Measured (one fold; exact columns per target, the exhaustive loop's being n_α): size A of
+    the benchmark (p = 1600, the default trace-scaled grid of 21 alphas) 1.31, and 1.34–1.50 for
+    the controls' reshaped spectra (γ = 0.25 … 2); size D (p = 400, 20 alphas, flat curves over
+    the small alphas) 2.6 on the regression benchmark's absolute grid, 2.3 trace-scaled. Before
+    the split bound 2 (triangle inequality, plus a row bound and two more anchors which it made
+    redundant): 2.48 on A, 4.7 and 3.8 on D.
 
     Exactness and ties. Every bound holds in exact arithmetic; all comparisons carry a relative
     slack (``_PRUNE_SLACK`` = 1e-9) far above the rounding error of the compared quantities
@@ -520,10 +530,11 @@ def _projection_bounds(
 
     Rounding: h and ‖D∘z‖² are sums of p non-negative terms and |P_jl| ≤ √(P_jj P_ll), so the
     computed δ² and main differ from the exact ones by at most tol·(the same sums with |λ|),
-    tol = 4(p + 4)·eps: that much is added to δ² and taken off main. ``anchor_err`` (m arrays
-    (n,), default 0) bounds ‖c_j − Q(D(a_j)∘z)‖ for an anchor not computed as that product (the
-    free anchor Ỹ_tr): Σ_j |λ_j|·err_j = ε is added to the remainder's norm, and ε(2‖ĉ‖ + ε)
-    to the split form's ‖ĉ‖².
+    tol = 4(p + 4)·eps: that much is added to δ² and taken off main. Each anchor c_j is a
+    computed column, within p^{3/2}·eps·‖c_j‖ of Q(D(a_j)∘z) (:func:`_column_tol`); ``anchor_err``
+    (m arrays (n,), default 0) adds to that for an anchor not computed as that product (the free
+    anchor Ỹ_tr): Σ_j |λ_j|·err_j = ε is added to the remainder's norm, and ε(2‖ĉ‖ + ε) to the
+    split form's ‖ĉ‖².
 
     ``Z2T``: (N × p) squares of Zᵀ, rows = targets; ``cols`` the targets bounded here (n), in
     the order of ``norm2`` (n_α × n) columns, ``anchor_j`` (m arrays (n,)) and ``anchor_cT``
@@ -583,8 +594,12 @@ def _projection_bounds(
         main_abs += np.abs(lam[j]) * np.sqrt(np.maximum(P[j, j], 0.0))
     main_abs *= main_abs
     rem = np.sqrt(np.maximum(d2, 0.0) + tol * d2_abs)
+    # each anchor's error: the computed column's rounding (≤ p^{3/2}·eps·‖c_j‖), plus anchor_err
     eps_anchor = np.zeros((n, n_alpha))
-    for j, e in enumerate(anchor_err or []):
+    for j in range(m):
+        e = _column_tol(p) * np.sqrt(np.maximum(G[:, j, j], 0.0))
+        if anchor_err is not None:
+            e = e + anchor_err[j]
         eps_anchor += np.abs(lam[j]) * e[:, None]
     rem += eps_anchor
     delta = sqrt_w_max[None, :] * rem
@@ -652,7 +667,9 @@ def _reference_bounds(
 
     Rounding: every sum is of p terms whose absolute values are known; tol = 4(p + 4)·eps of
     them is allowed for (δ² then carries a floor of tol·‖c(α)‖², ≈ 1e-6 relative in δ, which
-    costs nothing: ρ scales it by the spread of w). This bound replaced the triangle form with
+    costs little: ρ scales it by the spread of w). c* is the computed column Q(D(α_r)∘z) + η,
+    ‖η‖ ≤ p^{3/2}·eps·‖c*‖ (:func:`_column_tol`): |μ|‖η‖ joins δ, and w̄·|μ|‖η‖(2|μ|‖c*‖ + |μ|‖η‖)
+    the slack, for ‖μc*‖² is taken from the eigenbasis. This bound replaced the triangle form with
     λc(α) = c* + Δ (λ = 1 or α/α_r, ‖Δ‖ summed mode by mode without that floor): kept beside
     it, the triangle form pruned no further pair on sizes A or D.
 
@@ -662,6 +679,7 @@ def _reference_bounds(
     p, n_alpha = D.shape
     n = len(ref)
     tol = 4.0 * (p + 4) * np.finfo(np.float64).eps
+    c_tol = _column_tol(p)
     w_hi, w_lo = w.max(axis=0), w.min(axis=0)
     w_bar = (w_hi + w_lo) / 2.0
     u_bar = (w_hi - w_lo) / 2.0 * (1.0 + tol)
@@ -684,10 +702,13 @@ def _reference_bounds(
         mu_B = mu * B
         d2 = np.maximum(n2 - mu_B, 0.0) + tol * (n2 + np.abs(mu_B))
         d2[np.arange(B.shape[0]), r] = 0.0  # at α_r itself μ = 1 and e = 0 exactly
+        eta = np.abs(mu) * (c_tol * np.sqrt(A))  # the computed c*'s own error, times μ
+        delta = np.sqrt(d2) + eta
         mu2 = mu * mu
         est = mu2 * Wc + w_bar * (n2 - mu2 * A)
-        rho = 2.0 * np.abs(mu) * uc * np.sqrt(d2) + u_bar * d2
+        rho = 2.0 * np.abs(mu) * uc * delta + u_bar * delta * delta
         rho += tol * (mu2 * np.abs(Wc) + w_bar * (n2 + mu2 * A))
+        rho += w_bar * eta * (2.0 * np.abs(mu) * np.sqrt(A) + eta)  # ‖μc*‖² of the computed c*
         lower[sl] = np.maximum(est - rho, 0.0)
         upper[sl] = (est + rho).min(axis=1)
     return lower.T, upper
