@@ -1,10 +1,8 @@
 """Stage 7: each network's score with its layer chosen on inner folds, beside the test-selected
 best layer → results/tables/best_layer.parquet (docs/design.md#best-layer)."""
 
-import pandas as pd
-
 from predictivity.aggregate.best_layer import best_layer_table
-from predictivity.fileio import save_parquet
+from predictivity.fileio import read_parquet, save_parquet
 from predictivity.scripting import log, run
 
 
@@ -15,7 +13,7 @@ def main(smk):
             "study": e["study"],
             "model": e["model"],
             "trained": e["trained"],
-            "folds": pd.read_parquet(path),
+            "folds": read_parquet(path),
             "exclude": () if include_inputs else e["input_layers"],
         }
         for e, path in zip(smk.params.entries, smk.input.folds)

@@ -6,7 +6,6 @@ Same folds, alpha grid, grid scaling and alpha selection as the regression stage
 """
 
 import numpy as np
-import pandas as pd
 
 from predictivity.core.basis import StoredBases
 from predictivity.core.controls.scoring import model_controls
@@ -15,6 +14,7 @@ from predictivity.errors import InputError
 from predictivity.fileio import (
     load_npz,
     open_npz,
+    read_parquet,
     read_stimuli,
     save_parquet,
     stimulus_groups,
@@ -41,7 +41,7 @@ def main(smk):
         opts["noise_units"],
     )
     # the layer's own row and γ = 1 are the regression's results (docs/controls.md)
-    frame = pd.read_parquet(smk.input.folds)
+    frame = read_parquet(smk.input.folds, "the regression's per-fold results")
     try:
         own = {name: fold_results(frame, name, rec["target"]) for name in layers}
     except ValueError as e:

@@ -2,16 +2,14 @@
 spectrum-only and by its alignment-only prediction → results/tables/decomposition.parquet
 (docs/controls.md)."""
 
-import pandas as pd
-
 from predictivity.aggregate.fits import fit_rows
 from predictivity.core.controls.summary import decomposition_shares
-from predictivity.fileio import save_parquet
+from predictivity.fileio import read_parquet, save_parquet
 from predictivity.scripting import log, run
 
 
 def main(smk):
-    layers = pd.read_parquet(smk.input.layers)
+    layers = read_parquet(smk.input.layers)
     # the layers the fits use (input layers out by default, identical layers once), so that
     # theory_r2_variance_explained is the fits table's for subset `all`, metric r2
     rows = fit_rows(layers, include_inputs=smk.params.options["include_input_layers"])

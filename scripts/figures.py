@@ -5,16 +5,16 @@ import pandas as pd
 from predictivity.aggregate import control_figures, figures, metric_figures
 from predictivity.aggregate.fits import fit_rows
 from predictivity.aggregate.mec_figures import mec_criteria_figure
-from predictivity.fileio import atomic_write, read_model_tables
+from predictivity.fileio import atomic_write, read_model_tables, read_parquet
 from predictivity.scripting import log, run
 
 
 def main(smk):
     layers = pd.concat(
-        [pd.read_parquet(smk.input.layers)] + [pd.read_parquet(p) for p in smk.input.table_studies],
+        [read_parquet(smk.input.layers)] + [read_parquet(p) for p in smk.input.table_studies],
         ignore_index=True,
     )
-    fits = pd.read_parquet(smk.input.fits)
+    fits = read_parquet(smk.input.fits)
     made = {
         "r2_vs_log_pr": figures.r2_vs_log_pr(
             layers,
@@ -29,7 +29,7 @@ def main(smk):
             read_model_tables(smk.input.spectra, smk.params.entries), layers
         ),
     }
-    agreement = pd.read_parquet(smk.input.metric_agreement)
+    agreement = read_parquet(smk.input.metric_agreement)
     made["metric_agreement"] = metric_figures.metric_agreement_figure(agreement)
     made["metrics_vs_log_pr"] = metric_figures.metrics_vs_log_pr(
         layers,
@@ -37,7 +37,7 @@ def main(smk):
         list(smk.params.metrics),
         include_inputs=smk.params.options["include_input_layers"],
     )
-    computed = pd.read_parquet(smk.input.layers)
+    computed = read_parquet(smk.input.layers)
     made["reshaping"] = control_figures.reshaping(
         computed, read_model_tables(smk.input.controls, smk.params.entries)
     )
@@ -46,9 +46,7 @@ def main(smk):
         fit_rows(computed, include_inputs=smk.params.options["include_input_layers"])
     )
     if smk.input.mec_criteria:
-        made["mec_criteria"] = mec_criteria_figure(
-            layers, pd.read_parquet(smk.input.mec_criteria[0])
-        )
+        made["mec_criteria"] = mec_criteria_figure(layers, read_parquet(smk.input.mec_criteria[0]))
     else:
         made["mec_criteria"] = figures._empty("no mec study: no grid-cell criteria to compare")
     for name, fig in made.items():

@@ -4,13 +4,13 @@ results/tables/fits.parquet (+ CSV, HTML)."""
 import pandas as pd
 
 from predictivity.aggregate.fits import fits_table
-from predictivity.fileio import atomic_write, save_parquet
+from predictivity.fileio import atomic_write, read_parquet, save_parquet
 from predictivity.scripting import log, run
 
 
 def main(smk):
     layers = pd.concat(
-        [pd.read_parquet(smk.input.layers)] + [pd.read_parquet(p) for p in smk.input.table_studies],
+        [read_parquet(smk.input.layers)] + [read_parquet(p) for p in smk.input.table_studies],
         ignore_index=True,
     )
     opts = smk.params.options

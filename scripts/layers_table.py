@@ -1,8 +1,6 @@
 """Stage 7: join regression, spectra, theory, metrics and controls of every model (and the
 grid-cell criteria of MEC layers) → results/tables/layers.parquet."""
 
-import pandas as pd
-
 from predictivity.aggregate.tables import (
     control_layer_columns,
     join_layer_columns,
@@ -11,7 +9,7 @@ from predictivity.aggregate.tables import (
     metric_scores,
     model_layers,
 )
-from predictivity.fileio import load_npz, read_model_tables, save_parquet
+from predictivity.fileio import load_npz, read_model_tables, read_parquet, save_parquet
 from predictivity.scripting import log, run
 
 
@@ -28,9 +26,9 @@ def main(smk):
             model_layers(
                 entry["study"],
                 entry["model"],
-                pd.read_parquet(reg),
-                pd.read_parquet(spec),
-                pd.read_parquet(theory),
+                read_parquet(reg),
+                read_parquet(spec),
+                read_parquet(theory),
                 trained=entry["trained"],
                 n_targets_dropped=rec_by_study[entry["study"]],
                 input_layers=entry["input_layers"],
@@ -47,7 +45,7 @@ def main(smk):
         for extra in control_layer_columns(controls, profiles):
             table = join_layer_columns(table, extra, "results/controls")
         for path in smk.input.mec_criteria:
-            table = join_layer_columns(table, mec_layer_criteria(pd.read_parquet(path)), path)
+            table = join_layer_columns(table, mec_layer_criteria(read_parquet(path)), path)
     log.info("%d layers from %d studies", len(table), table["study"].nunique())
     if len(table):
         for row in table[table["is_input"]].itertuples():

@@ -1,15 +1,13 @@
 """Per study, Kendall τ between the layer rankings of ridge r2, the similarity measures and
 ln PR, and each measure's line against ln PR → results/tables/metric_agreement.parquet."""
 
-import pandas as pd
-
 from predictivity.aggregate.metric_agreement import metric_agreement
-from predictivity.fileio import save_parquet
+from predictivity.fileio import read_parquet, save_parquet
 from predictivity.scripting import log, run
 
 
 def main(smk):
-    layers = pd.read_parquet(smk.input.layers)
+    layers = read_parquet(smk.input.layers)
     opts = smk.params.options
     table = metric_agreement(
         layers,

@@ -4,12 +4,17 @@ The population of the theory is the training stimuli of each outer fold of the r
 same folds: same seed and stimulus groups), see ``docs/design.md#theory``.
 """
 
-import pandas as pd
-
 from predictivity.core.basis import StoredBases
 from predictivity.core.ridge import make_folds, training_size
 from predictivity.core.theory import model_theory
-from predictivity.fileio import load_npz, open_npz, read_stimuli, save_parquet, stimulus_groups
+from predictivity.fileio import (
+    load_npz,
+    open_npz,
+    read_parquet,
+    read_stimuli,
+    save_parquet,
+    stimulus_groups,
+)
 from predictivity.scripting import log, run
 
 
@@ -18,7 +23,7 @@ def main(smk):
     reg_opts = smk.params.regression
     rec = load_npz(smk.input.recordings, "recordings")
     layers = load_npz(smk.input.activations, "activations")
-    reg = pd.read_parquet(smk.input.regression)
+    reg = read_parquet(smk.input.regression)
     groups = stimulus_groups(read_stimuli(smk.input.stimuli))
     Y = rec["mean"]
     folds = make_folds(Y.shape[0], reg_opts["folds"], reg_opts["seed"], groups)

@@ -261,6 +261,28 @@ def test_corrupt_npz_error_gives_no_unsafe_advice(tmp_path):
     assert "allow_pickle" not in str(e.value) and "never loaded" in str(e.value)
 
 
+def test_unreadable_stage_table_is_one_error_naming_it(tmp_path):
+    """A stage's parquet that is not parquet (truncated, overwritten, missing) is one InputError
+    naming the file, not pyarrow's traceback; and every script that reads another stage's table
+    reads it through that reader (table_study reads the user's own table, with its own error)."""
+    good = tmp_path / "good.parquet"
+    pd.DataFrame({"a": [1.0, 2.0]}).to_parquet(good)
+    pd.testing.assert_frame_equal(fileio.read_parquet(str(good)), pd.read_parquet(good))
+    (tmp_path / "text.parquet").write_text("layer,fold\nconv1,0\n")
+    (tmp_path / "cut.parquet").write_bytes(good.read_bytes()[:40])
+    for name in ("text.parquet", "cut.parquet", "missing.parquet"):
+        path = str(tmp_path / name)
+        with pytest.raises(InputError, match="cannot read the regression folds") as e:
+            fileio.read_parquet(path, "the regression folds")
+        assert path in str(e.value) and "rerun" in str(e.value)
+    direct = [
+        p.name
+        for p in sorted((REPO / "scripts").glob("*.py"))
+        if "pd.read_parquet(" in p.read_text() and p.name != "table_study.py"
+    ]
+    assert direct == []
+
+
 # --------------------------------------------------------------------------------------------
 # 3. numeric range
 # --------------------------------------------------------------------------------------------

@@ -82,6 +82,21 @@ def open_npz(path: str, what: str = "eigen basis"):
         ) from None
 
 
+def read_parquet(path: str, what: str = "stage table"):
+    """``pandas.read_parquet`` of a table another stage wrote; a missing, truncated or
+    non-parquet file is one InputError naming it (pyarrow's own message as the reason)."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except Exception as e:  # noqa: BLE001 — any read failure is the file's
+        raise InputError(
+            path,
+            f"cannot read {what} as a Parquet file ({type(e).__name__}: {e}).",
+            "Delete it and rerun: the workflow recomputes it.",
+        ) from None
+
+
 def read_lines(path: str, what: str = "stimulus ids") -> list[str]:
     p = Path(path)
     if not p.is_file():
@@ -195,7 +210,7 @@ def read_model_tables(paths, entries):
 
     frames = []
     for path, entry in zip(paths, entries):
-        df = pd.read_parquet(path)
+        df = read_parquet(path)
         df.insert(0, "study", entry["study"])
         df.insert(1, "model", entry["model"])
         frames.append(df)

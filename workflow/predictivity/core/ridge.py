@@ -561,11 +561,21 @@ def _projection_bounds(
             Hj[pos] = Z2T[cols[pos]] @ (D * D[:, b, None])
         cache[("h", j)] = Hj
         H.append(Hj)
+    # P_jl = w(α)ᵀ(c_j∘c_l) and, for the split form below, U_j = ‖u(α)∘c_j‖ (u = w − w̄): the
+    # diagonal pairs share one product with [w | u²]
+    w_hi, w_lo = w.max(axis=0), w.min(axis=0)
+    w_bar = (w_hi + w_lo) / 2.0
+    wu = np.hstack([w, (w - w_bar[None, :]) ** 2])
     P = {}
     for j in range(m):
         for k in range(j, m):
             if ("P", j, k) not in cache:
-                cache[("P", j, k)] = (anchor_cT[j] * anchor_cT[k]) @ w  # n × n_α
+                if j == k:
+                    both = (anchor_cT[j] * anchor_cT[j]) @ wu
+                    cache[("P", j, j)] = both[:, :n_alpha]  # n × n_α
+                    cache[("U", j)] = np.sqrt(np.maximum(both[:, n_alpha:], 0.0))
+                else:
+                    cache[("P", j, k)] = (anchor_cT[j] * anchor_cT[k]) @ w
             P[j, k] = cache[("P", j, k)]
     G = np.empty((n, m, m))
     for j in range(m):
@@ -611,16 +621,11 @@ def _projection_bounds(
     # c = ĉ + e' with ‖e'‖ ≤ rem; err = main + w̄(‖c‖² − ‖ĉ‖²) + 2⟨u∘ĉ, e'⟩ + Σ_i u_i e'_i²,
     # ‖ĉ‖² = Σ_jl λ_j λ_l G_jl up to the anchors' own error ε (|‖ĉ‖² − that| ≤ ε(2‖ĉ‖ + ε)) and
     # ‖u∘ĉ‖ ≤ Σ_j |λ_j| ‖u∘c_j‖
-    w_hi, w_lo = w.max(axis=0), w.min(axis=0)
-    w_bar = (w_hi + w_lo) / 2.0
     u_bar = (w_hi - w_lo) / 2.0 * (1.0 + tol)
-    u2 = (w - w_bar[None, :]) ** 2
     chat2 = np.zeros((n, n_alpha))
     chat2_abs = np.zeros((n, n_alpha))
     uc = np.zeros((n, n_alpha))
     for j in range(m):
-        if ("U", j) not in cache:
-            cache[("U", j)] = np.sqrt(np.maximum((anchor_cT[j] * anchor_cT[j]) @ u2, 0.0))
         uc += np.abs(lam[j]) * cache[("U", j)]
         for k in range(j, m):
             f = 1.0 if j == k else 2.0
