@@ -414,3 +414,30 @@ def test_reference_bounds_bracket_the_exact_loo_errors(case):
         tri = np.maximum(tri, (np.maximum(root, 0) / lam) ** 2)
     left_tri = (tri <= exact.min(axis=0)).sum(axis=0) - 1
     assert left.mean() < 0.5 * left_tri.mean(), (left.mean(), left_tri.mean())
+
+
+@pytest.mark.parametrize("x_scale, y_scale", [(1e100, 1e-150), (1e-100, 1e150), (1e-150, 1.0)])
+def test_units_of_x_and_y_change_nothing(x_scale, y_scale):
+    """Ridge with a trace-scaled grid is equivariant: X·a, Y·b give alphas·a², the same R² and r.
+    At these extremes D = 1/(s+α) squared would underflow (or Y² overflow) in the bounded
+    search's bounds, and z/(s+α) in the predictions: before the search and the predictions
+    were scaled (κ = the largest eigenvalue, m = each target's largest |z|), ~30 of 40 targets
+    got another alpha than the exhaustive search and R² was off by up to 4.7."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 300))
+    X[:2] *= 50  # two high-leverage stimuli
+    Y = X @ rng.standard_normal((300, 40)) / 20 + rng.standard_normal((60, 40))
+    folds = make_folds(60, 5, seed=0)
+    ref = cross_validated_ridge(X, Y, folds, alpha_scaling="trace")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow, underflow to nan
+        got = cross_validated_ridge(X * x_scale, Y * y_scale, folds, alpha_scaling="trace")
+    exhaustive = cross_validated_ridge(
+        X * x_scale, Y * y_scale, folds, alpha_scaling="trace", loo_search="exhaustive"
+    )
+    np.testing.assert_array_equal(got["alpha"], exhaustive["alpha"])
+    np.testing.assert_allclose(got["alpha"], ref["alpha"] * x_scale**2, rtol=1e-12)
+    np.testing.assert_allclose(got["r2"], ref["r2"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got["pearson_r"], ref["pearson_r"], rtol=0, atol=1e-8)

@@ -257,8 +257,13 @@ def _kernel_loo_select(
     """
     p, N = Z.shape
     n_alpha = len(alphas_abs)
-    D = 1.0 / (s[:, None] + alphas_abs[None, :])  # p × n_α
     prep = kernel_loo_prep(Q, Z, Yc) if prep is None else prep
+    Z, m2 = prep["Z"], prep["m"] ** 2  # each target in units where its largest |z_k| is 1
+    # c/g, hence err, is unchanged by (s, α) → (s, α)/κ: with κ = the largest eigenvalue, D and
+    # D² stay in range whatever the units of X (a Gram of 1e200 would underflow D²)
+    kappa = float(s.max()) if s.size and s.max() > 0 else float(np.max(alphas_abs))
+    s, alphas_abs = s / kappa, np.asarray(alphas_abs, dtype=np.float64) / kappa
+    D = 1.0 / (s[:, None] + alphas_abs[None, :])  # p × n_α
     t = prep["t"]  # Qᵀ1
     g = prep["Q2"] @ D - (Q @ (t[:, None] * D)) / n_train  # diag((K+αI)⁻¹) − intercept part
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -272,7 +277,7 @@ def _kernel_loo_select(
             better = err < best_err
             best_err[better] = err[better]
             best_idx[better] = j
-        return best_idx, best_err
+        return best_idx, best_err * m2
     if search != "bounded":
         raise ValueError(f"unknown LOO search {search!r}; use one of {LOO_SEARCHES}")
     w = inv * inv  # p × n_α
@@ -409,7 +414,7 @@ def _kernel_loo_select(
     first[1:] = all_n[order[1:]] != all_n[order[:-1]]
     best_idx[all_n[order[first]]] = all_j[order[first]]
     best_err[all_n[order[first]]] = all_e[order[first]]
-    return best_idx, best_err
+    return best_idx, best_err * m2
 
 
 def _anchor_groups(F, cand, cand_cT, far, far_cT, above, prep, Q, n_alpha) -> list:
@@ -438,12 +443,18 @@ def _anchor_groups(F, cand, cand_cT, far, far_cT, above, prep, Q, n_alpha) -> li
 
 
 def kernel_loo_prep(Q: np.ndarray, Z: np.ndarray, Yc: np.ndarray | None = None) -> dict:
-    """What :func:`_kernel_loo_select` needs of Q and Z alone: Q∘Q, t = Qᵀ1, Zᵀ (C order) and
-    Zᵀ∘Zᵀ; and the centred targets Yc (= QZ up to rounding: the free anchor), if given."""
-    ZT = np.ascontiguousarray(Z.T)
-    prep = {"Q2": Q * Q, "t": Q.sum(axis=0), "ZT": ZT, "Z2T": ZT * ZT}
+    """What :func:`_kernel_loo_select` needs of Q and Z alone: Q∘Q, t = Qᵀ1, and each target
+    scaled by m_n = max_k |Z_kn| (1 where that is 0 or not finite) so that its squares neither
+    underflow nor overflow whatever the units of Y: Z/m, its transpose (C order) and squares,
+    m itself (the search's errors are multiplied back by m²), and the centred targets Yc/m
+    (= Q(Z/m) up to rounding: the free anchor), if given."""
+    m = np.max(np.abs(Z), axis=0) if Z.shape[0] else np.ones(Z.shape[1])
+    m = np.where(np.isfinite(m) & (m > 0), m, 1.0)
+    Zn = Z / m
+    ZT = np.ascontiguousarray(Zn.T)
+    prep = {"Q2": Q * Q, "t": Q.sum(axis=0), "Z": Zn, "ZT": ZT, "Z2T": ZT * ZT, "m": m}
     if Yc is not None:
-        prep["Yc"] = Yc
+        prep["Yc"] = Yc / m
     return prep
 
 
@@ -954,8 +965,13 @@ def _predict(
     predict_basis: np.ndarray,
 ) -> np.ndarray:
     """Centred test predictions predict_basis @ diag(1/(s+α_n)) z_n: the coefficients of every
-    target formed in one pass, then one product (no gathers of Z's columns per chosen alpha)."""
-    return predict_basis @ (Z / (s[:, None] + alphas_abs[best_idx][None, :]))
+    target formed in one pass, then one product (no gathers of Z's columns per chosen alpha).
+    Both factors are divided by κ = the largest eigenvalue, so that the coefficients neither
+    overflow nor underflow whatever the units of X and Y (z/(s+α) of a Y of 1e150 and a Gram of
+    1e-200 would overflow; the product itself is of the order of Y)."""
+    kappa = float(s.max()) if s.size and s.max() > 0 else float(np.max(alphas_abs))
+    coef = Z / ((s[:, None] + alphas_abs[best_idx][None, :]) / kappa)
+    return (predict_basis / kappa) @ coef
 
 
 def _scores(y_te: np.ndarray, pred: np.ndarray):
@@ -968,7 +984,7 @@ def _scores(y_te: np.ndarray, pred: np.ndarray):
         r2 = np.where(sst > 0, 1.0 - sse / sst, np.nan)
         pc = pred - pred.mean(axis=0)
         num = np.einsum("ij,ij->j", yc, pc)
-        den = np.sqrt(sst * np.einsum("ij,ij->j", pc, pc))
+        den = np.sqrt(sst) * np.sqrt(np.einsum("ij,ij->j", pc, pc))  # no overflow of the product
         r = np.where(den > 0, num / den, np.nan)
     return r2, r, sse, sst
 
