@@ -50,6 +50,12 @@ benchmark's sizes instead of n_α). Everything after the Gram is float64, whatev
 Numerical hazard: eigenvalues of a PSD matrix computed in floating point can come out slightly
 negative; they are clipped at 0 (``eig_floor``) before use, which only affects directions that
 carry no variance.
+
+Units: with a trace-scaled grid the fit is equivariant (X·a, Y·b give alphas·a², the same R²).
+The LOO search works on (s, α)/κ, κ = the largest eigenvalue, with each target divided by its
+largest |z| (its errors multiplied back), and the predictions divide both factors by κ, so that
+no intermediate (D², z², z/(s+α)) overflows or underflows at the extremes of float64: tested
+from X·1e±100 with Y·1e∓150.
 """
 
 from __future__ import annotations
