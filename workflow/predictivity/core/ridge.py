@@ -193,7 +193,7 @@ def _kernel_loo_select(
     ``Yc``: the centred training targets Ỹ_tr (= QZ), if the caller has them: a free anchor of
     the projection bound (below). ``prep`` (:func:`kernel_loo_prep` of the same Q, Z and Yc)
     carries the products that do not depend on s, for callers that search one basis under
-    several spectra (the controls' γ).
+    several spectra (the controls' γ); the search uses its per-target scaled Z in place of ``Z``.
 
     Returns ``(idx, err)``: the chosen grid indices (N,) and the LOO error at the chosen alpha,
     err_n(α_idx) = Σ_i (c_in/g_i)² (N,). Since R = αc and 1 − h = αg, c_i/g_i = R_i/(1 − h_i)
