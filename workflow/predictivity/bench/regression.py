@@ -88,9 +88,9 @@ scikit-learn's ``_RidgeGCV`` spends (plus 2pMN per alpha for its coefficients). 
 (``loo_search="exhaustive"``), size A costs ≈ P²M + K·9p³ + K·n_α·2p²N ≈ 2.2× the floor and
 could not meet the ≤ 1.2× goal. The default ``loo_search="bounded"``
 (:func:`predictivity.core.ridge._kernel_loo_select`) returns the same alphas while computing R(α)
-only for the (alpha, target) pairs that rigorous bounds cannot rule out: on A 1.3 exact columns
-per target, i.e. 1.3 "alpha-equivalents" (2p²N each) per fold instead of 20, below the floor's
-n_α·2qpN = 5 alpha-equivalents for n_α = 20 and K = 5, which pays for what the floor leaves out
+only for the (alpha, target) pairs that rigorous bounds cannot rule out: on A 1.2 exact columns
+per target (2.4 before the split reference bound), i.e. 1.2 "alpha-equivalents" (2p²N each) per
+fold instead of 20, below the floor's n_α·2qpN = 5 alpha-equivalents for n_α = 20 and K = 5, which pays for what the floor leaves out
 (Z = QᵀỸ: 2p²N, K_te Q: 2qp², the final predictions). On D (p = 400, N = 20000) most targets'
 LOO curves are flat over the small alphas of the grid (its noise floor, s ≈ 5·10⁴, lies far
 above them): the projection bound (:func:`predictivity.core.ridge._projection_bounds`) separates
