@@ -96,7 +96,7 @@ LOO curves are flat over the small alphas of the grid (its noise floor, s ≈ 5�
 above them): the projection bound (:func:`predictivity.core.ridge._projection_bounds`) separates
 their alphas from 2–3 exact anchor alphas per target, leaving ≈ 2.6 exact columns per target
 (4.7 before the split form of the reference bound, ≈ 17 alpha-equivalents before the projection
-bound). D runs at 2.6× its float64 floor; beside the columns, the bounds' passes over p × N
+bound). D runs at 2.3× its float64 floor; beside the columns, the bounds' passes over p × N
 arrays cost as much (at p = 400 a pass is ~1/10 of a GEMM). The
 covariance form (size B) keeps the exhaustive search (its per-alpha cost is 2pMN with M ≤ p; the
 floor's 9p³ counts a p × p eigensolver where the covariance form needs only M × M, so B sits

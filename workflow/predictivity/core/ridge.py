@@ -430,17 +430,18 @@ def _anchor_groups(F, cand, cand_cT, far, far_cT, above, prep, Q, n_alpha) -> li
     get the free anchor Ỹ_tr (``prep["Yc"]``, index n_α), with a bound on its rounding."""
     zero = np.zeros(F.size)
     groups = []
-    for sel in (~above, above):
-        if not sel.any():
+    for free, mask in ((False, ~above), (True, above)):
+        if not mask.any():
             continue
+        sel = slice(None) if mask.all() else mask  # one group: no gathers
         Fg = F[sel]
         j = [cand[sel], far[sel]]
         c = [cand_cT[sel], far_cT[sel]]
         e = [zero[sel], zero[sel]]
-        if sel is above:
-            # Ỹ_tr's rows, with a bound on their rounding: ‖Yc_n − QZ_n‖ ≤ 8p·eps·‖Yc_n‖
-            # (Z = QᵀYc, Q orthogonal to O(p·eps))
-            YT = _rows_of(prep, "Yc", Fg)
+        if free:
+            # Ỹ_tr's rows in the search's units (÷ m), with a bound on their rounding:
+            # ‖Yc_n − QZ_n‖ ≤ 8p·eps·‖Yc_n‖ (Z = QᵀYc, Q orthogonal to O(p·eps))
+            YT = _rows_of(prep, "Yc", Fg) / prep["m"][Fg, None]
             j.append(np.full(Fg.size, n_alpha))
             c.append(YT)
             e.append(8.0 * Q.shape[0] * np.finfo(np.float64).eps * np.sqrt((YT * YT).sum(axis=1)))
@@ -452,15 +453,16 @@ def kernel_loo_prep(Q: np.ndarray, Z: np.ndarray, Yc: np.ndarray | None = None) 
     """What :func:`_kernel_loo_select` needs of Q and Z alone: Q∘Q, t = Qᵀ1, and each target
     scaled by m_n = max_k |Z_kn| (1 where that is 0 or not finite) so that its squares neither
     underflow nor overflow whatever the units of Y: Z/m, its transpose (C order) and squares,
-    m itself (the search's errors are multiplied back by m²), and the centred targets Yc/m
-    (= Q(Z/m) up to rounding: the free anchor), if given."""
+    m itself (the search's errors are multiplied back by m²), and the centred targets Yc (whose
+    rows, divided by m, are Q(Z/m) up to rounding: the free anchor), if given."""
     m = np.max(np.abs(Z), axis=0) if Z.shape[0] else np.ones(Z.shape[1])
     m = np.where(np.isfinite(m) & (m > 0), m, 1.0)
-    Zn = Z / m
-    ZT = np.ascontiguousarray(Zn.T)
-    prep = {"Q2": Q * Q, "t": Q.sum(axis=0), "Z": Zn, "ZT": ZT, "Z2T": ZT * ZT, "m": m}
+    ZT = np.ascontiguousarray(Z.T)
+    ZT /= m[:, None]
+    # Z/m is ZT's transposed view; Yc is scaled by 1/m only where its rows are used
+    prep = {"Q2": Q * Q, "t": Q.sum(axis=0), "Z": ZT.T, "ZT": ZT, "Z2T": ZT * ZT, "m": m}
     if Yc is not None:
-        prep["Yc"] = Yc / m
+        prep["Yc"] = Yc
     return prep
 
 
