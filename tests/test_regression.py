@@ -417,25 +417,35 @@ def test_reference_bounds_bracket_the_exact_loo_errors(case):
 
 
 @pytest.mark.parametrize("x_scale, y_scale", [(1e100, 1e-150), (1e-100, 1e150), (1e-150, 1.0)])
-def test_units_of_x_and_y_change_nothing(x_scale, y_scale):
+@pytest.mark.parametrize("path", ["kernel_loo", "kernel_groups", "covariance"])
+def test_units_of_x_and_y_change_nothing(x_scale, y_scale, path):
     """Ridge with a trace-scaled grid is equivariant: X·a, Y·b give alphas·a², the same R² and r.
-    At these extremes D = 1/(s+α) squared would underflow (or Y² overflow) in the bounded
-    search's bounds, and z/(s+α) in the predictions: before the search and the predictions
-    were scaled (κ = the largest eigenvalue, m = each target's largest |z|), ~30 of 40 targets
-    got another alpha than the exhaustive search and R² was off by up to 4.7."""
+    At these extremes D = 1/(s+α) squared would underflow (or Y² overflow) in the kernel
+    searches, and z/(s+α) in the predictions: before the searches and the predictions were
+    scaled (κ = the largest eigenvalue, m = each target's largest |z|), ~30 of 40 targets got
+    another alpha than the exhaustive search and R² was off by up to 4.7 (plain LOO), and the
+    leave-one-group-out search chose other alphas with R² off by 0.67."""
     import warnings
 
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((60, 300))
-    X[:2] *= 50  # two high-leverage stimuli
-    Y = X @ rng.standard_normal((300, 40)) / 20 + rng.standard_normal((60, 40))
-    folds = make_folds(60, 5, seed=0)
-    ref = cross_validated_ridge(X, Y, folds, alpha_scaling="trace")
+    groups = None
+    if path == "covariance":  # M < p: the covariance form
+        X = rng.standard_normal((120, 30))
+        X[:2] *= 20
+    else:
+        X = rng.standard_normal((60, 300))
+        X[:2] *= 50  # two high-leverage stimuli
+        if path == "kernel_groups":
+            groups = np.repeat(np.arange(20), 3)
+    Y = X @ rng.standard_normal((X.shape[1], 40)) / 20 + rng.standard_normal((X.shape[0], 40))
+    folds = make_folds(X.shape[0], 5, seed=0, groups=groups)
+    kw = dict(alpha_scaling="trace", groups=groups)
+    ref = cross_validated_ridge(X, Y, folds, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no overflow, underflow to nan
-        got = cross_validated_ridge(X * x_scale, Y * y_scale, folds, alpha_scaling="trace")
+        got = cross_validated_ridge(X * x_scale, Y * y_scale, folds, **kw)
     exhaustive = cross_validated_ridge(
-        X * x_scale, Y * y_scale, folds, alpha_scaling="trace", loo_search="exhaustive"
+        X * x_scale, Y * y_scale, folds, loo_search="exhaustive", **kw
     )
     np.testing.assert_array_equal(got["alpha"], exhaustive["alpha"])
     np.testing.assert_allclose(got["alpha"], ref["alpha"] * x_scale**2, rtol=1e-12)

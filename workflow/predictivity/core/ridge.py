@@ -52,10 +52,10 @@ negative; they are clipped at 0 (``eig_floor``) before use, which only affects d
 carry no variance.
 
 Units: with a trace-scaled grid the fit is equivariant (X·a, Y·b give alphas·a², the same R²).
-The LOO search works on (s, α)/κ, κ = the largest eigenvalue, with each target divided by its
-largest |z| (its errors multiplied back), and the predictions divide both factors by κ, so that
-no intermediate (D², z², z/(s+α)) overflows or underflows at the extremes of float64: tested
-from X·1e±100 with Y·1e∓150.
+The kernel-form LOO and leave-one-group-out searches work on (s, α)/κ (:func:`_spectrum_scale`)
+with each target divided by its largest |z| (:func:`_target_scale`; errors multiplied back),
+and the predictions divide both factors by κ, so that no intermediate (D², z², z/(s+α))
+overflows or underflows at the extremes of float64: tested from X·1e±100 with Y·1e∓150.
 """
 
 from __future__ import annotations
@@ -143,6 +143,28 @@ def _column_tol(p: int) -> float:
     not), and ‖|Q|‖₂ ≤ ‖Q‖_F = √p, so ‖fl(Qv) − Qv‖ ≤ γ_p·√p·‖v‖ (‖v‖ = ‖Qv‖); returned with a
     factor 2 to spare, p^{3/2}·eps: 9e-13 at p = 400, 7e-12 at p = 1600."""
     return p**1.5 * np.finfo(np.float64).eps
+
+
+def _spectrum_scale(s: np.ndarray, alphas_abs: np.ndarray) -> float:
+    """κ = the largest eigenvalue (the largest alpha for a zero spectrum). The LOO and
+    leave-one-group-out residuals divided by α (c/g, S_gg⁻¹c_g) are unchanged by (s, α) → (s, α)/κ,
+    and so are the predictions with their basis divided by κ; in those units D = 1/(s+α), D² and
+    z/(s+α) stay in range whatever the units of X (a Gram of 1e200 would underflow D²)."""
+    return float(s.max()) if s.size and s.max() > 0 else float(np.max(alphas_abs))
+
+
+def _target_scale(Z: np.ndarray) -> np.ndarray:
+    """m_n = max_k |Z_kn| (1 where 0 or not finite): the selections work on Z/m, whose squares
+    neither underflow nor overflow whatever the units of Y, and multiply their errors by m²."""
+    m = np.max(np.abs(Z), axis=0) if Z.shape[0] else np.ones(Z.shape[1])
+    return np.where(np.isfinite(m) & (m > 0), m, 1.0)
+
+
+def _weight_split(w: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per alpha (a column of w), the mid-range w̄ = (max w + min w)/2 and the half-range
+    ū = (max w − min w)/2, enlarged by tol, of the split bounds: w = w̄ + u, |u| ≤ ū."""
+    w_hi, w_lo = w.max(axis=0), w.min(axis=0)
+    return (w_hi + w_lo) / 2.0, (w_hi - w_lo) / 2.0 * (1.0 + tol)
 
 
 def _loo_errors(
@@ -265,9 +287,7 @@ def _kernel_loo_select(
     n_alpha = len(alphas_abs)
     prep = kernel_loo_prep(Q, Z, Yc) if prep is None else prep
     Z, m2 = prep["Z"], prep["m"] ** 2  # each target in units where its largest |z_k| is 1
-    # c/g, hence err, is unchanged by (s, α) → (s, α)/κ: with κ = the largest eigenvalue, D and
-    # D² stay in range whatever the units of X (a Gram of 1e200 would underflow D²)
-    kappa = float(s.max()) if s.size and s.max() > 0 else float(np.max(alphas_abs))
+    kappa = _spectrum_scale(s, alphas_abs)  # c/g, hence err, is unchanged by (s, α)/κ
     s, alphas_abs = s / kappa, np.asarray(alphas_abs, dtype=np.float64) / kappa
     D = 1.0 / (s[:, None] + alphas_abs[None, :])  # p × n_α
     t = prep["t"]  # Qᵀ1
@@ -455,8 +475,7 @@ def kernel_loo_prep(Q: np.ndarray, Z: np.ndarray, Yc: np.ndarray | None = None) 
     underflow nor overflow whatever the units of Y: Z/m, its transpose (C order) and squares,
     m itself (the search's errors are multiplied back by m²), and the centred targets Yc (whose
     rows, divided by m, are Q(Z/m) up to rounding: the free anchor), if given."""
-    m = np.max(np.abs(Z), axis=0) if Z.shape[0] else np.ones(Z.shape[1])
-    m = np.where(np.isfinite(m) & (m > 0), m, 1.0)
+    m = _target_scale(Z)
     ZT = np.ascontiguousarray(Z.T)
     ZT /= m[:, None]
     # Z/m is ZT's transposed view; Yc is scaled by 1/m only where its rows are used
@@ -582,8 +601,7 @@ def _projection_bounds(
         H.append(Hj)
     # P_jl = w(α)ᵀ(c_j∘c_l) and, for the split form below, U_j = ‖u(α)∘c_j‖ (u = w − w̄): the
     # diagonal pairs share one product with [w | u²]
-    w_hi, w_lo = w.max(axis=0), w.min(axis=0)
-    w_bar = (w_hi + w_lo) / 2.0
+    w_bar, u_bar = _weight_split(w, tol)
     wu = np.hstack([w, (w - w_bar[None, :]) ** 2])
     P = {}
     for j in range(m):
@@ -640,7 +658,6 @@ def _projection_bounds(
     # c = ĉ + e' with ‖e'‖ ≤ rem; err = main + w̄(‖c‖² − ‖ĉ‖²) + 2⟨u∘ĉ, e'⟩ + Σ_i u_i e'_i²,
     # ‖ĉ‖² = Σ_jl λ_j λ_l G_jl up to the anchors' own error ε (|‖ĉ‖² − that| ≤ ε(2‖ĉ‖ + ε)) and
     # ‖u∘ĉ‖ ≤ Σ_j |λ_j| ‖u∘c_j‖
-    u_bar = (w_hi - w_lo) / 2.0 * (1.0 + tol)
     chat2 = np.zeros((n, n_alpha))
     chat2_abs = np.zeros((n, n_alpha))
     uc = np.zeros((n, n_alpha))
@@ -704,9 +721,7 @@ def _reference_bounds(
     n = len(ref)
     tol = 4.0 * (p + 4) * np.finfo(np.float64).eps
     c_tol = _column_tol(p)
-    w_hi, w_lo = w.max(axis=0), w.min(axis=0)
-    w_bar = (w_hi + w_lo) / 2.0
-    u_bar = (w_hi - w_lo) / 2.0 * (1.0 + tol)
+    w_bar, u_bar = _weight_split(w, tol)
     WU_basis = np.hstack([w, (w - w_bar) ** 2])  # p × 2n_α
     DT = np.ascontiguousarray(D.T)
     lower = np.empty((n, n_alpha))
@@ -909,6 +924,11 @@ def _kernel_group_select(
     exhaustive LOO search costs. No M × N coefficients are formed. Ties → lowest grid index.
     """
     p, N = Z.shape
+    # in units where no intermediate over- or underflows (their errors multiplied back by m²)
+    kappa = _spectrum_scale(s, alphas_abs)
+    s, alphas_abs = s / kappa, np.asarray(alphas_abs, dtype=np.float64) / kappa
+    m = _target_scale(Z)
+    Z = Z / m
     t = Q.sum(axis=0)
     best_err = np.full(N, np.inf)
     best_idx = np.zeros(N, dtype=int)
@@ -927,7 +947,7 @@ def _kernel_group_select(
         better = err < best_err
         best_err[better] = err[better]
         best_idx[better] = j
-    return best_idx, best_err
+    return best_idx, best_err * m**2
 
 
 def _covariance_group_select(
@@ -977,7 +997,7 @@ def _predict(
     Both factors are divided by κ = the largest eigenvalue, so that the coefficients neither
     overflow nor underflow whatever the units of X and Y (z/(s+α) of a Y of 1e150 and a Gram of
     1e-200 would overflow; the product itself is of the order of Y)."""
-    kappa = float(s.max()) if s.size and s.max() > 0 else float(np.max(alphas_abs))
+    kappa = _spectrum_scale(s, alphas_abs)
     coef = Z / ((s[:, None] + alphas_abs[best_idx][None, :]) / kappa)
     return (predict_basis / kappa) @ coef
 
