@@ -113,3 +113,22 @@ def test_layer_benchmark_prints_every_stage_and_the_ratios_at_a_small_size():
         assert f"  {stage} " in out
     assert "whole layer (shared basis) / regression alone" in out
     assert "whole layer (shared basis) / stages run separately" in out
+    assert "floor of the theory's kernel-ridge fits alone" in out
+
+
+def test_theory_fits_floor_counts_min_n_p_targets_and_the_layer_grid():
+    from predictivity.bench.layer import theory_fits_floor
+    from predictivity.bench.regression import theory_fits_flops
+    from predictivity.core.ridge import make_folds
+    from predictivity.core.theory import p_grid
+
+    ps = [5, 20]
+    by_hand = 3 * sum(p**3 / 3 + 2 * p * p * 30 + 2 * (50 - p) * p * 30 for p in ps)
+    assert theory_fits_flops(50, 30, ps, 3) == pytest.approx(by_hand, rel=1e-14)
+    # more targets than stimuli: the fits see P = 50 columns, plus the QR of Yᵀ
+    wide = 3 * sum(p**3 / 3 + 2 * p * p * 50 + 2 * (50 - p) * p * 50 for p in ps)
+    assert theory_fits_flops(50, 400, ps, 3) == pytest.approx(wide + 2 * 400 * 50 * 50, rel=1e-14)
+    # the layer's floor: every training fold on the p grid of the smallest, with p_ref = 40·4/5
+    folds = make_folds(50, 5, 0)
+    grid = p_grid(40, 12, 5, include=(32,))
+    assert theory_fits_floor(50, 30, folds) == sum(theory_fits_flops(40, 30, grid) for _ in folds)

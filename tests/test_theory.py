@@ -12,6 +12,7 @@ from predictivity.core.spectra import eigenspectrum, target_weights
 from predictivity.core.theory import (
     degenerate_blocks,
     empirical_learning_curve,
+    target_factor,
     layer_theory,
     p_grid,
     solve_kappa,
@@ -294,6 +295,37 @@ def test_empirical_matches_primal_ridge(power_law_data):
             np.sum((Yhat[te] - Yc[te]) ** 2) / (P - p) / (sst / P), rel=1e-8
         )
         assert row.eg_empirical_sd == 0.0  # ddof = 0 with a single subset
+
+
+@pytest.mark.parametrize("lambda_reg", [1e-2, 1e-4])
+def test_empirical_with_more_targets_than_stimuli_matches_primal_ridge(lambda_reg):
+    # N = 150 targets on P = 60 stimuli: the fits run on target_factor(Y_c) (60 columns);
+    # every number must equal the primal (weight-form) fit of all 150 targets (M = 40 < p = 45:
+    # the fit nearly interpolates at the small ridge)
+    rng = np.random.default_rng(11)
+    P, M, N = 60, 40, 150
+    X = rng.standard_normal((P, M)) * np.linspace(1.0, 0.05, M)
+    Y = X @ rng.standard_normal((M, N)) + rng.standard_normal((P, N))
+    Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    F = target_factor(Yc)
+    assert F.shape == (P, P)
+    np.testing.assert_allclose(F @ F.T, Yc @ Yc.T, rtol=0, atol=1e-12 * np.abs(Yc @ Yc.T).max())
+    assert target_factor(Yc[:, :P]) is Yc[:, :P] or np.shares_memory(target_factor(Yc[:, :P]), Yc)
+    out = empirical_learning_curve(centred_gram(X), Yc, [20, 45], lambda_reg, n_subsets=1, seed=2)
+    sst = np.sum(Yc**2)
+    for row in out.itertuples():
+        p = row.p
+        tr = np.random.default_rng([2, p]).permutation(P)[:p]
+        te = np.setdiff1d(np.arange(P), tr)
+        coef = np.linalg.solve(Xc[tr].T @ Xc[tr] + p * lambda_reg * np.eye(M), Xc[tr].T @ Yc[tr])
+        Yhat = Xc @ coef
+        assert row.eg_empirical == pytest.approx(np.sum((Yhat - Yc) ** 2) / sst, rel=1e-8)
+        assert row.etr_empirical == pytest.approx(
+            np.sum((Yhat[tr] - Yc[tr]) ** 2) / p / (sst / P), rel=1e-8, abs=1e-12
+        )
+        assert row.eg_test_empirical == pytest.approx(
+            np.sum((Yhat[te] - Yc[te]) ** 2) / (P - p) / (sst / P), rel=1e-8
+        )
 
 
 def test_empirical_is_deterministic_and_grid_independent(power_law_data):

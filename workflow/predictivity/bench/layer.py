@@ -23,7 +23,9 @@ and their settings:
 
 Printed: the seconds of each stage, the sum of the stages run separately ("before"), the basis
 plus every stage handed it ("shared"), and the ratios shared / regression alone and
-shared / before.
+shared / before; then the FLOP floor of the theory's kernel-ridge fits (:func:`theory_fits_floor`)
+in seconds at this machine's float64 GEMM rate, as a ratio to the regression alone: work no
+sharing removes, so the whole layer costs at least 1 + that ratio times the regression alone.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from predictivity.bench.regression import _gemm_rates, theory_fits_flops
 from predictivity.core.basis import layer_basis
 from predictivity.core.controls.scoring import layer_controls
 from predictivity.core.metrics.measures import score_metrics
 from predictivity.core.ridge import _cross_validated_ridge, default_alphas, make_folds
 from predictivity.core.spectra import layer_spectrum
-from predictivity.core.theory import layer_theory
+from predictivity.core.theory import layer_theory, p_grid, reference_size
 
 
 def dense_layer(P: int, M: int, N: int, seed: int = 0):
@@ -138,7 +141,27 @@ def main(argv=None):
     print(f"whole layer (shared basis) / stages run separately {tot_s / tot_b:.2f}")
     core = sum(shared[k][0] for k in ("basis", "spectra", "regression", "theory"))
     print(f"basis + spectra + regression + theory / regression alone  {core / reg:.2f}")
+    with threadpool_limits(a.threads):
+        rate = _gemm_rates(2000, 2)["float64"]
+    fits = theory_fits_floor(P, N, folds)
+    print(
+        f"floor of the theory's kernel-ridge fits alone: {fits / 1e9:.0f} GFLOP = "
+        f"{fits / rate / 1e9:.1f} s at {rate:.0f} GFLOP/s (float64 GEMM) = "
+        f"{fits / rate / 1e9 / reg:.2f}× the regression alone"
+    )
     return before, shared
+
+
+def theory_fits_floor(P: int, N: int, folds, n_p: int = 12, n_subsets: int = 5) -> float:
+    """FLOPs of the theory stage's empirical kernel-ridge fits at their floor
+    (:func:`predictivity.bench.regression.theory_fits_flops` on every training fold, the p grid of
+    :func:`predictivity.core.theory.layer_theory` with its defaults): work the whole layer
+    cannot avoid beside the regression's own, whatever is shared."""
+    trains = [P - len(te) for te in folds]
+    n_pop = min(trains)
+    p_ref = reference_size(n_pop, len(folds))
+    p_values = p_grid(n_pop, n=n_p, p_min=min(5, p_ref), include=(p_ref,))
+    return sum(theory_fits_flops(n, N, p_values, n_subsets) for n in trains)
 
 
 if __name__ == "__main__":

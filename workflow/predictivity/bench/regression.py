@@ -109,8 +109,9 @@ choices differs that way (α = 0.01 vs 0.034, errors equal to 2·10⁻¹⁰).
 
 PR and theory rows (``stage`` = ``spectra`` / ``theory``): PR's floor is the Gram, P²M; the theory
 stage (:func:`predictivity.core.theory.layer_theory`, 12-point p grid, 5 subsets) has floor
-P²M + 9P³ + 2P²N + Σ_p 5·(p³/3 + 2p²N + 2PpN) (Gram, eigendecomposition, target weights, and per
-subset a Cholesky factorisation, its solves and the predictions on all P stimuli).
+P²M + 9P³ + 2P²N + Σ_p 5·(p³/3 + 2p²N' + 2PpN') (Gram, eigendecomposition, target weights, and
+per subset a Cholesky factorisation, its solves and the predictions on all P stimuli, with
+N' = min(N, P) targets, plus 2NP² for their QR when N > P: :func:`theory_floor_flops`).
 
 ``ratio_to_ours`` = seconds / seconds of ``predictivity`` on the same size in the same dtype
 (float64 when ours did not run in that dtype): above 1 means slower than ours.
@@ -271,9 +272,26 @@ def regression_floor_flops(P: int, M: int, N: int, folds: list[np.ndarray], n_al
 
 
 def theory_floor_flops(P: int, M: int, N: int, p_values, n_subsets: int = 5) -> float:
+    """The theory stage's floor (module docstring) on one population of P stimuli, with
+    N' = min(N, P) targets in the fits (:func:`predictivity.core.theory.target_factor`)."""
+    n_fit = min(N, P)
     total = float(P) * P * M + 9.0 * P**3 + 2.0 * P * P * N
+    total += 2.0 * N * P * P if N > P else 0.0
     for p in p_values:
-        total += n_subsets * (p**3 / 3.0 + 2.0 * p * p * N + 2.0 * P * p * N)
+        total += n_subsets * (p**3 / 3.0 + 2.0 * p * p * n_fit + 2.0 * P * p * n_fit)
+    return total
+
+
+def theory_fits_flops(P: int, N: int, p_values, n_subsets: int = 5) -> float:
+    """The least work of the empirical learning curve's kernel-ridge fits on a population of P
+    stimuli as :func:`predictivity.core.theory.empirical_learning_curve` computes them: per p and
+    subset a Cholesky factorisation (p³/3), its solves (2p²N') and the predictions on the other
+    P − p stimuli (2(P − p)pN'; the training rows' residuals need no product), N' = min(N, P)
+    targets (with N > P, plus 2NP² for the QR of :func:`~predictivity.core.theory.target_factor`)."""
+    n_fit = min(N, P)
+    total = 2.0 * N * P * P if N > P else 0.0
+    for p in p_values:
+        total += n_subsets * (p**3 / 3.0 + 2.0 * p * p * n_fit + 2.0 * (P - p) * p * n_fit)
     return total
 
 
