@@ -93,11 +93,12 @@ per target (2.4 before the split reference bound), i.e. 1.2 "alpha-equivalents" 
 fold instead of 20, below the floor's n_α·2qpN = 5 alpha-equivalents for n_α = 20 and K = 5, which pays for what the floor leaves out
 (Z = QᵀỸ: 2p²N, K_te Q: 2qp², the final predictions). On D (p = 400, N = 20000) most targets'
 LOO curves are flat over the small alphas of the grid (its noise floor, s ≈ 5·10⁴, lies far
-above them): the projection bound (:func:`predictivity.core.ridge._projection_bounds`) separates
-their alphas from 2–3 exact anchor alphas per target, leaving ≈ 2.6 exact columns per target
-(4.7 before the split form of the reference bound, ≈ 17 alpha-equivalents before the projection
-bound). D runs at 2.3× its float64 floor; beside the columns, the bounds' passes over p × N
-arrays cost as much (at p = 400 a pass is ~1/10 of a GEMM). The
+above them): a second exact anchor in that stretch rules most of it out, and the projection
+bound (:func:`predictivity.core.ridge._projection_bounds`) separates what is left for the 1.7
+thousand targets whose minimum is near it, leaving ≈ 2.9 exact columns per target (2.6 with the
+projection bound for 11.5 thousand targets, which was 7 % slower; 4.7 before the split form of
+the reference bound, ≈ 17 alpha-equivalents before the projection bound). D runs at 2.3× its
+float64 floor; beside the columns, the bounds' products of p × N arrays cost about as much. The
 covariance form (size B) keeps the exhaustive search (its per-alpha cost is 2pMN with M ≤ p; the
 floor's 9p³ counts a p × p eigensolver where the covariance form needs only M × M, so B sits
 below the floor as the formula is written).

@@ -74,11 +74,12 @@ def centred_gram(X: np.ndarray, block_units: int = 8192, dtype=None) -> np.ndarr
     G = np.zeros((P, P), dtype=np.float64)
     for start in range(0, M, block_units):
         raw = X[:, start : start + block_units]
-        m = raw.mean(axis=0, dtype=np.float64)
         if work == np.float64:
-            B = np.subtract(raw, m, dtype=np.float64)
+            B = raw.astype(np.float64)  # one conversion; the mean of the converted block is the same
+            B -= B.mean(axis=0)
             G += B @ B.T
             continue
+        m = raw.mean(axis=0, dtype=np.float64)
         m32 = m.astype(np.float32)
         B = np.subtract(raw, m32, dtype=np.float32)  # float32 input: no float64 copy of the block
         G += B @ B.T

@@ -44,7 +44,7 @@ summed in float64); ``scipy.linalg.eigh(driver="evd")`` of K_tr (≈ 9p³ counte
 the LOO search; the predictions. Choosing alpha by exact LOO needs the p × N residuals R(α):
 2p²N flops per alpha, n_α times — what scikit-learn spends. The default ``loo_search="bounded"``
 (:func:`_kernel_loo_select`) returns the same alphas while computing R(α) only for the
-(alpha, target) pairs that rigorous bounds cannot rule out (1.3–2.6 per target on the
+(alpha, target) pairs that rigorous bounds cannot rule out (1.3–2.9 per target on the
 benchmark's sizes instead of n_α). Everything after the Gram is float64, whatever the dtype of X.
 
 Numerical hazard: eigenvalues of a PSD matrix computed in floating point can come out slightly
@@ -247,8 +247,8 @@ def _kernel_loo_select(
        eigenbasis, with w split into its mid-range w̄ and a spread u: the uncertainty is
        2|μ|‖u∘c(α_r)‖‖e‖ + max|u|·‖e‖², first order in ‖e‖ but scaled by the spread of w, a few
        per cent near the chosen alphas, where the triangle inequality scales it by w itself.
-    3. Projection bound (:func:`_projection_bounds`), for targets that bounds 1–2 leave with
-       more than 2 survivors after round 0 (flat LOO curves, rows of very unequal leverage):
+    3. Projection bound (:func:`_projection_bounds`), for targets that bound 2 from two anchors
+       (below) leaves with more than 4 survivors (flat LOO curves, rows of unequal leverage):
        c_n(α) is split into its least-squares fit by the exact c_n at 2–3 anchor alphas plus a
        remainder whose norm is exact in the eigenbasis; lower and upper bounds. With ``Yc``
        given, Ỹ_tr = Q(1∘z) is a further anchor that costs nothing (the function 1, the limit of
@@ -256,10 +256,13 @@ def _kernel_loo_select(
 
     Round 0 computes, for every target, the candidate α minimising w_mean(α)·‖c_n(α)‖² (one
     GEMM column per target); its error is the incumbent U_n. A pair whose lower bound exceeds
-    U_n (or the smallest upper bound) cannot be the argmin and is dropped. Targets with many
-    survivors then get the survivor farthest from the candidate computed as a second anchor,
-    bound 3, one more round whose alpha is the third anchor, and their remaining survivors
-    computed at the end; the others get up to ``max_rounds`` rounds, each computing the survivor
+    U_n (or the smallest upper bound) cannot be the argmin and is dropped. Targets with more than
+    2 survivors then get the survivor farthest from the candidate computed as a second anchor and
+    bound 2 from it (a flat stretch that anchor lies in is mostly ruled out by it); those still
+    left with more than 4 get bound 3 from both anchors, one more round whose alpha is the third
+    anchor, and their remaining survivors computed at the end (bound 3 costs about as much as
+    the columns it saves, so it is kept for the targets where it saves many). All others get up
+    to ``max_rounds`` rounds, each computing the survivor
     with the smallest lower bound and bounding the rest from it. What is left is computed
     exactly. The minimum computed error wins, ties going to the lowest grid index as in the
     exhaustive loop (and scikit-learn). If after bound 3 more than half of all pairs survive,
@@ -268,9 +271,12 @@ def _kernel_loo_select(
     Measured (one fold; exact columns per target, the exhaustive loop's being n_α): size A of
     the benchmark (p = 1600, the default trace-scaled grid of 21 alphas) 1.31, and 1.34–1.50 for
     the controls' reshaped spectra (γ = 0.25 … 2); size D (p = 400, 20 alphas, flat curves over
-    the small alphas) 2.6 on the regression benchmark's absolute grid, 2.3 trace-scaled. Before
-    the split bound 2 (triangle inequality, plus a row bound and two more anchors which it made
-    redundant): 2.48 on A, 4.7 and 3.8 on D.
+    the small alphas) 2.9 on the regression benchmark's absolute grid, 2.4 trace-scaled, bound 3
+    then being used for 1.7 and 0.006 thousand of its 20 thousand targets; with bound 3 for every
+    target left with more than 2 survivors after round 0 (11.5 thousand): 2.6 columns, but 7 %
+    more time (its products of n × p arrays cost as much as the columns they save at p = 400).
+    Before the split bound 2 (triangle inequality, plus a row bound and two more anchors which
+    it made redundant): 2.48 on A, 4.7 and 3.8 on D.
 
     Exactness and ties. Every bound holds in exact arithmetic; all comparisons carry a relative
     slack (``_PRUNE_SLACK`` = 1e-9) far above the rounding error of the compared quantities
@@ -367,8 +373,22 @@ def _kernel_loo_select(
             # alpha as a third anchor, the rest is computed at the end
             F = np.flatnonzero(alive.sum(axis=0) > 2)
             if F.size:
+                # the far anchor: the survivor farthest from the candidate (a computed column)
+                steps = np.abs(np.arange(n_alpha)[:, None] - ref[None, F])
+                far = np.argmax(np.where(alive[:, F], steps, -1), axis=0)
+                err_far, c_far = _pair_loo_errors(Q, D, inv, Z, far, F, return_c=True, ZT=ZT)
+                record(far, F, err_far)
+                # bound 2 from the far anchor first (it rules out most of a flat stretch it lies
+                # in); bound 3 only for the targets it leaves with more than 4 survivors, where
+                # it costs less than computing them (on size D: 1.7 of the 11.5 thousand targets)
+                lo_far, up_far = _reference_bounds(D, Z2T[F], w, far, c_far.T, norm2[:, F])
+                lower[:, F] = np.maximum(lower[:, F], lo_far)
+                upper[F] = np.minimum(upper[F], up_far)
+                alive = survivors()
+                hard = alive[:, F].sum(axis=0) > 4
+                F, far, c_far = F[hard], far[hard], c_far[:, hard]
                 above = np.zeros(F.size, dtype=bool)
-                if "Yc" in prep:
+                if "Yc" in prep and F.size:
                     # the free anchor Ỹ_tr = Q(1∘z) (extra column n_α of ext's D) where some
                     # survivor lies above the eigenvalues that carry the target (α ≥ s_eff, the
                     # z²-weighted mean eigenvalue: there α/(s+α) is close to the anchor's 1;
@@ -377,11 +397,6 @@ def _kernel_loo_select(
                     z2F = Z2T[F]
                     s_eff = (z2F @ s) / np.maximum(z2F.sum(axis=1), np.finfo(np.float64).tiny)
                     above = (alive[:, F] & (alphas_abs[:, None] >= s_eff[None, :])).any(axis=0)
-                # the far anchor: the survivor farthest from the candidate (a computed column)
-                steps = np.abs(np.arange(n_alpha)[:, None] - ref[None, F])
-                far = np.argmax(np.where(alive[:, F], steps, -1), axis=0)
-                err_far, c_far = _pair_loo_errors(Q, D, inv, Z, far, F, return_c=True, ZT=ZT)
-                record(far, F, err_far)
                 groups = _anchor_groups(F, ref[F], cT[F], far, c_far.T, above, prep, Q, n_alpha)
                 del c_far
                 proj = []
