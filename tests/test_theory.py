@@ -12,10 +12,10 @@ from predictivity.core.spectra import eigenspectrum, target_weights
 from predictivity.core.theory import (
     degenerate_blocks,
     empirical_learning_curve,
-    target_factor,
     layer_theory,
     p_grid,
     solve_kappa,
+    target_factor,
     theory_learning_curve,
 )
 from predictivity.errors import InputError

@@ -75,7 +75,8 @@ def centred_gram(X: np.ndarray, block_units: int = 8192, dtype=None) -> np.ndarr
     for start in range(0, M, block_units):
         raw = X[:, start : start + block_units]
         if work == np.float64:
-            B = raw.astype(np.float64)  # one conversion; the mean of the converted block is the same
+            # one conversion; the mean of the converted block is the same
+            B = raw.astype(np.float64)
             B -= B.mean(axis=0)
             G += B @ B.T
             continue
