@@ -156,7 +156,7 @@ def _spectrum_scale(s: np.ndarray, alphas_abs: np.ndarray) -> float:
 def _target_scale(Z: np.ndarray) -> np.ndarray:
     """m_n = max_k |Z_kn| (1 where 0 or not finite): the selections work on Z/m, whose squares
     neither underflow nor overflow whatever the units of Y, and multiply their errors by m²."""
-    m = np.max(np.abs(Z), axis=0) if Z.shape[0] else np.ones(Z.shape[1])
+    m = np.maximum(Z.max(axis=0), -Z.min(axis=0)) if Z.shape[0] else np.ones(Z.shape[1])
     return np.where(np.isfinite(m) & (m > 0), m, 1.0)
 
 
@@ -491,8 +491,7 @@ def kernel_loo_prep(Q: np.ndarray, Z: np.ndarray, Yc: np.ndarray | None = None) 
     m itself (the search's errors are multiplied back by m²), and the centred targets Yc (whose
     rows, divided by m, are Q(Z/m) up to rounding: the free anchor), if given."""
     m = _target_scale(Z)
-    ZT = np.ascontiguousarray(Z.T)
-    ZT /= m[:, None]
+    ZT = np.divide(Z.T, m[:, None], order="C")  # a new array, whatever the layout of Z
     # Z/m is ZT's transposed view; Yc is scaled by 1/m only where its rows are used
     prep = {"Q2": Q * Q, "t": Q.sum(axis=0), "Z": ZT.T, "ZT": ZT, "Z2T": ZT * ZT, "m": m}
     if Yc is not None:
@@ -1008,13 +1007,15 @@ def _predict(
     predict_basis: np.ndarray,
 ) -> np.ndarray:
     """Centred test predictions predict_basis @ diag(1/(s+α_n)) z_n: the coefficients of every
-    target formed in one pass, then one product (no gathers of Z's columns per chosen alpha).
-    Both factors are divided by κ = the largest eigenvalue, so that the coefficients neither
+    target formed as a row (its alpha's row of the n_α × p table κ/(s+α), times zᵀ), then one
+    product (no gathers of Z's columns per chosen alpha). Both factors are divided by κ = the largest eigenvalue, so that the coefficients neither
     overflow nor underflow whatever the units of X and Y (z/(s+α) of a Y of 1e150 and a Gram of
     1e-200 would overflow; the product itself is of the order of Y)."""
     kappa = _spectrum_scale(s, alphas_abs)
-    coef = Z / ((s[:, None] + alphas_abs[best_idx][None, :]) / kappa)
-    return (predict_basis / kappa) @ coef
+    scale = kappa / (s[None, :] + np.asarray(alphas_abs)[:, None])  # n_α × p, small
+    coefT = scale[best_idx]  # targets as rows: N × p, C order
+    coefT *= Z.T
+    return (predict_basis / kappa) @ coefT.T
 
 
 def _scores(y_te: np.ndarray, pred: np.ndarray):
@@ -1091,9 +1092,9 @@ def ridge_cv_fold(
             rows = None
         elif max(len(g) for g in rows) == 1:
             rows = None  # singleton groups: leave-one-group-out is plain LOO
-    Ytr = Y[tr]
-    ybar = Ytr.mean(axis=0)
-    Yc_tr = Ytr - ybar
+    Yc_tr = np.take(Y, tr, axis=0).astype(np.float64, copy=False)  # a copy, centred in place
+    ybar = Yc_tr.mean(axis=0)
+    Yc_tr -= ybar
     if form is None:
         form = "kernel" if (X is None or X.shape[1] > p) else "covariance"
     if form == "kernel":
@@ -1107,7 +1108,7 @@ def ridge_cv_fold(
             Kte = fold_cross_gram(G, tr, te)
             trace, s, Q = eig.trace, eig.s, eig.Q
         s = np.maximum(s, 0.0)  # eig_floor: clip rounding-level negative eigenvalues
-        Z = Q.T @ Yc_tr
+        Z = (Yc_tr.T @ Q).T  # Qᵀ Ỹ_tr formed as its transpose: the search reads targets as rows
         pb = Kte @ Q
         scale = trace / p if alpha_scaling == "trace" else 1.0
         alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
