@@ -203,9 +203,13 @@ def _kernel_fold(X, Y, te, alphas):
     return np.maximum(s, 0.0), Q, Q.T @ Yc, len(tr), Yc
 
 
+@pytest.mark.parametrize("chunk", [2048, 7])  # 7: the targets searched in chunks
 @pytest.mark.parametrize("case", ["gaussian", "powerlaw", "flat", "noise_only", "rank_deficient"])
-def test_bounded_loo_search_returns_the_exhaustive_argmin(case):
+def test_bounded_loo_search_returns_the_exhaustive_argmin(case, chunk, monkeypatch):
+    from predictivity.core import ridge
     from predictivity.core.ridge import _kernel_loo_select
+
+    monkeypatch.setattr(ridge, "_SEARCH_CHUNK", chunk)
 
     rng = np.random.default_rng(11)
     if case == "gaussian":
@@ -236,6 +240,56 @@ def test_bounded_loo_search_returns_the_exhaustive_argmin(case):
             )
             np.testing.assert_array_equal(got, ref)
             np.testing.assert_allclose(err, ref_err, rtol=1e-10, atol=0)
+
+
+def test_pair_columns_and_errors_equal_a_loop_over_pairs():
+    """The residual columns c = Q(D[:, j]∘z_n) of any (alpha, target) pairs, their LOO errors
+    Σ_i (c_i/g_i)², and the reference bound's own error at its reference alpha, against one
+    matrix-vector product per pair: pairs sorted and not, alphas with ≥ p pairs (their own
+    GEMM) and fewer (packed), chunks smaller than the pairs."""
+    from predictivity.core.ridge import (
+        _pair_columns,
+        _pair_loo_errors,
+        _reference_bounds,
+    )
+
+    rng = np.random.default_rng(5)
+    p, N, n_alpha = 12, 40, 6
+    Q, _ = np.linalg.qr(rng.standard_normal((p, p)))
+    s = np.sort(rng.uniform(0.1, 10.0, p))
+    Z = rng.standard_normal((p, N))
+    D = 1.0 / (s[:, None] + np.logspace(-1, 2, n_alpha)[None, :])
+    inv = 1.0 / ((Q * Q) @ D + rng.uniform(0.0, 0.1, (p, n_alpha)))  # any positive 1/g
+    js = np.concatenate([np.full(30, 2), rng.integers(0, n_alpha, 25)])  # alpha 2: ≥ p pairs
+    ns = rng.integers(0, N, js.size)
+    brute = np.array([Q @ (D[:, j] * Z[:, n]) for j, n in zip(js, ns)])
+    brute_err = np.array([np.sum((c * inv[:, j]) ** 2) for c, j in zip(brute, js)])
+    ZT = np.ascontiguousarray(Z.T)
+    for order in (np.arange(js.size), np.argsort(js, kind="stable")):
+        for chunk_bytes in (64 << 20, 8 * p * 5):
+            got = _pair_columns(Q, D, ZT, js[order], ns[order], chunk_bytes)
+            np.testing.assert_allclose(got, brute[order], rtol=0, atol=1e-13)
+            err, _ = _pair_loo_errors(Q, D, inv, Z, js[order], ns[order], chunk_bytes)
+            np.testing.assert_allclose(err, brute_err[order], rtol=1e-13)
+            err, c = _pair_loo_errors(Q, D, inv, Z, js[order], ns[order], return_c=True)
+            np.testing.assert_allclose(c.T, brute[order], rtol=0, atol=1e-13)
+            np.testing.assert_allclose(err, brute_err[order], rtol=1e-13)
+    # the reference bound's own error at α_r: the exact error of its reference column
+    ref = rng.integers(0, n_alpha, N)
+    cT = np.array([Q @ (D[:, j] * Z[:, n]) for n, j in enumerate(ref)])
+    w = inv * inv
+    norm2 = ((Z * Z).T @ (D * D)).T
+    lo, up, own = _reference_bounds(D, np.ascontiguousarray((Z * Z).T), w, ref, cT, norm2, own=True)
+    exact = np.array([np.sum((c * inv[:, j]) ** 2) for c, j in zip(cT, ref)])
+    np.testing.assert_allclose(own, exact, rtol=1e-13)
+    every = np.array(
+        [
+            [np.sum((Q @ (D[:, j] * Z[:, n]) * inv[:, j]) ** 2) for n in range(N)]
+            for j in range(n_alpha)
+        ]
+    )
+    assert np.all(lo <= every * (1 + 1e-12))  # lower bounds at every alpha
+    assert np.all(up >= every.min(axis=0) * (1 - 1e-12))  # an upper bound on the minimum
 
 
 def test_loo_search_option_gives_identical_results():
