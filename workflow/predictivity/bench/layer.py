@@ -42,7 +42,7 @@ from predictivity.core.controls.scoring import layer_controls
 from predictivity.core.metrics.measures import score_metrics
 from predictivity.core.ridge import _cross_validated_ridge, default_alphas, make_folds
 from predictivity.core.spectra import layer_spectrum
-from predictivity.core.theory import layer_theory, p_grid, reference_size
+from predictivity.core.theory import layer_p_grid, layer_theory
 
 
 def dense_layer(P: int, M: int, N: int, seed: int = 0):
@@ -154,13 +154,11 @@ def main(argv=None):
 
 def theory_fits_floor(P: int, N: int, folds, n_p: int = 12, n_subsets: int = 5) -> float:
     """FLOPs of the theory stage's empirical kernel-ridge fits at their floor
-    (:func:`predictivity.bench.regression.theory_fits_flops` on every training fold, the p grid of
-    :func:`predictivity.core.theory.layer_theory` with its defaults): work the whole layer
+    (:func:`predictivity.bench.regression.theory_fits_flops` on every training fold, on the p grid
+    :func:`predictivity.core.theory.layer_theory` uses, :func:`~predictivity.core.theory.layer_p_grid`): work the whole layer
     cannot avoid beside the regression's own, whatever is shared."""
     trains = [P - len(te) for te in folds]
-    n_pop = min(trains)
-    p_ref = reference_size(n_pop, len(folds))
-    p_values = p_grid(n_pop, n=n_p, p_min=min(5, p_ref), include=(p_ref,))
+    _, p_values = layer_p_grid(min(trains), len(folds), n_p)
     return sum(theory_fits_flops(n, N, p_values, n_subsets) for n in trains)
 
 

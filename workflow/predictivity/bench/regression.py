@@ -96,7 +96,7 @@ LOO curves are flat over the small alphas of the grid (its noise floor, s ≈ 5�
 above them): a second exact anchor in that stretch rules most of it out, and the projection
 bound (:func:`predictivity.core.ridge._projection_bounds`) separates what is left for the 1.7
 thousand targets whose minimum is near it, leaving ≈ 2.9 exact columns per target (2.6 with the
-projection bound for 11.5 thousand targets, which was 7 % slower; 4.7 before the split form of
+projection bound for 11.5 thousand targets, which was 5–8 % slower; 4.7 before the split form of
 the reference bound, ≈ 17 alpha-equivalents before the projection bound). D runs at 2.1–2.3× its
 float64 floor; beside the columns, the bounds' products of p × N arrays cost about as much. The
 covariance form (size B) keeps the exhaustive search (its per-alpha cost is 2pMN with M ≤ p; the

@@ -270,17 +270,18 @@ def _kernel_loo_select(
     the rest is done as whole-alpha GEMMs: never much more than the exhaustive loop.
 
     Targets are searched in chunks of ``_SEARCH_CHUNK`` (2048; their N × p arrays stay in
-    cache; measured on size D, one fold: 0.72 → 0.66–0.70 s), each round's pairs sorted by alpha
+    cache), each round's pairs sorted by alpha
     so that their GEMMs write the columns in place (:func:`_pair_columns`), and each computed
     column's error is read off the reference bound's product Σ_i w_i(α) c*_i² at its own alpha
-    instead of a separate pass.
+    instead of a separate pass (together, on size D, one fold, best of 4 alternating with the code
+    before: 0.74–0.76 → 0.72–0.74 s).
 
     Measured (one fold; exact columns per target, the exhaustive loop's being n_α): size A of
     the benchmark (p = 1600, the default trace-scaled grid of 21 alphas) 1.31, and 1.34–1.50 for
     the controls' reshaped spectra (γ = 0.25 … 2); size D (p = 400, 20 alphas, flat curves over
     the small alphas) 2.9 on the regression benchmark's absolute grid, 2.4 trace-scaled, bound 3
     then being used for 1.7 and 0.006 thousand of its 20 thousand targets; with bound 3 for every
-    target left with more than 2 survivors after round 0 (11.5 thousand): 2.6 columns, but 7 %
+    target left with more than 2 survivors after round 0 (11.5 thousand): 2.6 columns, but 5–8 %
     more time (its products of n × p arrays cost as much as the columns they save at p = 400).
     Before the split bound 2 (triangle inequality, plus a row bound and two more anchors which
     it made redundant): 2.48 on A, 4.7 and 3.8 on D.

@@ -546,6 +546,22 @@ def reference_size(n_population: int, n_folds: int) -> int:
     return (int(n_population) * (int(n_folds) - 1)) // int(n_folds)
 
 
+def layer_p_grid(
+    n_population: int, n_folds: int, n_p: int = 12, p_min: int = 5, p_max_fraction: float = 0.8
+) -> tuple[int, np.ndarray]:
+    """The training sizes of :func:`layer_theory`: (p_ref, the p grid) for a population of the
+    smallest training fold's n stimuli, p_ref = :func:`reference_size` included."""
+    p_ref = reference_size(n_population, n_folds)
+    grid = p_grid(
+        n_population,
+        n=n_p,
+        p_min=min(p_min, p_ref),
+        p_max_fraction=p_max_fraction,
+        include=(p_ref,),
+    )
+    return p_ref, grid
+
+
 def layer_theory(
     X: np.ndarray,
     Yc: np.ndarray,
@@ -592,10 +608,7 @@ def layer_theory(
     K = len(folds)
     trains = [np.setdiff1d(np.arange(P), te) for te in folds]
     n_pop = min(len(tr) for tr in trains)
-    p_ref = reference_size(n_pop, K)
-    p_values = p_grid(
-        n_pop, n=n_p, p_min=min(p_min, p_ref), p_max_fraction=p_max_fraction, include=(p_ref,)
-    )
+    p_ref, p_values = layer_p_grid(n_pop, K, n_p, p_min, p_max_fraction)
     dtype = working_dtype(X) if basis is None else basis.dtype
     G = centred_gram(X) if basis is None else basis.G
     th_parts, raws = [], []
