@@ -8,7 +8,7 @@ Same folds, alpha grid, grid scaling and alpha selection as the regression stage
 import numpy as np
 
 from predictivity.core.basis import StoredBases
-from predictivity.core.controls.scoring import model_controls
+from predictivity.core.controls.scoring import SpectrumRangeError, model_controls
 from predictivity.core.ridge import fold_results, make_folds
 from predictivity.errors import InputError
 from predictivity.fileio import (
@@ -51,21 +51,24 @@ def main(smk):
             "Delete it and rerun; the regression stage writes it.",
         ) from e
     with open_npz(smk.input.eigen) as arrays:
-        rows, profiles = model_controls(
-            layers,
-            Y,
-            folds,
-            bases=StoredBases(arrays, smk.input.eigen, folds),
-            layer_folds=own,
-            alphas=np.asarray(reg["alphas"]),
-            alpha_scaling=reg["alpha_scaling"],
-            groups=groups,
-            alpha_cv=reg["alpha_cv"],
-            gammas=opts["gammas"],
-            n_null=opts["n_null"],
-            noise_units=opts["noise_units"],
-            seed=opts["seed"],
-        )
+        try:
+            rows, profiles = model_controls(
+                layers,
+                Y,
+                folds,
+                bases=StoredBases(arrays, smk.input.eigen, folds),
+                layer_folds=own,
+                alphas=np.asarray(reg["alphas"]),
+                alpha_scaling=reg["alpha_scaling"],
+                groups=groups,
+                alpha_cv=reg["alpha_cv"],
+                gammas=opts["gammas"],
+                n_null=opts["n_null"],
+                noise_units=opts["noise_units"],
+                seed=opts["seed"],
+            )
+        except SpectrumRangeError as e:  # activations in extreme units (docs/controls.md)
+            raise InputError(smk.input.activations, f"layer {e.layer}: {e.problem}", e.fix) from e
     save_parquet(rows, smk.output.controls)
     save_parquet(profiles, smk.output.profiles)
 

@@ -3,10 +3,14 @@ itself (γ = 1), scikit-learn RidgeCV on explicitly reshaped arrays, the closed-
 null's eigenvalues, the theory stage, synthetic spectrum/alignment decompositions, the config
 schema and the rule end to end."""
 
+import runpy
+from contextlib import nullcontext
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_snakemake
+from conftest import REPO, run_snakemake
 from sklearn.linear_model import Ridge, RidgeCV
 
 from predictivity.config import SCHEMA_PATH, check_config, load_schema
@@ -17,6 +21,7 @@ from predictivity.core.controls.profiles import (
 )
 from predictivity.core.controls.scoring import (
     CONTROL_COLUMNS,
+    SpectrumRangeError,
     fold_basis,
     inflate_layer,
     layer_controls,
@@ -492,6 +497,79 @@ def test_model_controls_table_columns_and_draws_are_reproducible():
     alone, _ = layer_controls(X[:, :12], Y, folds, layer_index=1, **opts)
     got = rows[rows["layer"] == "b"].drop(columns="layer").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, alone.drop(columns="layer"))
+
+
+@pytest.mark.parametrize("M", [30, 90])  # covariance form (M ≤ p) and kernel form
+def test_controls_at_extreme_units(M):
+    """With trace-scaled alphas every control is unchanged by rescaling the activations while
+    s^γ stays in float64's normal range (X·1e60, X·1e-70, γ up to 2); beyond it (X·1e±80: s² of
+    1e±320; X·1e145: s^1.5 of 1e437) one SpectrumRangeError names the layer and γ instead of a
+    silently wrong R² (3rd digit at X·1e80 before) or NaN."""
+    X, Y = _data(M=M)
+    folds = make_folds(60, 5, 0)
+    opts = dict(alphas=ALPHAS, alpha_scaling="trace", gammas=GAMMAS, n_null=2, noise_units=20)
+    want, _ = model_controls({"a": X}, Y, folds, **opts)
+    for scale in (1e60, 1e-70):
+        got, _ = model_controls({"a": X * scale}, Y, folds, **opts)
+        for col in ("r2", "r2_pooled", "pearson_r", "pr", "theory_r2"):
+            np.testing.assert_allclose(got[col], want[col], rtol=1e-9, atol=1e-12, err_msg=col)
+        gam = (want["control"] == "reshape").to_numpy()
+        np.testing.assert_allclose(
+            got.loc[gam, "alpha_median"],
+            want.loc[gam, "alpha_median"] * scale ** (2 * want.loc[gam, "gamma"]),
+            rtol=1e-9,
+        )
+    for scale, gamma in ((1e80, "2"), (1e-80, "2"), (1e145, "1.5")):
+        with pytest.raises(
+            SpectrumRangeError, match=f"layer a: reshaping with gamma = {gamma} "
+        ) as e:
+            model_controls({"a": X * scale}, Y, folds, **opts)
+        assert "float64's normal range" in str(e.value) and "rescale" in e.value.fix
+
+
+def test_controls_script_names_the_activations_file_for_extreme_units(tmp_path):
+    """scripts/controls.py turns the SpectrumRangeError of a layer in extreme units into one
+    InputError naming the activations file and the layer (no output written). The real
+    model_controls runs; only the file readers are replaced."""
+    X, Y = _data(M=90)
+    folds = make_folds(60, 5, 0)
+    main = runpy.run_path(str(REPO / "scripts" / "controls.py"))["main"]
+    main.__globals__.update(
+        load_npz=lambda path, what: (
+            {"mean": Y, "target": np.arange(8)} if what == "recordings" else {"big": X * 1e80}
+        ),
+        read_stimuli=lambda path: None,
+        stimulus_groups=lambda stimuli: None,
+        make_folds=lambda P, k, seed, groups: folds,
+        read_parquet=lambda path, what: None,
+        fold_results=lambda frame, name, target: None,
+        open_npz=lambda path: nullcontext({}),
+        StoredBases=lambda arrays, path, folds: None,
+    )
+    out = tmp_path / "c.parquet"
+    smk = SimpleNamespace(
+        params=SimpleNamespace(
+            options={"gammas": [0, 2], "n_null": 0, "noise_units": 0, "seed": 0},
+            regression={
+                "folds": 5,
+                "seed": 0,
+                "alphas": list(ALPHAS),
+                "alpha_scaling": "trace",
+                "alpha_cv": "groups",
+            },
+        ),
+        input=SimpleNamespace(
+            recordings="r.npz",
+            activations="acts/m.npz",
+            stimuli="s.tsv",
+            folds="f.parquet",
+            eigen="e.npz",
+        ),
+        output=SimpleNamespace(controls=str(out), profiles=str(tmp_path / "p.parquet")),
+    )
+    with pytest.raises(InputError, match=r"^acts/m\.npz: layer big: reshaping with gamma = 2 "):
+        main(smk)
+    assert not out.exists()
 
 
 def test_bad_gammas_and_counts_are_rejected():

@@ -44,6 +44,19 @@ def test_participation_ratio_matches_eigenvalues():
     assert participation_ratio(7.5 * C) == pytest.approx(_pr_dense(C), rel=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e100, 1e150, 1e-100, 1e-140])
+def test_participation_ratios_at_extreme_units(scale):
+    """‖G‖_F² overflows (1e100: G ~ 1e200) or underflows (1e-100) unless G is scaled first;
+    the three PRs at X·scale equal those at X's own scale, against eigenvalues too."""
+    X = _activations(30, 50, seed=1, offset=3.0)
+    want = participation_ratios(X)
+    got = participation_ratios(X * scale)
+    for key, value in want.items():
+        assert np.isfinite(got[key]) and got[key] == pytest.approx(value, rel=1e-12), key
+    G = centred_gram(X)
+    assert participation_ratio(G * scale**2) == pytest.approx(_pr_dense(G), rel=1e-12)
+
+
 def test_participation_ratio_extremes():
     assert participation_ratio(np.eye(13)) == pytest.approx(13.0, rel=1e-14)
     v = np.arange(1.0, 6.0)

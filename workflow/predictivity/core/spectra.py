@@ -43,7 +43,9 @@ def participation_ratio(G: np.ndarray) -> float:
 
     (for symmetric G, ‖G‖_F² = Σ_ij G_ij² = Σ_i λ_i²). PR is invariant to scaling G, and the
     non-zero spectra of X_c X_cᵀ and X_cᵀ X_c coincide, so the Gram and the covariance forms give
-    the same PR.
+    the same PR. The sums run on G·2⁻ᵉ, e the binary exponent of max|G_ij| (an exact scaling,
+    so the same bits wherever G_ij² stays in range): ‖G‖_F² would overflow for activations of
+    order 1e100 and underflow to 0 for 1e-100, both giving NaN before.
 
     Parameters
     ----------
@@ -54,6 +56,10 @@ def participation_ratio(G: np.ndarray) -> float:
     float, in [1, rank(G)]; NaN when G = 0 (0/0).
     """
     G = _as_square(G)
+    big = float(np.max(np.abs(G))) if G.size else 0.0
+    if big == 0.0 or not np.isfinite(big):
+        return float("nan")
+    G = np.ldexp(G, -np.frexp(big)[1])  # |G| < 1, exactly scaled
     fro2 = float(np.einsum("ij,ij->", G, G))
     if fro2 == 0.0 or not np.isfinite(fro2):
         return float("nan")

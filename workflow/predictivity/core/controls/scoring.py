@@ -106,6 +106,7 @@ __all__ = [
     "inflate_layer",
     "fold_basis",
     "reshape",
+    "SpectrumRangeError",
     "null_basis",
     "solve_fold",
     "solve_reshaped",
@@ -316,22 +317,58 @@ def _kept(b: FoldBasis) -> np.ndarray:
     return keep
 
 
+class SpectrumRangeError(ValueError):
+    """A reshaped spectrum outside float64's normal range (:func:`reshape`): ``problem`` and
+    ``fix`` as :class:`~predictivity.errors.InputError` words them; :func:`model_controls` fills
+    ``layer``, and the controls script names the activations file."""
+
+    def __init__(self, problem: str, fix: str, layer: str | None = None):
+        self.problem, self.fix, self.layer = problem, fix, layer
+        super().__init__(f"{problem} Fix: {fix}" if layer is None else f"layer {layer}: {problem}")
+
+
+def _check_reshaped(gamma: float, sk: np.ndarray, *factors: np.ndarray) -> None:
+    """SpectrumRangeError unless s^γ of the kept eigenvalues ``sk`` and the basis ``factors``
+    (s^(γ−1), and s^((γ−1)/2) in covariance form) are finite and normal: beyond float64's range the reshaped layer
+    overflows to inf or loses precision in subnormals, and its scores are silently wrong (X·1e80
+    with γ = 2: R² off in the third digit; X·1e150: NaN)."""
+    tiny = np.finfo(np.float64).tiny
+    ok = all(np.all(np.isfinite(v)) and np.all(np.abs(v) >= tiny) for v in factors)
+    if ok:
+        return
+    lo, hi = np.log10(sk.min()), np.log10(sk.max())
+    raise SpectrumRangeError(
+        f"reshaping with gamma = {gamma:g} raises its kept eigenvalues "
+        f"(1e{lo:.0f} … 1e{hi:.0f} on a training fold) to 1e{min(gamma * lo, gamma * hi):.0f} … "
+        f"1e{max(gamma * lo, gamma * hi):.0f}, outside float64's normal range (1e-308 … 1e308), "
+        "where the reshaped layer cannot be scored.",
+        "rescale the layer's activations by a constant that brings them nearer 1 (with "
+        "regression.alpha_scaling: trace no score of the regression or of the controls changes "
+        "under such a rescaling), or drop this gamma from controls.gammas.",
+    )
+
+
 def reshape(b: FoldBasis, gamma: float) -> FoldBasis:
     """The fold of the reshaped layer X' = (X − μ_tr) V S^(γ−1) Vᵀ, in the same eigenbasis.
-    γ = 1 returns ``b`` itself (the layer, nothing dropped)."""
+    γ = 1 returns ``b`` itself (the layer, nothing dropped). :class:`SpectrumRangeError` when
+    s^γ or the basis factor leaves float64's normal range (activations in extreme units)."""
     gamma = float(gamma)
     if gamma == 1.0:
         return b
     keep = _kept(b)
     sk = b.s[keep]
     s_new = np.zeros_like(b.s)
-    s_new[keep] = sk**gamma
+    with np.errstate(over="ignore", under="ignore"):
+        s_new[keep] = sk**gamma
+        f_kept = sk ** (gamma - 1.0)  # the test basis's factor (solve_reshaped's too)
+        fk = f_kept if b.form == "kernel" else sk ** ((gamma - 1.0) / 2.0)
+    _check_reshaped(gamma, sk, s_new[keep], f_kept, fk)
     if b.form == "kernel":
         f = np.zeros_like(b.s)
-        f[keep] = sk ** (gamma - 1.0)
+        f[keep] = fk
         return replace(b, s=s_new, pb=b.pb * f, trace=float(s_new.sum()))
     h = np.zeros_like(b.s)
-    h[keep] = sk ** ((gamma - 1.0) / 2.0)
+    h[keep] = fk
     return replace(
         b,
         s=s_new,
@@ -411,7 +448,15 @@ def _select(
     every γ of a kernel-form fold)."""
     p = len(b.tr)
     scale = b.trace / p if alpha_scaling == "trace" else 1.0
-    alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
+    with np.errstate(over="ignore", under="ignore"):
+        alphas_abs = np.asarray(alphas, dtype=np.float64) * scale
+    if not np.all(np.isfinite(alphas_abs) & (alphas_abs > 0)):
+        raise SpectrumRangeError(
+            f"the alpha grid scaled by this training fold's trace ({b.trace:.3g} over {p} "
+            f"stimuli) leaves float64's range ({alphas_abs.min():.3g} … {alphas_abs.max():.3g}).",
+            "rescale the layer's activations by a constant that brings them nearer 1 (with "
+            "regression.alpha_scaling: trace no score changes under such a rescaling).",
+        )
     if flat_cv(b.s, p):  # every alpha ties: the lowest, as sklearn, with its closed-form error
         return alphas_abs, np.zeros(b.Z.shape[1], dtype=int), flat_cv_error(b.Yc_tr, b.rows)
     grid = alphas_abs
@@ -503,8 +548,13 @@ def solve_reshaped(
 
 
 def participation_ratio_of(s: np.ndarray) -> float:
-    """(Σs)²/Σs² of eigenvalues s ≥ 0 (NaN when all are 0)."""
+    """(Σs)²/Σs² of eigenvalues s ≥ 0 (NaN when all are 0), summed on s·2⁻ᵉ (e the binary
+    exponent of max s: an exact scaling, so Σs² neither overflows nor underflows)."""
     s = np.asarray(s, dtype=np.float64)
+    big = float(np.max(s)) if s.size else 0.0
+    if not (big > 0 and np.isfinite(big)):
+        return float("nan")
+    s = np.ldexp(s, -np.frexp(big)[1])
     den = float(np.sum(s * s))
     return float(np.sum(s) ** 2 / den) if den > 0 else float("nan")
 
@@ -760,9 +810,12 @@ def model_controls(
         t0 = time.perf_counter()
         basis = None if bases is None else bases.get(name)
         own = None if layer_folds is None else layer_folds[name]
-        rows, prof = layer_controls(
-            X, Y, folds, layer_index=index, basis=basis, layer_folds=own, **options
-        )
+        try:
+            rows, prof = layer_controls(
+                X, Y, folds, layer_index=index, basis=basis, layer_folds=own, **options
+            )
+        except SpectrumRangeError as e:
+            raise SpectrumRangeError(e.problem, e.fix, layer=name) from e
         rows["layer"] = name
         prof["layer"] = name
         parts.append(rows)
