@@ -36,6 +36,16 @@ def _as_square(G: np.ndarray, name: str = "G") -> np.ndarray:
     return G
 
 
+def binary_normalised(a: np.ndarray) -> np.ndarray | None:
+    """``a``·2⁻ᵉ with e the binary exponent of max|a| (so max|a·2⁻ᵉ| lies in [½, 1)): an exact
+    scaling, the same bits wherever the result stays normal, after which sums of squares neither
+    overflow nor underflow. None when ``a`` is empty, all zero or not finite."""
+    big = float(np.max(np.abs(a))) if a.size else 0.0
+    if big == 0.0 or not np.isfinite(big):
+        return None
+    return np.ldexp(a, -np.frexp(big)[1])
+
+
 def participation_ratio(G: np.ndarray) -> float:
     """Participation ratio of a symmetric positive semi-definite matrix, without eigenvalues.
 
@@ -43,9 +53,8 @@ def participation_ratio(G: np.ndarray) -> float:
 
     (for symmetric G, ‖G‖_F² = Σ_ij G_ij² = Σ_i λ_i²). PR is invariant to scaling G, and the
     non-zero spectra of X_c X_cᵀ and X_cᵀ X_c coincide, so the Gram and the covariance forms give
-    the same PR. The sums run on G·2⁻ᵉ, e the binary exponent of max|G_ij| (an exact scaling,
-    so the same bits wherever G_ij² stays in range): ‖G‖_F² would overflow for activations of
-    order 1e100 and underflow to 0 for 1e-100, both giving NaN before.
+    the same PR. The sums run on :func:`binary_normalised` G (an exact scaling): ‖G‖_F² would
+    overflow for activations of order 1e100 and underflow to 0 for 1e-100, both giving NaN.
 
     Parameters
     ----------
@@ -55,11 +64,9 @@ def participation_ratio(G: np.ndarray) -> float:
     -------
     float, in [1, rank(G)]; NaN when G = 0 (0/0).
     """
-    G = _as_square(G)
-    big = float(np.max(np.abs(G))) if G.size else 0.0
-    if big == 0.0 or not np.isfinite(big):
+    G = binary_normalised(_as_square(G))
+    if G is None:
         return float("nan")
-    G = np.ldexp(G, -np.frexp(big)[1])  # |G| < 1, exactly scaled
     fro2 = float(np.einsum("ij,ij->", G, G))
     if fro2 == 0.0 or not np.isfinite(fro2):
         return float("nan")
